@@ -1,0 +1,1 @@
+"""The write side: the Ledger application, command messages and their handlers."""

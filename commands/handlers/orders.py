@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
+from commands.handlers import Outcome, given_id
+from commands.messages import (
+    CancelOrder,
+    DeliverShipment,
+    LineQuantity,
+    PlaceOrder,
+    ReceiveReturn,
+    RecordPayment,
+    RequestReturn,
+    ShipOrder,
+)
+from commands.unit_of_work import UnitOfWork, event_ref
+from domain.errors import AlreadyExists, InvalidCommand, InvalidTransition
+from domain.meta import Meta
+from domain.orders import Order
+from domain.sourcing import Demand, Position, source
+
+
+class _HasSku(Protocol):
+    @property
+    def sku(self) -> str: ...
+
+
+L = TypeVar("L", bound=_HasSku)
+
+
+def place_order(cmd: PlaceOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
+    order_id = given_id(cmd.order_id, "order_id")
+    if uow.get(Order, Order.id_for(order_id)) is not None:
+        raise AlreadyExists(f"order {order_id!r} already exists")
+    if cmd.location_id is not None:
+        uow.require_location(cmd.location_id)
+        candidates = [cmd.location_id]
+    else:
+        directory = uow.directory()
+        candidates = [r.location_id for r in directory.ranked()] if directory else []
+    positions = {}
+    for line in cmd.lines:
+        for location_id in candidates:
+            item = uow.stock_item(line.sku, location_id)
+            if item is not None:
+                positions[(line.sku, location_id)] = Position(item.available, item.allow_backorder)
+    _by_sku(cmd.lines)
+    plan = source([Demand(line.sku, line.quantity) for line in cmd.lines], candidates, positions)
+    order = uow.add(
+        Order.place(
+            order_id=order_id,
+            channel=cmd.channel,
+            customer_id=cmd.customer_id,
+            ship_to=cmd.ship_to,
+            currency=cmd.currency,
+            lines=[(line.sku, line.quantity, line.unit_price) for line in cmd.lines],
+            plan=plan,
+            location_id=cmd.location_id,
+            promised_ship_by=cmd.promised_ship_by,
+            promised_delivery_by=cmd.promised_delivery_by,
+            meta=meta,
+        )
+    )
+    caused = meta.caused_by(event_ref(order))
+    for sku, allocations in plan.items():
+        for allocation in allocations:
+            item = uow.existing_stock_item(sku, allocation.location_id)
+            item.commit(order_id, allocation.committed, allocation.backordered, caused)
+    return Outcome(order_id, order, {"status": order.status})
+
+
+def record_payment(cmd: RecordPayment, uow: UnitOfWork, meta: Meta) -> Outcome:
+    order = uow.order(cmd.order_id)
+    order.record_payment(cmd.kind, cmd.amount, cmd.reference, meta)
+    return Outcome(cmd.order_id, order, {"payment_status": order.payment_status})
+
+
+def cancel_order(cmd: CancelOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
+    order = uow.order(cmd.order_id)
+    lines = None if cmd.lines is None else _quantities(cmd.lines)
+    cancelled = order.cancel(cmd.reason, lines, meta)
+    caused = meta.caused_by(event_ref(order))
+    for line in cancelled:
+        for release in line["releases"]:
+            item = uow.existing_stock_item(line["sku"], release["location_id"])
+            item.release(cmd.order_id, release["committed"], release["backordered"], cmd.reason, caused)
+    return Outcome(cmd.order_id, order, {"status": order.status})
+
+
+def ship_order(cmd: ShipOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
+    shipment_id = given_id(cmd.shipment_id, "shipment_id")
+    order = uow.order(cmd.order_id)
+    lines = None if cmd.lines is None else _quantities(cmd.lines)
+    location_id = cmd.location_id or _ship_from(order, lines, uow)
+    shipped = order.ship(shipment_id, location_id, lines, cmd.carrier, cmd.tracking_number, meta)
+    caused = meta.caused_by(event_ref(order))
+    for line in shipped:
+        item = uow.existing_stock_item(line["sku"], location_id)
+        item.ship(cmd.order_id, shipment_id, line["committed"], line["backordered"], caused)
+    return Outcome(cmd.order_id, order, {"shipment_id": shipment_id, "location_id": location_id, "status": order.status})
+
+
+def deliver_shipment(cmd: DeliverShipment, uow: UnitOfWork, meta: Meta) -> Outcome:
+    order = uow.order(cmd.order_id)
+    order.deliver(cmd.shipment_id, meta)
+    return Outcome(cmd.order_id, order, {"shipment_id": cmd.shipment_id, "status": order.status})
+
+
+def request_return(cmd: RequestReturn, uow: UnitOfWork, meta: Meta) -> Outcome:
+    return_id = given_id(cmd.return_id, "return_id")
+    order = uow.order(cmd.order_id)
+    order.request_return(return_id, {sku: (line.quantity, line.reason) for sku, line in _by_sku(cmd.lines).items()}, meta)
+    return Outcome(cmd.order_id, order, {"return_id": return_id, "return_status": order.return_status})
+
+
+def receive_return(cmd: ReceiveReturn, uow: UnitOfWork, meta: Meta) -> Outcome:
+    order = uow.order(cmd.order_id)
+    uow.require_location(cmd.location_id)
+    order.receive_return(
+        cmd.return_id, cmd.location_id, {sku: (line.quantity, line.disposition) for sku, line in _by_sku(cmd.lines).items()}, meta
+    )
+    caused = meta.caused_by(event_ref(order))
+    for line in cmd.lines:
+        item = uow.stock_item_or_open(line.sku, cmd.location_id, meta)
+        item.restock(cmd.order_id, cmd.return_id, line.quantity, line.disposition, caused)
+    return Outcome(cmd.order_id, order, {"return_id": cmd.return_id, "return_status": order.return_status})
+
+
+def _by_sku(lines: Sequence[L]) -> dict[str, L]:
+    by_sku: dict[str, L] = {}
+    for line in lines:
+        if line.sku in by_sku:
+            raise InvalidCommand(f"SKU {line.sku!r} is named twice")
+        by_sku[line.sku] = line
+    return by_sku
+
+
+def _quantities(lines: Sequence[LineQuantity]) -> dict[str, int]:
+    return {sku: line.quantity for sku, line in _by_sku(lines).items()}
+
+
+def _ship_from(order: Order, lines: dict[str, int] | None, uow: UnitOfWork) -> str:
+    """The best-ranked location holding open units of the lines to ship."""
+    holding = {
+        location_id
+        for sku, line in order.lines.items()
+        if lines is None or sku in lines
+        for location_id in line["allocations"]
+    }
+    directory = uow.directory()
+    ranked = [r.location_id for r in directory.ranked()] if directory else []
+    for location_id in ranked:
+        if location_id in holding:
+            return location_id
+    raise InvalidTransition(f"order {order.order_id!r} holds no open units to ship")

@@ -1,0 +1,255 @@
+"""The Ledger: the eventsourcing application that runs every command.
+
+Each command loads what it needs, decides in the domain, and saves every touched
+aggregate in one transaction. A version conflict (another writer got there first)
+reruns the command on fresh state, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID, uuid4
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError
+from eventsourcing.popo import POPOFactory
+from eventsourcing.utils import EnvType
+
+from commands import messages as m
+from commands.handlers import Handler, Outcome
+from commands.handlers.inventory import (
+    adjust_stock,
+    move_stock,
+    receive_stock,
+    receive_transfer,
+    set_stock_policy,
+    transfer_stock,
+)
+from commands.handlers.locations import register_location
+from commands.handlers.orders import (
+    cancel_order,
+    deliver_shipment,
+    place_order,
+    receive_return,
+    record_payment,
+    request_return,
+    ship_order,
+)
+from commands.store import IdempotencyRecord, MemoryLedgerRecorder, PostgresLedgerRecorder, StoredResult
+from commands.unit_of_work import UnitOfWork
+from domain.errors import IdempotencyKeyReused, StaleVersion, VersionConflict
+from domain.meta import SYSTEM_ACTOR, Meta
+from domain.orders import Order
+from domain.stock import StockItem
+
+HANDLERS: Mapping[type[m.Command], Handler] = {
+    m.RegisterLocation: register_location,
+    m.ReceiveStock: receive_stock,
+    m.AdjustStock: adjust_stock,
+    m.MoveStock: move_stock,
+    m.TransferStock: transfer_stock,
+    m.ReceiveTransfer: receive_transfer,
+    m.SetStockPolicy: set_stock_policy,
+    m.PlaceOrder: place_order,
+    m.RecordPayment: record_payment,
+    m.CancelOrder: cancel_order,
+    m.ShipOrder: ship_order,
+    m.DeliverShipment: deliver_shipment,
+    m.RequestReturn: request_return,
+    m.ReceiveReturn: receive_return,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """Who sends a command and under which request; not part of what is asked."""
+
+    actor: str = SYSTEM_ACTOR
+    correlation_id: str = ""
+    causation_id: str | None = None
+    idempotency_key: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    id: str
+    version: int
+    position: int | None
+    extra: dict[str, Any] = field(default_factory=dict)
+    replayed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "version": self.version, "position": self.position, **self.extra}
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> CommandResult:
+        rest = {k: v for k, v in stored.items() if k not in ("id", "version", "position")}
+        return cls(stored["id"], stored["version"], stored["position"], rest, replayed=True)
+
+
+def fingerprint(command: m.Command) -> str:
+    """A stable hash of what a command asks, ignoring ids the ledger generates."""
+    body = json.dumps({"command": type(command).__name__, **asdict(command)}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+class Ledger(Application[UUID]):
+    name = "Ledger"
+    env: ClassVar[dict[str, str]] = {
+        "APPLICATION_RECORDER_TOPIC": "commands.store:PostgresLedgerRecorder",
+    }
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {StockItem: 100, Order: 50}
+
+    def __init__(
+        self,
+        env: EnvType | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        new_id: Callable[[], str] | None = None,
+        max_attempts: int = 10,
+        backoff_seconds: float = 0.005,
+    ) -> None:
+        super().__init__(env)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.new_id = new_id or (lambda: str(uuid4()))
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.conflicts = 0
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        if isinstance(self.factory, POPOFactory):
+            return MemoryLedgerRecorder()
+        return super().construct_recorder()
+
+    # --- one method per command ------------------------------------------------
+
+    def register_location(self, cmd: m.RegisterLocation, ctx: CommandContext = CommandContext()) -> CommandResult:
+        return self.execute(cmd, ctx)
+
+    def receive_stock(self, cmd: m.ReceiveStock, ctx: CommandContext = CommandContext()) -> CommandResult:
+        return self.execute(cmd, ctx)
+
+    def adjust_stock(self, cmd: m.AdjustStock, ctx: CommandContext = CommandContext()) -> CommandResult:
+        return self.execute(cmd, ctx)
+
+    def move_stock(self, cmd: m.MoveStock, ctx: CommandContext = CommandContext()) -> CommandResult:
+        return self.execute(cmd, ctx)
+
+    def transfer_stock(self, cmd: m.TransferStock, ctx: CommandContext = CommandContext()) -> CommandResult:
+        return self.execute(cmd, ctx)
+
+    def receive_transfer(self, cmd: m.ReceiveTransfer, ctx: CommandContext = CommandContext()) -> CommandResult:
+        return self.execute(cmd, ctx)
+
+    def set_stock_policy(self, cmd: m.SetStockPolicy, ctx: CommandContext = CommandContext()) -> CommandResult:
+        return self.execute(cmd, ctx)
+
+    def place_order(self, cmd: m.PlaceOrder, ctx: CommandContext = CommandContext()) -> CommandResult:
+        return self.execute(cmd, ctx)
+
+    def record_payment(self, cmd: m.RecordPayment, ctx: CommandContext = CommandContext()) -> CommandResult:
+        return self.execute(cmd, ctx)
+
+    def cancel_order(self, cmd: m.CancelOrder, ctx: CommandContext = CommandContext()) -> CommandResult:
+        return self.execute(cmd, ctx)
+
+    def ship_order(self, cmd: m.ShipOrder, ctx: CommandContext = CommandContext()) -> CommandResult:
+        return self.execute(cmd, ctx)
+
+    def deliver_shipment(self, cmd: m.DeliverShipment, ctx: CommandContext = CommandContext()) -> CommandResult:
+        return self.execute(cmd, ctx)
+
+    def request_return(self, cmd: m.RequestReturn, ctx: CommandContext = CommandContext()) -> CommandResult:
+        return self.execute(cmd, ctx)
+
+    def receive_return(self, cmd: m.ReceiveReturn, ctx: CommandContext = CommandContext()) -> CommandResult:
+        return self.execute(cmd, ctx)
+
+    # --- the command loop ------------------------------------------------------
+
+    def execute(self, command: m.Command, ctx: CommandContext = CommandContext()) -> CommandResult:
+        handler = HANDLERS[type(command)]
+        meta = Meta.at(
+            self.clock(),
+            command.occurred_at,
+            actor=ctx.actor,
+            correlation_id=ctx.correlation_id,
+            causation_id=ctx.causation_id,
+        )
+        request_hash = fingerprint(command)
+        if ctx.idempotency_key is not None:
+            prior = self._prior_result(ctx, request_hash)
+            if prior is not None:
+                return prior
+        command = command.with_ids(self.new_id)
+        for attempt in range(1, self.max_attempts + 1):
+            prepared = self.prepare(command, meta, handler)
+            _check_expected_version(prepared.outcome, ctx.expected_version)
+            try:
+                return self.commit(prepared, ctx, request_hash)
+            except IntegrityError:
+                if ctx.idempotency_key is not None:
+                    prior = self._prior_result(ctx, request_hash)
+                    if prior is not None:
+                        return prior
+                self.conflicts += 1
+                if attempt < self.max_attempts:
+                    time.sleep(random.uniform(0, self.backoff_seconds * 2**attempt))  # noqa: S311
+        raise VersionConflict(
+            f"{type(command).__name__} lost to concurrent writers {self.max_attempts} times; try again"
+        )
+
+    def prepare(self, command: m.Command, meta: Meta, handler: Handler | None = None) -> Prepared:
+        """Load and decide, without saving: the first half of a command."""
+        uow = UnitOfWork(self.repository)
+        outcome = (handler or HANDLERS[type(command)])(command, uow, meta)
+        return Prepared(outcome, uow)
+
+    def commit(self, prepared: Prepared, ctx: CommandContext = CommandContext(), request_hash: str = "") -> CommandResult:
+        """Save what ``prepare`` decided, in one transaction; raises IntegrityError on conflict."""
+        outcome = prepared.outcome
+        result = CommandResult(outcome.id, outcome.aggregate.version, None, outcome.extra)
+        record = None
+        if ctx.idempotency_key is not None:
+            record = IdempotencyRecord(ctx.actor, ctx.idempotency_key, request_hash, result.as_dict())
+        recordings = self.save(*prepared.uow.changed(), idempotency=record)
+        position = recordings[-1].notification.id if recordings else None
+        return CommandResult(result.id, result.version, position, result.extra)
+
+    def _prior_result(self, ctx: CommandContext, request_hash: str) -> CommandResult | None:
+        assert ctx.idempotency_key is not None
+        stored: StoredResult | None = self._results().find_result(ctx.actor, ctx.idempotency_key)
+        if stored is None:
+            return None
+        if stored.request_hash != request_hash:
+            raise IdempotencyKeyReused(f"Idempotency-Key {ctx.idempotency_key!r} was used for another command")
+        return CommandResult.from_stored(stored.result)
+
+    def _results(self) -> PostgresLedgerRecorder | MemoryLedgerRecorder:
+        recorder = self.recorder
+        if not isinstance(recorder, PostgresLedgerRecorder | MemoryLedgerRecorder):
+            raise TypeError("the Ledger needs a ledger recorder (APPLICATION_RECORDER_TOPIC)")
+        return recorder
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    outcome: Outcome
+    uow: UnitOfWork
+
+
+def _check_expected_version(outcome: Outcome, expected: int | None) -> None:
+    if expected is None:
+        return
+    aggregate = outcome.aggregate
+    before = aggregate.version - len(aggregate.pending_events)
+    if before != expected:
+        raise StaleVersion(f"{outcome.id} is at version {before}, not {expected}", expected=expected, actual=before)

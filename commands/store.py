@@ -1,0 +1,108 @@
+"""Event-store recorders that keep each command's idempotency record with its events.
+
+The record is written in the same transaction as the events, so a command either
+leaves both or neither. A second insert of the same key fails on the primary key
+inside the database, which aborts the whole transaction, events included.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.popo import POPOApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """A command's key, the hash of what it asked, and what it answered."""
+
+    scope: str
+    key: str
+    request_hash: str
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResult:
+    request_hash: str
+    result: dict[str, Any]
+
+
+def with_position(result: dict[str, Any], notification_ids: Sequence[int] | None) -> dict[str, Any]:
+    return {**result, "position": max(notification_ids) if notification_ids else None}
+
+
+class PostgresLedgerRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        table = Identifier(self.datastore.schema, "idempotency_keys")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " scope text NOT NULL,"
+                " key text NOT NULL,"
+                " request_hash text NOT NULL,"
+                " result jsonb NOT NULL,"
+                " recorded_at timestamptz NOT NULL DEFAULT now(),"
+                " PRIMARY KEY (scope, key))"
+            ).format(table)
+        )
+        self._insert_idempotency = SQL(
+            "INSERT INTO {} (scope, key, request_hash, result) VALUES (%s, %s, %s, %s)"
+        ).format(table)
+        self._select_idempotency = SQL("SELECT request_hash, result FROM {} WHERE scope = %s AND key = %s").format(
+            table
+        )
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        record: IdempotencyRecord | None = kwargs.get("idempotency")
+        if record is not None:
+            result = with_position(record.result, notification_ids)
+            # The nested pipeline syncs on exit, so a duplicate key raises here,
+            # inside the library's error handling, and the transaction rolls back.
+            with curs.connection.pipeline():
+                curs.execute(
+                    self._insert_idempotency,
+                    (record.scope, record.key, record.request_hash, json.dumps(result)),
+                )
+        return notification_ids
+
+    def find_result(self, scope: str, key: str) -> StoredResult | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_idempotency, (scope, key))
+            row = curs.fetchone()
+        return None if row is None else StoredResult(row["request_hash"], row["result"])
+
+
+class MemoryLedgerRecorder(POPOApplicationRecorder):
+    """The same contract in memory, for unit tests without I/O."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._results: dict[tuple[str, str], StoredResult] = {}
+
+    def _insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        record: IdempotencyRecord | None = kwargs.get("idempotency")
+        with self._database_lock:
+            if record is not None and (record.scope, record.key) in self._results:
+                raise IntegrityError(f"idempotency key {record.key!r} is already recorded")
+            notification_ids = super()._insert_events(stored_events, **kwargs)
+            if record is not None:
+                result = json.loads(json.dumps(with_position(record.result, notification_ids)))
+                self._results[(record.scope, record.key)] = StoredResult(record.request_hash, result)
+            return notification_ids
+
+    def find_result(self, scope: str, key: str) -> StoredResult | None:
+        with self._database_lock:
+            return self._results.get((scope, key))

@@ -1,0 +1,139 @@
+"""One error hierarchy for every rule the ledger enforces.
+
+Each error carries a stable machine ``code``; its base class says which kind of
+failure it is, and the API maps those kinds to HTTP statuses in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+
+class LedgerError(Exception):
+    """Base of every error the ledger raises on purpose."""
+
+    code: ClassVar[str] = "ledger_error"
+    title: ClassVar[str] = "Ledger error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra: dict[str, Any] = extra
+
+
+class InvalidCommand(LedgerError):
+    """The command is malformed or breaks a rule about its own values."""
+
+    code = "validation_error"
+    title = "Invalid command"
+
+
+class OccurredInFuture(InvalidCommand):
+    code = "occurred_at_in_future"
+    title = "Business time is in the future"
+
+
+class UnknownLine(InvalidCommand):
+    code = "unknown_line"
+    title = "The order has no such line"
+
+
+class NotFound(LedgerError):
+    """A resource the command names does not exist."""
+
+    code = "not_found"
+    title = "Not found"
+
+
+class UnknownLocation(NotFound):
+    code = "unknown_location"
+    title = "Unknown location"
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+    title = "Order not found"
+
+
+class StockItemNotFound(NotFound):
+    code = "stock_item_not_found"
+    title = "Stock item not found"
+
+
+class TransferNotFound(NotFound):
+    code = "transfer_not_found"
+    title = "Transfer not found"
+
+
+class ShipmentNotFound(NotFound):
+    code = "shipment_not_found"
+    title = "Shipment not found"
+
+
+class ReturnNotFound(NotFound):
+    code = "return_not_found"
+    title = "Return not found"
+
+
+class RuleViolation(LedgerError):
+    """The command is well formed but the current state forbids it."""
+
+    code = "rule_violation"
+    title = "Business rule violated"
+
+
+class AlreadyExists(RuleViolation):
+    code = "already_exists"
+    title = "Already exists"
+
+
+class InvalidTransition(RuleViolation):
+    code = "invalid_transition"
+    title = "Invalid state transition"
+
+
+class InsufficientStock(RuleViolation):
+    code = "insufficient_stock"
+    title = "Insufficient stock"
+
+    def __init__(self, detail: str, skus: Iterable[str]) -> None:
+        self.skus = sorted(set(skus))
+        super().__init__(detail, skus=self.skus)
+
+
+class PaymentRejected(RuleViolation):
+    code = "payment_rejected"
+    title = "Payment breaks the payment ledger's rules"
+
+
+class ConcurrencyError(LedgerError):
+    """Base of the errors about competing writers."""
+
+    code = "concurrency_error"
+    title = "Concurrency error"
+
+
+class VersionConflict(ConcurrencyError):
+    code = "version_conflict"
+    title = "Version conflict"
+
+
+class StaleVersion(ConcurrencyError):
+    """The caller's expected version (``If-Match``) is no longer current."""
+
+    code = "precondition_failed"
+    title = "Stale version"
+
+    def __init__(self, detail: str, expected: int, actual: int) -> None:
+        super().__init__(detail, expected=expected, actual=actual)
+
+
+class IdempotencyKeyReused(LedgerError):
+    code = "idempotency_key_reused"
+    title = "Idempotency key reused with another command"
+
+
+def describe(error: LedgerError) -> Mapping[str, Any]:
+    """The error as plain data, for logs and bulk-import results."""
+    return {"code": error.code, "title": error.title, "detail": error.detail, **error.extra}

@@ -1,0 +1,473 @@
+"""Order: lines with per-line quantities, payments, shipments, deliveries and returns.
+
+Every line keeps ``quantity == committed + backordered + shipped + cancelled``;
+``allocations`` says at which locations the open (committed and backordered) units
+are held. Status and payment status are derived, never stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from domain.base import LedgerAggregate, require_positive, stream_id
+from domain.errors import (
+    AlreadyExists,
+    InvalidCommand,
+    InvalidTransition,
+    ReturnNotFound,
+    ShipmentNotFound,
+    UnknownLine,
+)
+from domain.meta import Meta
+from domain.money import check_amount, check_currency
+from domain import payments
+from domain.payments import PaymentKind
+from domain.sourcing import Allocation
+from domain.stock import Disposition
+
+LineState = dict[str, Any]
+
+
+def _new_line(sku: str, quantity: int, unit_price: Decimal) -> LineState:
+    return {
+        "sku": sku,
+        "quantity": quantity,
+        "unit_price": unit_price,
+        "committed": 0,
+        "backordered": 0,
+        "shipped": 0,
+        "delivered": 0,
+        "cancelled": 0,
+        "return_requested": 0,
+        "returned": 0,
+        "allocations": {},
+    }
+
+
+class Order(LedgerAggregate):
+    def __init__(
+        self,
+        order_id: str,
+        channel: str,
+        customer_id: str,
+        ship_to: dict[str, Any] | None,
+        currency: str,
+        location_id: str | None,
+        promised_ship_by: datetime | None,
+        promised_delivery_by: datetime | None,
+        lines: list[dict[str, Any]],
+        occurred_at: datetime,
+    ) -> None:
+        self.order_id = order_id
+        self.channel = channel
+        self.customer_id = customer_id
+        self.ship_to = ship_to
+        self.currency = currency
+        self.location_id = location_id
+        self.promised_ship_by = promised_ship_by
+        self.promised_delivery_by = promised_delivery_by
+        self.placed_at = occurred_at
+        self.lines: dict[str, LineState] = {}
+        for placed in lines:
+            line = _new_line(placed["sku"], placed["quantity"], placed["unit_price"])
+            for allocation in placed["allocations"]:
+                _hold(line, allocation["location_id"], allocation["committed"], allocation["backordered"])
+            self.lines[placed["sku"]] = line
+        self.payments = payments.empty()
+        self.shipments: dict[str, dict[str, Any]] = {}
+        self.returns: dict[str, dict[str, Any]] = {}
+
+    @staticmethod
+    def id_for(order_id: str) -> UUID:
+        return stream_id("order", order_id)
+
+    # --- reading ---------------------------------------------------------------
+
+    def total_of(self, field: str) -> int:
+        return sum(int(line[field]) for line in self.lines.values())
+
+    @property
+    def total(self) -> Decimal:
+        """The value of the units not cancelled: what the customer owes."""
+        return sum(
+            (line["unit_price"] * (line["quantity"] - line["cancelled"]) for line in self.lines.values()),
+            Decimal(0),
+        )
+
+    @property
+    def status(self) -> str:
+        active = self.total_of("quantity") - self.total_of("cancelled")
+        delivered, shipped = self.total_of("delivered"), self.total_of("shipped")
+        committed, backordered = self.total_of("committed"), self.total_of("backordered")
+        if active == 0:
+            return "cancelled"
+        if delivered >= active:
+            return "completed" if self.payment_status in {"paid", "partially_refunded", "refunded"} else "delivered"
+        if delivered:
+            return "partially_delivered"
+        if shipped >= active:
+            return "shipped"
+        if shipped:
+            return "partially_shipped"
+        if not backordered:
+            return "committed"
+        if not committed:
+            return "backordered"
+        return "partially_committed"
+
+    @property
+    def return_status(self) -> str:
+        requested, returned = self.total_of("return_requested"), self.total_of("returned")
+        if not requested:
+            return "none"
+        if returned >= requested:
+            return "returned"
+        return "partially_returned" if returned else "return_requested"
+
+    @property
+    def payment_status(self) -> str:
+        return payments.status(self.payments, self.total)
+
+    def open_locations(self) -> list[str]:
+        """Locations holding open units of this order."""
+        return sorted({loc for line in self.lines.values() for loc in line["allocations"]})
+
+    # --- commands --------------------------------------------------------------
+
+    @classmethod
+    def place(
+        cls,
+        *,
+        order_id: str,
+        channel: str,
+        customer_id: str,
+        ship_to: dict[str, Any] | None,
+        currency: str,
+        lines: Sequence[tuple[str, int, Decimal]],
+        plan: Mapping[str, Sequence[Allocation]],
+        location_id: str | None,
+        promised_ship_by: datetime | None,
+        promised_delivery_by: datetime | None,
+        meta: Meta,
+    ) -> Order:
+        check_currency(currency)
+        if not lines:
+            raise InvalidCommand("an order needs at least one line")
+        skus = [sku for sku, _, _ in lines]
+        if len(set(skus)) != len(skus):
+            raise InvalidCommand("each SKU may appear on one line only")
+        placed = []
+        for sku, quantity, unit_price in lines:
+            require_positive(quantity, f"quantity of {sku}")
+            check_amount(unit_price, currency, allow_zero=True, what=f"unit_price of {sku}")
+            allocations = plan[sku]
+            if sum(a.committed + a.backordered for a in allocations) != quantity:
+                raise InvalidCommand(f"the sourcing plan for {sku} does not cover the line")
+            placed.append(
+                {
+                    "sku": sku,
+                    "quantity": quantity,
+                    "unit_price": unit_price,
+                    "allocations": [
+                        {"location_id": a.location_id, "committed": a.committed, "backordered": a.backordered}
+                        for a in allocations
+                    ],
+                }
+            )
+        for name, promise in (("promised_ship_by", promised_ship_by), ("promised_delivery_by", promised_delivery_by)):
+            if promise is not None and promise.utcoffset() is None:
+                raise InvalidCommand(f"{name} must carry a time zone")
+        return cls._create(
+            cls.Placed,
+            id=cls.id_for(order_id),
+            order_id=order_id,
+            channel=channel,
+            customer_id=customer_id,
+            ship_to=ship_to,
+            currency=currency,
+            location_id=location_id,
+            promised_ship_by=promised_ship_by,
+            promised_delivery_by=promised_delivery_by,
+            lines=placed,
+            **meta.fields(),
+        )
+
+    def record_payment(self, kind: PaymentKind, amount: Decimal, reference: str | None, meta: Meta) -> None:
+        check_amount(amount, self.currency)
+        if kind in (PaymentKind.AUTHORIZATION, PaymentKind.CAPTURE) and self.status == "cancelled":
+            raise InvalidTransition(f"order {self.order_id!r} is cancelled; it takes no new payments")
+        name, fields = payments.decide(self.payments, kind, amount)
+        event_class: type[LedgerAggregate.Event] = getattr(self, name)
+        self.trigger_event(event_class, reference=reference, **fields, **meta.fields())
+
+    def cancel(self, reason: str, lines: Mapping[str, int] | None, meta: Meta) -> list[dict[str, Any]]:
+        """Cancel open units (all of them when ``lines`` is None); returns the releases."""
+        if lines is None:
+            wanted = {sku: line["committed"] + line["backordered"] for sku, line in self.lines.items()}
+            wanted = {sku: q for sku, q in wanted.items() if q}
+            if not wanted:
+                raise InvalidTransition(f"order {self.order_id!r} has nothing left to cancel ({self.status})")
+        else:
+            wanted = dict(lines)
+            if not wanted:
+                raise InvalidCommand("name at least one line to cancel")
+        cancelled = []
+        for sku, quantity in wanted.items():
+            line = self._line(sku)
+            require_positive(quantity, f"quantity of {sku}")
+            open_units = line["committed"] + line["backordered"]
+            if quantity > open_units:
+                raise InvalidTransition(f"line {sku} has {open_units} open units; cannot cancel {quantity}")
+            cancelled.append({"sku": sku, "quantity": quantity, "releases": _releases(line, quantity)})
+        self.trigger_event(self.Cancelled, reason=reason, lines=cancelled, **meta.fields())
+        return cancelled
+
+    def ship(
+        self,
+        shipment_id: str,
+        location_id: str,
+        lines: Mapping[str, int] | None,
+        carrier: str | None,
+        tracking_number: str | None,
+        meta: Meta,
+    ) -> list[dict[str, Any]]:
+        """Ship from one location; without lines, every committed unit held there."""
+        if shipment_id in self.shipments:
+            raise AlreadyExists(f"shipment {shipment_id!r} already exists on order {self.order_id!r}")
+        if lines is None:
+            wanted = {
+                sku: held["committed"]
+                for sku, line in self.lines.items()
+                if (held := line["allocations"].get(location_id)) and held["committed"]
+            }
+            if not wanted:
+                raise InvalidTransition(f"order {self.order_id!r} has no committed units at {location_id!r} to ship")
+        else:
+            wanted = dict(lines)
+            if not wanted:
+                raise InvalidCommand("name at least one line to ship")
+        shipped = []
+        for sku, quantity in wanted.items():
+            line = self._line(sku)
+            require_positive(quantity, f"quantity of {sku}")
+            held = line["allocations"].get(location_id, {"committed": 0, "backordered": 0})
+            if quantity > held["committed"] + held["backordered"]:
+                raise InvalidTransition(
+                    f"line {sku} holds {held['committed'] + held['backordered']} units at {location_id!r}; "
+                    f"cannot ship {quantity}"
+                )
+            from_committed = min(quantity, held["committed"])
+            shipped.append({"sku": sku, "committed": from_committed, "backordered": quantity - from_committed})
+        self.trigger_event(
+            self.Shipped,
+            shipment_id=shipment_id,
+            location_id=location_id,
+            carrier=carrier,
+            tracking_number=tracking_number,
+            lines=shipped,
+            **meta.fields(),
+        )
+        return shipped
+
+    def deliver(self, shipment_id: str, meta: Meta) -> None:
+        shipment = self.shipments.get(shipment_id)
+        if shipment is None:
+            raise ShipmentNotFound(f"order {self.order_id!r} has no shipment {shipment_id!r}")
+        if shipment["delivered_at"] is not None:
+            raise InvalidTransition(f"shipment {shipment_id!r} is already delivered")
+        self.trigger_event(self.Delivered, shipment_id=shipment_id, **meta.fields())
+
+    def request_return(self, return_id: str, lines: Mapping[str, tuple[int, str]], meta: Meta) -> None:
+        if return_id in self.returns:
+            raise AlreadyExists(f"return {return_id!r} already exists on order {self.order_id!r}")
+        if not lines:
+            raise InvalidCommand("a return needs at least one line")
+        requested = []
+        for sku, (quantity, reason) in lines.items():
+            line = self._line(sku)
+            require_positive(quantity, f"quantity of {sku}")
+            returnable = line["shipped"] - line["return_requested"]
+            if quantity > returnable:
+                raise InvalidTransition(f"line {sku} has {returnable} shipped units left to return, not {quantity}")
+            requested.append({"sku": sku, "quantity": quantity, "reason": reason})
+        self.trigger_event(self.ReturnRequested, return_id=return_id, lines=requested, **meta.fields())
+
+    def receive_return(
+        self, return_id: str, location_id: str, lines: Mapping[str, tuple[int, Disposition]], meta: Meta
+    ) -> None:
+        requested = self.returns.get(return_id)
+        if requested is None:
+            raise ReturnNotFound(f"order {self.order_id!r} has no return {return_id!r}")
+        if not lines:
+            raise InvalidCommand("a return receipt needs at least one line")
+        received = []
+        for sku, (quantity, disposition) in lines.items():
+            require_positive(quantity, f"quantity of {sku}")
+            expected = requested["lines"].get(sku)
+            if expected is None:
+                raise UnknownLine(f"return {return_id!r} has no line {sku!r}")
+            outstanding = expected["requested"] - expected["received"]
+            if quantity > outstanding:
+                raise InvalidTransition(f"return {return_id!r} expects {outstanding} more of {sku}, not {quantity}")
+            received.append({"sku": sku, "quantity": quantity, "disposition": disposition.value})
+        self.trigger_event(
+            self.ReturnReceived, return_id=return_id, location_id=location_id, lines=received, **meta.fields()
+        )
+
+    def _line(self, sku: str) -> LineState:
+        line = self.lines.get(sku)
+        if line is None:
+            raise UnknownLine(f"order {self.order_id!r} has no line for SKU {sku!r}")
+        return line
+
+    # --- events ----------------------------------------------------------------
+
+    class Placed(LedgerAggregate.Created):
+        order_id: str
+        channel: str
+        customer_id: str
+        ship_to: dict[str, Any] | None
+        currency: str
+        location_id: str | None
+        promised_ship_by: datetime | None
+        promised_delivery_by: datetime | None
+        lines: list[dict[str, Any]]
+
+    class PaymentAuthorized(LedgerAggregate.Event):
+        amount: Decimal
+        reference: str | None
+
+        def apply(self, aggregate: Order) -> None:
+            aggregate.payments["authorized"] += self.amount
+
+    class PaymentCaptured(LedgerAggregate.Event):
+        amount: Decimal
+        authorized: Decimal
+        reference: str | None
+
+        def apply(self, aggregate: Order) -> None:
+            aggregate.payments["authorized"] += self.authorized
+            aggregate.payments["captured"] += self.amount
+
+    class PaymentVoided(LedgerAggregate.Event):
+        amount: Decimal
+        reference: str | None
+
+        def apply(self, aggregate: Order) -> None:
+            aggregate.payments["voided"] += self.amount
+
+    class PaymentRefunded(LedgerAggregate.Event):
+        amount: Decimal
+        reference: str | None
+
+        def apply(self, aggregate: Order) -> None:
+            aggregate.payments["refunded"] += self.amount
+
+    class Cancelled(LedgerAggregate.Event):
+        reason: str
+        lines: list[dict[str, Any]]
+
+        def apply(self, aggregate: Order) -> None:
+            for cancelled in self.lines:
+                line = aggregate.lines[cancelled["sku"]]
+                line["cancelled"] += cancelled["quantity"]
+                for release in cancelled["releases"]:
+                    _hold(line, release["location_id"], -release["committed"], -release["backordered"])
+
+    class Shipped(LedgerAggregate.Event):
+        shipment_id: str
+        location_id: str
+        carrier: str | None
+        tracking_number: str | None
+        lines: list[dict[str, Any]]
+
+        def apply(self, aggregate: Order) -> None:
+            for shipped in self.lines:
+                line = aggregate.lines[shipped["sku"]]
+                _hold(line, self.location_id, -shipped["committed"], -shipped["backordered"])
+                line["shipped"] += shipped["committed"] + shipped["backordered"]
+            aggregate.shipments[self.shipment_id] = {
+                "location_id": self.location_id,
+                "carrier": self.carrier,
+                "tracking_number": self.tracking_number,
+                "lines": {s["sku"]: s["committed"] + s["backordered"] for s in self.lines},
+                "shipped_at": self.occurred_at,
+                "delivered_at": None,
+            }
+
+    class Delivered(LedgerAggregate.Event):
+        shipment_id: str
+
+        def apply(self, aggregate: Order) -> None:
+            shipment = aggregate.shipments[self.shipment_id]
+            shipment["delivered_at"] = self.occurred_at
+            for sku, quantity in shipment["lines"].items():
+                aggregate.lines[sku]["delivered"] += quantity
+
+    class ReturnRequested(LedgerAggregate.Event):
+        return_id: str
+        lines: list[dict[str, Any]]
+
+        def apply(self, aggregate: Order) -> None:
+            aggregate.returns[self.return_id] = {
+                "lines": {
+                    line["sku"]: {"requested": line["quantity"], "received": 0, "reason": line["reason"]}
+                    for line in self.lines
+                }
+            }
+            for line in self.lines:
+                aggregate.lines[line["sku"]]["return_requested"] += line["quantity"]
+
+    class ReturnReceived(LedgerAggregate.Event):
+        return_id: str
+        location_id: str
+        lines: list[dict[str, Any]]
+
+        def apply(self, aggregate: Order) -> None:
+            requested = aggregate.returns[self.return_id]["lines"]
+            for line in self.lines:
+                requested[line["sku"]]["received"] += line["quantity"]
+                aggregate.lines[line["sku"]]["returned"] += line["quantity"]
+
+
+def _hold(line: LineState, location_id: str, committed: int, backordered: int) -> None:
+    """Change the open units a line holds at a location (negative to let go)."""
+    held = line["allocations"].setdefault(location_id, {"committed": 0, "backordered": 0})
+    held["committed"] += committed
+    held["backordered"] += backordered
+    line["committed"] += committed
+    line["backordered"] += backordered
+    if not held["committed"] and not held["backordered"]:
+        del line["allocations"][location_id]
+
+
+def _releases(line: LineState, quantity: int) -> list[dict[str, Any]]:
+    """Which held units a cancellation lets go: backorders first, then committed stock."""
+    releases = []
+    remaining = quantity
+    for field in ("backordered", "committed"):
+        for location_id in sorted(line["allocations"], reverse=True):
+            take = min(line["allocations"][location_id][field], remaining)
+            if take:
+                releases.append(
+                    {
+                        "location_id": location_id,
+                        "committed": take if field == "committed" else 0,
+                        "backordered": take if field == "backordered" else 0,
+                    }
+                )
+                remaining -= take
+    return _merge_releases(releases)
+
+
+def _merge_releases(releases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
+    for release in releases:
+        into = merged.setdefault(release["location_id"], {"location_id": release["location_id"], "committed": 0, "backordered": 0})
+        into["committed"] += release["committed"]
+        into["backordered"] += release["backordered"]
+    return list(merged.values())
