@@ -229,15 +229,22 @@ class Order(LedgerAggregate):
     def ship(
         self,
         shipment_id: str,
-        location_id: str,
+        location_id: str | None,
         lines: Mapping[str, int] | None,
         carrier: str | None,
         tracking_number: str | None,
         meta: Meta,
-    ) -> list[dict[str, Any]]:
-        """Ship from one location; without lines, every committed unit held there."""
+        ranked_locations: Sequence[str] = (),
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """Ship from one location; without lines, every committed unit held there.
+
+        Without a location, ship from the best-ranked one holding open units of the
+        lines. Returns the location and what left it, per line.
+        """
         if shipment_id in self.shipments:
             raise AlreadyExists(f"shipment {shipment_id!r} already exists on order {self.order_id!r}")
+        if location_id is None:
+            location_id = self._ship_from(lines, ranked_locations)
         if lines is None:
             wanted = {
                 sku: held["committed"]
@@ -271,7 +278,19 @@ class Order(LedgerAggregate):
             lines=shipped,
             **meta.fields(),
         )
-        return shipped
+        return location_id, shipped
+
+    def _ship_from(self, lines: Mapping[str, int] | None, ranked_locations: Sequence[str]) -> str:
+        holding = {
+            location_id
+            for sku, line in self.lines.items()
+            if lines is None or sku in lines
+            for location_id in line["allocations"]
+        }
+        for location_id in ranked_locations:
+            if location_id in holding:
+                return location_id
+        raise InvalidTransition(f"order {self.order_id!r} holds no open units to ship")
 
     def deliver(self, shipment_id: str, meta: Meta) -> None:
         shipment = self.shipments.get(shipment_id)
@@ -297,22 +316,27 @@ class Order(LedgerAggregate):
         self.trigger_event(self.ReturnRequested, return_id=return_id, lines=requested, **meta.fields())
 
     def receive_return(
-        self, return_id: str, location_id: str, lines: Mapping[str, tuple[int, Disposition]], meta: Meta
+        self, return_id: str, location_id: str, lines: Sequence[tuple[str, int, Disposition]], meta: Meta
     ) -> None:
+        """Receive returned units; one SKU may come back partly restocked, partly damaged."""
         requested = self.returns.get(return_id)
         if requested is None:
             raise ReturnNotFound(f"order {self.order_id!r} has no return {return_id!r}")
         if not lines:
             raise InvalidCommand("a return receipt needs at least one line")
         received = []
-        for sku, (quantity, disposition) in lines.items():
+        arriving: dict[str, int] = {}
+        for sku, quantity, disposition in lines:
             require_positive(quantity, f"quantity of {sku}")
             expected = requested["lines"].get(sku)
             if expected is None:
                 raise UnknownLine(f"return {return_id!r} has no line {sku!r}")
+            arriving[sku] = arriving.get(sku, 0) + quantity
             outstanding = expected["requested"] - expected["received"]
-            if quantity > outstanding:
-                raise InvalidTransition(f"return {return_id!r} expects {outstanding} more of {sku}, not {quantity}")
+            if arriving[sku] > outstanding:
+                raise InvalidTransition(
+                    f"return {return_id!r} expects {outstanding} more of {sku}, not {arriving[sku]}"
+                )
             received.append({"sku": sku, "quantity": quantity, "disposition": disposition.value})
         self.trigger_event(
             self.ReturnReceived, return_id=return_id, location_id=location_id, lines=received, **meta.fields()

@@ -15,7 +15,7 @@ from commands.messages import (
     ShipOrder,
 )
 from commands.unit_of_work import UnitOfWork, event_ref
-from domain.errors import AlreadyExists, InvalidCommand, InvalidTransition
+from domain.errors import AlreadyExists, InvalidCommand
 from domain.meta import Meta
 from domain.orders import Order
 from domain.sourcing import Demand, Position, source
@@ -92,8 +92,13 @@ def ship_order(cmd: ShipOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
     shipment_id = given_id(cmd.shipment_id, "shipment_id")
     order = uow.order(cmd.order_id)
     lines = None if cmd.lines is None else _quantities(cmd.lines)
-    location_id = cmd.location_id or _ship_from(order, lines, uow)
-    shipped = order.ship(shipment_id, location_id, lines, cmd.carrier, cmd.tracking_number, meta)
+    if cmd.location_id is not None:
+        uow.require_location(cmd.location_id)
+    directory = uow.directory()
+    ranked = [r.location_id for r in directory.ranked()] if directory else []
+    location_id, shipped = order.ship(
+        shipment_id, cmd.location_id, lines, cmd.carrier, cmd.tracking_number, meta, ranked
+    )
     caused = meta.caused_by(event_ref(order))
     for line in shipped:
         item = uow.existing_stock_item(line["sku"], location_id)
@@ -118,7 +123,7 @@ def receive_return(cmd: ReceiveReturn, uow: UnitOfWork, meta: Meta) -> Outcome:
     order = uow.order(cmd.order_id)
     uow.require_location(cmd.location_id)
     order.receive_return(
-        cmd.return_id, cmd.location_id, {sku: (line.quantity, line.disposition) for sku, line in _by_sku(cmd.lines).items()}, meta
+        cmd.return_id, cmd.location_id, [(line.sku, line.quantity, line.disposition) for line in cmd.lines], meta
     )
     caused = meta.caused_by(event_ref(order))
     for line in cmd.lines:
@@ -138,19 +143,3 @@ def _by_sku(lines: Sequence[L]) -> dict[str, L]:
 
 def _quantities(lines: Sequence[LineQuantity]) -> dict[str, int]:
     return {sku: line.quantity for sku, line in _by_sku(lines).items()}
-
-
-def _ship_from(order: Order, lines: dict[str, int] | None, uow: UnitOfWork) -> str:
-    """The best-ranked location holding open units of the lines to ship."""
-    holding = {
-        location_id
-        for sku, line in order.lines.items()
-        if lines is None or sku in lines
-        for location_id in line["allocations"]
-    }
-    directory = uow.directory()
-    ranked = [r.location_id for r in directory.ranked()] if directory else []
-    for location_id in ranked:
-        if location_id in holding:
-            return location_id
-    raise InvalidTransition(f"order {order.order_id!r} holds no open units to ship")

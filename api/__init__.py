@@ -1,0 +1,1 @@
+"""Entry points: settings, the composition root, the HTTP app and the ``oms`` CLI."""

