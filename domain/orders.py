@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from domain import payments
 from domain.base import LedgerAggregate, require_positive, stream_id
 from domain.errors import (
     AlreadyExists,
@@ -24,7 +25,6 @@ from domain.errors import (
 )
 from domain.meta import Meta
 from domain.money import check_amount, check_currency
-from domain import payments
 from domain.payments import PaymentKind
 from domain.sourcing import Allocation
 from domain.stock import Disposition
@@ -51,6 +51,7 @@ def _new_line(sku: str, quantity: int, unit_price: Decimal) -> LineState:
 class Order(LedgerAggregate):
     def __init__(
         self,
+        *,
         order_id: str,
         channel: str,
         customer_id: str,
@@ -231,6 +232,7 @@ class Order(LedgerAggregate):
         shipment_id: str,
         location_id: str | None,
         lines: Mapping[str, int] | None,
+        *,
         carrier: str | None,
         tracking_number: str | None,
         meta: Meta,
@@ -316,7 +318,7 @@ class Order(LedgerAggregate):
         self.trigger_event(self.ReturnRequested, return_id=return_id, lines=requested, **meta.fields())
 
     def receive_return(
-        self, return_id: str, location_id: str, lines: Sequence[tuple[str, int, Disposition]], meta: Meta
+        self, return_id: str, location_id: str, lines: Sequence[tuple[str, int, Disposition]], *, meta: Meta
     ) -> None:
         """Receive returned units; one SKU may come back partly restocked, partly damaged."""
         requested = self.returns.get(return_id)
@@ -491,7 +493,9 @@ def _releases(line: LineState, quantity: int) -> list[dict[str, Any]]:
 def _merge_releases(releases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     merged: dict[str, dict[str, Any]] = {}
     for release in releases:
-        into = merged.setdefault(release["location_id"], {"location_id": release["location_id"], "committed": 0, "backordered": 0})
+        into = merged.setdefault(
+            release["location_id"], {"location_id": release["location_id"], "committed": 0, "backordered": 0}
+        )
         into["committed"] += release["committed"]
         into["backordered"] += release["backordered"]
     return list(merged.values())

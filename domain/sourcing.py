@@ -62,9 +62,7 @@ def source(
         else:
             plan[line.sku] = allocations
     if short:
-        raise InsufficientStock(
-            "not enough stock, and no backorders allowed, for: " + ", ".join(sorted(short)), short
-        )
+        raise InsufficientStock("not enough stock, and no backorders allowed, for: " + ", ".join(sorted(short)), short)
     return plan
 
 
@@ -103,4 +101,3 @@ def _allocate_line(
         if quantity or backordered:
             allocations.append(Allocation(location_id, quantity, backordered))
     return allocations
-

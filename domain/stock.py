@@ -106,8 +106,7 @@ class StockItem(LedgerAggregate):
         for bucket in (source, target):
             if bucket not in MOVABLE:
                 raise InvalidCommand(
-                    f"bucket {bucket.value!r} cannot be moved by hand; movable: "
-                    + ", ".join(b.value for b in MOVABLE)
+                    f"bucket {bucket.value!r} cannot be moved by hand; movable: " + ", ".join(b.value for b in MOVABLE)
                 )
         self._require(source, quantity)
         self._move(self.Moved, source, target, quantity, meta, reason=reason)
@@ -122,12 +121,15 @@ class StockItem(LedgerAggregate):
                 [self.sku],
             )
         if backordered and not self.allow_backorder:
-            raise InsufficientStock(
-                f"{self.sku} at {self.location_id} does not allow backorders", [self.sku]
-            )
+            raise InsufficientStock(f"{self.sku} at {self.location_id} does not allow backorders", [self.sku])
         self._move(
-            self.Committed, Bucket.AVAILABLE, Bucket.COMMITTED, committed + backordered, meta,
-            order_id=order_id, backordered=backordered,
+            self.Committed,
+            Bucket.AVAILABLE,
+            Bucket.COMMITTED,
+            committed + backordered,
+            meta,
+            order_id=order_id,
+            backordered=backordered,
         )
 
     def release(self, order_id: str, committed: int, backordered: int, reason: str, meta: Meta) -> None:
@@ -137,8 +139,14 @@ class StockItem(LedgerAggregate):
         if backordered > self.backorders or quantity > self.committed:
             raise InvalidTransition(f"{self.sku} at {self.location_id}: cannot release {quantity} units")
         self._move(
-            self.Released, Bucket.COMMITTED, Bucket.AVAILABLE, quantity, meta,
-            order_id=order_id, backordered=backordered, reason=reason,
+            self.Released,
+            Bucket.COMMITTED,
+            Bucket.AVAILABLE,
+            quantity,
+            meta,
+            order_id=order_id,
+            backordered=backordered,
+            reason=reason,
         )
 
     def ship(self, order_id: str, shipment_id: str, committed: int, backordered: int, meta: Meta) -> None:
@@ -151,16 +159,27 @@ class StockItem(LedgerAggregate):
                 f"{self.sku} at {self.location_id}: backordered units are not in stock yet", [self.sku]
             )
         self._move(
-            self.Shipped, Bucket.COMMITTED, Bucket.CUSTOMER, quantity, meta,
-            order_id=order_id, shipment_id=shipment_id, backordered=backordered,
+            self.Shipped,
+            Bucket.COMMITTED,
+            Bucket.CUSTOMER,
+            quantity,
+            meta,
+            order_id=order_id,
+            shipment_id=shipment_id,
+            backordered=backordered,
         )
 
     def restock(self, order_id: str, return_id: str, quantity: int, disposition: Disposition, meta: Meta) -> None:
         require_positive(quantity)
         target = Bucket.AVAILABLE if disposition is Disposition.RESTOCK else Bucket.DAMAGED
         self._move(
-            self.Restocked, Bucket.CUSTOMER, target, quantity, meta,
-            order_id=order_id, return_id=return_id,
+            self.Restocked,
+            Bucket.CUSTOMER,
+            target,
+            quantity,
+            meta,
+            order_id=order_id,
+            return_id=return_id,
         )
 
     def transfer_out(self, transfer_id: str, quantity: int, meta: Meta) -> None:
@@ -201,7 +220,14 @@ class StockItem(LedgerAggregate):
             quantity = min(safety_stock - held, self.available)
             self._move(self.Moved, Bucket.AVAILABLE, Bucket.SAFETY_STOCK, quantity, meta, reason="safety_stock_policy")
         elif safety_stock < held:
-            self._move(self.Moved, Bucket.SAFETY_STOCK, Bucket.AVAILABLE, held - safety_stock, meta, reason="safety_stock_policy")
+            self._move(
+                self.Moved,
+                Bucket.SAFETY_STOCK,
+                Bucket.AVAILABLE,
+                held - safety_stock,
+                meta,
+                reason="safety_stock_policy",
+            )
 
     # --- helpers ---------------------------------------------------------------
 

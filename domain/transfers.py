@@ -10,7 +10,9 @@ from domain.meta import Meta
 
 
 class Transfer(LedgerAggregate):
-    def __init__(self, transfer_id: str, sku: str, from_location_id: str, to_location_id: str, quantity: int) -> None:
+    def __init__(
+        self, *, transfer_id: str, sku: str, from_location_id: str, to_location_id: str, quantity: int
+    ) -> None:
         self.transfer_id = transfer_id
         self.sku = sku
         self.from_location_id = from_location_id
@@ -28,7 +30,7 @@ class Transfer(LedgerAggregate):
 
     @classmethod
     def dispatch(
-        cls, transfer_id: str, sku: str, from_location_id: str, to_location_id: str, quantity: int, meta: Meta
+        cls, transfer_id: str, sku: str, *, from_location_id: str, to_location_id: str, quantity: int, meta: Meta
     ) -> Transfer:
         require_positive(quantity)
         if from_location_id == to_location_id:

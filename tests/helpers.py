@@ -18,7 +18,9 @@ def memory_ledger(**kwargs: object) -> Ledger:
     return Ledger(env=MEMORY_ENV, **kwargs)  # type: ignore[arg-type]
 
 
-def register(ledger: Ledger, location_id: str, priority: int = 1, kind: LocationKind = LocationKind.WAREHOUSE) -> CommandResult:
+def register(
+    ledger: Ledger, location_id: str, priority: int = 1, kind: LocationKind = LocationKind.WAREHOUSE
+) -> CommandResult:
     return ledger.register_location(
         m.RegisterLocation(location_id=location_id, name=f"Location {location_id}", kind=kind, priority=priority)
     )

@@ -50,7 +50,14 @@ def transfer_stock(cmd: TransferStock, uow: UnitOfWork, meta: Meta) -> Outcome:
     uow.require_location(cmd.from_location_id)
     source = uow.existing_stock_item(cmd.sku, cmd.from_location_id)
     transfer = uow.add(
-        Transfer.dispatch(transfer_id, cmd.sku, cmd.from_location_id, cmd.to_location_id, cmd.quantity, meta)
+        Transfer.dispatch(
+            transfer_id,
+            cmd.sku,
+            from_location_id=cmd.from_location_id,
+            to_location_id=cmd.to_location_id,
+            quantity=cmd.quantity,
+            meta=meta,
+        )
     )
     target = uow.stock_item_or_open(cmd.sku, cmd.to_location_id, meta)
     caused = meta.caused_by(event_ref(transfer))

@@ -97,13 +97,21 @@ def ship_order(cmd: ShipOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
     directory = uow.directory()
     ranked = [r.location_id for r in directory.ranked()] if directory else []
     location_id, shipped = order.ship(
-        shipment_id, cmd.location_id, lines, cmd.carrier, cmd.tracking_number, meta, ranked
+        shipment_id,
+        cmd.location_id,
+        lines,
+        carrier=cmd.carrier,
+        tracking_number=cmd.tracking_number,
+        meta=meta,
+        ranked_locations=ranked,
     )
     caused = meta.caused_by(event_ref(order))
     for line in shipped:
         item = uow.existing_stock_item(line["sku"], location_id)
         item.ship(cmd.order_id, shipment_id, line["committed"], line["backordered"], caused)
-    return Outcome(cmd.order_id, order, {"shipment_id": shipment_id, "location_id": location_id, "status": order.status})
+    return Outcome(
+        cmd.order_id, order, {"shipment_id": shipment_id, "location_id": location_id, "status": order.status}
+    )
 
 
 def deliver_shipment(cmd: DeliverShipment, uow: UnitOfWork, meta: Meta) -> Outcome:
@@ -115,7 +123,9 @@ def deliver_shipment(cmd: DeliverShipment, uow: UnitOfWork, meta: Meta) -> Outco
 def request_return(cmd: RequestReturn, uow: UnitOfWork, meta: Meta) -> Outcome:
     return_id = given_id(cmd.return_id, "return_id")
     order = uow.order(cmd.order_id)
-    order.request_return(return_id, {sku: (line.quantity, line.reason) for sku, line in _by_sku(cmd.lines).items()}, meta)
+    order.request_return(
+        return_id, {sku: (line.quantity, line.reason) for sku, line in _by_sku(cmd.lines).items()}, meta
+    )
     return Outcome(cmd.order_id, order, {"return_id": return_id, "return_status": order.return_status})
 
 
@@ -123,7 +133,7 @@ def receive_return(cmd: ReceiveReturn, uow: UnitOfWork, meta: Meta) -> Outcome:
     order = uow.order(cmd.order_id)
     uow.require_location(cmd.location_id)
     order.receive_return(
-        cmd.return_id, cmd.location_id, [(line.sku, line.quantity, line.disposition) for line in cmd.lines], meta
+        cmd.return_id, cmd.location_id, [(line.sku, line.quantity, line.disposition) for line in cmd.lines], meta=meta
     )
     caused = meta.caused_by(event_ref(order))
     for line in cmd.lines:

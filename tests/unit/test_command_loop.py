@@ -39,8 +39,8 @@ def test_every_event_carries_business_time_actor_correlation_and_causation(stock
 
 def test_business_time_in_the_future_is_refused_before_anything_is_written(stocked: Ledger) -> None:
     before = stocked.recorder.max_notification_id()
+    receive_at = datetime.now(UTC) + timedelta(minutes=5)
     with pytest.raises(OccurredInFuture):
-        receive_at = datetime.now(UTC) + timedelta(minutes=5)
         stocked.receive_stock(m.ReceiveStock(sku="A", location_id="main", quantity=1, occurred_at=receive_at))
     assert stocked.recorder.max_notification_id() == before
 
@@ -80,13 +80,20 @@ def test_a_stale_expected_version_is_refused(stocked: Ledger) -> None:
     place(stocked, [("A", 2)], order_id="o1")
     with pytest.raises(StaleVersion):
         stocked.cancel_order(m.CancelOrder(order_id="o1", reason="x"), CommandContext(expected_version=2))
-    assert stocked.cancel_order(m.CancelOrder(order_id="o1", reason="x"), CommandContext(expected_version=1)).version == 2
+    assert (
+        stocked.cancel_order(m.CancelOrder(order_id="o1", reason="x"), CommandContext(expected_version=1)).version == 2
+    )
 
 
 def test_a_decision_on_stale_state_conflicts_and_the_rerun_sees_fresh_state(stocked: Ledger) -> None:
     stale = stocked.prepare(
-        m.PlaceOrder(channel="web", customer_id="c", currency="GBP", order_id="slow",
-                     lines=(m.OrderLine(sku="A", quantity=6, unit_price=Decimal(1)),)),
+        m.PlaceOrder(
+            channel="web",
+            customer_id="c",
+            currency="GBP",
+            order_id="slow",
+            lines=(m.OrderLine(sku="A", quantity=6, unit_price=Decimal(1)),),
+        ),
         Meta.at(datetime.now(UTC)),
     )
     place(stocked, [("A", 6)], order_id="fast")

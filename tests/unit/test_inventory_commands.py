@@ -76,8 +76,9 @@ def test_moves_need_an_existing_item(ledger: Ledger) -> None:
 def test_policies_can_be_set_before_any_stock_arrives(ledger: Ledger) -> None:
     register(ledger, "main")
     ledger.set_stock_policy(
-        m.SetStockPolicy(sku="A", location_id="main", reorder_point=5, reorder_quantity=20, safety_stock=0,
-                         allow_backorder=True)
+        m.SetStockPolicy(
+            sku="A", location_id="main", reorder_point=5, reorder_quantity=20, safety_stock=0, allow_backorder=True
+        )
     )
     stock = item(ledger, "A", "main")
     assert (stock.reorder_point, stock.reorder_quantity, stock.allow_backorder) == (5, 20, True)

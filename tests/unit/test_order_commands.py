@@ -83,9 +83,7 @@ def test_a_requested_location_is_the_only_one_used(stocked: Ledger) -> None:
         place(stocked, [("A", 1)], order_id="o3", location_id="nowhere")
 
 
-@pytest.mark.parametrize(
-    "lines", [[], [("A", 0)], [("A", 1), ("A", 2)], [("A", 1, "1.001")], [("A", 1, "-1")]]
-)
+@pytest.mark.parametrize("lines", [[], [("A", 0)], [("A", 1), ("A", 2)], [("A", 1, "1.001")], [("A", 1, "-1")]])
 def test_malformed_orders_are_refused(stocked: Ledger, lines: list[tuple[str, int, str]]) -> None:
     with pytest.raises(InvalidCommand):
         place(stocked, lines, order_id="bad")
@@ -141,8 +139,13 @@ def test_cancelling_lines_releases_backorders_first(stocked: Ledger) -> None:
 def test_partial_shipments_and_deliveries_drive_the_status(stocked: Ledger) -> None:
     place(stocked, [("A", 4)], order_id="o1")
     first = stocked.ship_order(
-        m.ShipOrder(order_id="o1", shipment_id="s1", lines=(m.LineQuantity(sku="A", quantity=1),), carrier="DHL",
-                    tracking_number="JD0001")
+        m.ShipOrder(
+            order_id="o1",
+            shipment_id="s1",
+            lines=(m.LineQuantity(sku="A", quantity=1),),
+            carrier="DHL",
+            tracking_number="JD0001",
+        )
     )
     assert (first.extra["status"], first.extra["location_id"]) == ("partially_shipped", "main")
     assert stocked.ship_order(m.ShipOrder(order_id="o1", shipment_id="s2")).extra["status"] == "shipped"
@@ -203,11 +206,17 @@ def test_returns_are_requested_then_received_with_a_disposition(stocked: Ledger)
     )
     with pytest.raises(UnknownLine):
         stocked.receive_return(
-            m.ReceiveReturn(order_id="o1", return_id="r1", location_id="main",
-                            lines=(m.ReturnReceiptLine(sku="B", quantity=1, disposition=Disposition.RESTOCK),))
+            m.ReceiveReturn(
+                order_id="o1",
+                return_id="r1",
+                location_id="main",
+                lines=(m.ReturnReceiptLine(sku="B", quantity=1, disposition=Disposition.RESTOCK),),
+            )
         )
     with pytest.raises(InvalidTransition):
-        stocked.receive_return(m.ReceiveReturn(order_id="o1", return_id="r1", location_id="main", lines=(*lines, *lines)))
+        stocked.receive_return(
+            m.ReceiveReturn(order_id="o1", return_id="r1", location_id="main", lines=(*lines, *lines))
+        )
     receipt = stocked.receive_return(m.ReceiveReturn(order_id="o1", return_id="r1", location_id="main", lines=lines))
     assert receipt.extra["return_status"] == "returned"
     main = item(stocked, "A", "main")
@@ -222,7 +231,9 @@ def test_a_return_receipt_restocks_at_the_receiving_location(stocked: Ledger) ->
     )
     receipt = lambda qty, disposition, return_id="r1": stocked.receive_return(  # noqa: E731
         m.ReceiveReturn(
-            order_id="o1", return_id=return_id, location_id="store",
+            order_id="o1",
+            return_id=return_id,
+            location_id="store",
             lines=(m.ReturnReceiptLine(sku="A", quantity=qty, disposition=disposition),),
         )
     )

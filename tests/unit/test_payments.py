@@ -14,7 +14,9 @@ D = Decimal
 def apply(ledger: payments.Payments, kind: PaymentKind, amount: str) -> payments.Payments:
     name, fields = payments.decide(ledger, kind, D(amount))
     after = dict(ledger)
-    key = {"PaymentAuthorized": "authorized", "PaymentCaptured": "captured", "PaymentVoided": "voided"}.get(name, "refunded")
+    key = {"PaymentAuthorized": "authorized", "PaymentCaptured": "captured", "PaymentVoided": "voided"}.get(
+        name, "refunded"
+    )
     after[key] += fields["amount"]
     after["authorized"] += fields.get("authorized", D(0))
     return after

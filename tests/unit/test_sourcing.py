@@ -25,7 +25,11 @@ def test_lines_go_where_their_stock_is_when_no_location_has_everything() -> None
 
 
 def test_a_line_is_split_across_locations_in_rank_order() -> None:
-    positions = {("A", "north"): Position(2, False), ("A", "east"): Position(5, False), ("A", "south"): Position(1, False)}
+    positions = {
+        ("A", "north"): Position(2, False),
+        ("A", "east"): Position(5, False),
+        ("A", "south"): Position(1, False),
+    }
     plan = source([Demand("A", 7)], RANKED, positions)
     assert plan == {"A": [Allocation("north", 2, 0), Allocation("south", 1, 0), Allocation("east", 4, 0)]}
 

@@ -1,0 +1,157 @@
+"""The Ledger on a real PostgreSQL event store."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+from eventsourcing.persistence import PersistenceError
+
+from api.database import ledger_env
+from commands.ledger import CommandContext, CommandResult, Ledger
+from domain.errors import InsufficientStock, LedgerError
+from domain.orders import Order
+from domain.stock import StockItem
+from tests.helpers import item, order, place, receive, register
+
+pytestmark = pytest.mark.postgres
+
+
+def race(threads: int, work: Callable[[int], CommandResult]) -> list[CommandResult | LedgerError]:
+    """Run ``work`` from many threads released at the same instant."""
+    barrier = threading.Barrier(threads)
+
+    def one(n: int) -> CommandResult | LedgerError:
+        barrier.wait()
+        try:
+            return work(n)
+        except LedgerError as error:
+            return error
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(threads)))
+
+
+def event_count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM ledger.ledger_events").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_an_order_round_trips_through_postgres(pg_ledger: Ledger, pg_url: str) -> None:
+    register(pg_ledger, "main")
+    receive(pg_ledger, "A", "main", 5)
+    result = place(pg_ledger, [("A", 2, "3.10")], order_id="o1")
+    fresh = Ledger(env=ledger_env(pg_url, pool_size=1))
+    try:
+        assert fresh.repository.get(Order.id_for("o1")) == order(pg_ledger, "o1")
+        assert item(fresh, "A", "main").committed == 2
+        assert fresh.recorder.max_notification_id() == result.position
+    finally:
+        fresh.close()
+
+
+def test_twenty_threads_ordering_the_last_ten_units_commit_exactly_ten(pg_url: str) -> None:
+    ledger = Ledger(env=ledger_env(pg_url, pool_size=8), max_attempts=30)
+    try:
+        register(ledger, "main")
+        receive(ledger, "LAST", "main", 10)
+        outcomes = race(20, lambda n: place(ledger, [("LAST", 1)], order_id=f"race-{n}"))
+        kinds = Counter(type(o).__name__ for o in outcomes)
+        assert kinds == {"CommandResult": 10, "InsufficientStock": 10}, kinds
+        stock = item(ledger, "LAST", "main")
+        assert (stock.available, stock.committed) == (0, 10)
+    finally:
+        ledger.close()
+
+
+def _fail_on(url: str, table: str, condition: str) -> None:
+    """A trigger that raises a database error for rows matching ``condition``."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION ledger.fail_halfway() RETURNS trigger LANGUAGE plpgsql AS $$"
+            f" BEGIN IF {condition} THEN RAISE EXCEPTION 'simulated failure'; END IF; RETURN NEW; END $$"
+        )
+        conn.execute(
+            f"CREATE TRIGGER fail_halfway BEFORE INSERT ON ledger.{table}"
+            " FOR EACH ROW EXECUTE FUNCTION ledger.fail_halfway()"
+        )
+
+
+def _heal(url: str, table: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP TRIGGER fail_halfway ON ledger.{table}")
+        conn.execute("DROP FUNCTION ledger.fail_halfway()")
+
+
+@pytest.mark.parametrize(
+    ("table", "condition"),
+    [
+        # Both stock rows go in (the items were loaded first), then the order row fails.
+        ("ledger_events", "NEW.topic LIKE '%Order.Placed'"),
+        # Every event goes in, then the idempotency record fails.
+        ("idempotency_keys", "true"),
+    ],
+)
+def test_a_command_that_fails_halfway_leaves_nothing_and_its_retry_runs_once(
+    pg_ledger: Ledger, pg_url: str, table: str, condition: str
+) -> None:
+    register(pg_ledger, "main")
+    receive(pg_ledger, "A", "main", 5)
+    receive(pg_ledger, "B", "main", 5)
+    receive(pg_ledger, "B", "main", 5)
+    before = event_count(pg_url)
+    ctx = CommandContext(actor="shop", idempotency_key="order-1")
+    _fail_on(pg_url, table, condition)
+    with pytest.raises(PersistenceError):
+        place(pg_ledger, [("A", 1), ("B", 1)], order_id="o1", ctx=ctx)
+    assert event_count(pg_url) == before
+    assert item(pg_ledger, "A", "main").committed == 0
+    _heal(pg_url, table)
+    first = place(pg_ledger, [("A", 1), ("B", 1)], order_id="o1", ctx=ctx)
+    again = place(pg_ledger, [("A", 1), ("B", 1)], order_id="o1", ctx=ctx)
+    assert (again.replayed, again.position) == (True, first.position)
+    assert event_count(pg_url) == before + 3
+    assert (item(pg_ledger, "A", "main").committed, item(pg_ledger, "B", "main").committed) == (1, 1)
+
+
+def test_concurrent_repeats_of_one_idempotency_key_place_one_order(pg_url: str) -> None:
+    ledger = Ledger(env=ledger_env(pg_url, pool_size=8))
+    try:
+        register(ledger, "main")
+        receive(ledger, "A", "main", 50)
+        ctx = CommandContext(actor="shop", idempotency_key="same")
+        outcomes = race(8, lambda _: place(ledger, [("A", 1)], ctx=ctx))
+        assert all(isinstance(o, CommandResult) for o in outcomes), outcomes
+        assert len({o.id for o in outcomes if isinstance(o, CommandResult)}) == 1
+        assert item(ledger, "A", "main").committed == 1
+    finally:
+        ledger.close()
+
+
+def test_a_long_history_loads_from_a_snapshot_equal_to_a_full_replay(pg_ledger: Ledger, pg_url: str) -> None:
+    register(pg_ledger, "main")
+    for _ in range(Ledger.snapshotting_intervals[StockItem] + 5):
+        receive(pg_ledger, "HOT", "main", 1)
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute("SELECT count(*) FROM ledger.ledger_snapshots").fetchone()
+    assert row is not None and row[0] >= 1
+    replayed = Ledger(env={**ledger_env(pg_url, pool_size=1), "IS_SNAPSHOTTING_ENABLED": "n"})
+    try:
+        loaded = item(pg_ledger, "HOT", "main")
+        assert item(replayed, "HOT", "main").balances == loaded.balances
+        assert loaded.available == Ledger.snapshotting_intervals[StockItem] + 5
+    finally:
+        replayed.close()
+
+
+def test_insufficient_stock_on_postgres_names_the_skus(pg_ledger: Ledger) -> None:
+    register(pg_ledger, "main")
+    with pytest.raises(InsufficientStock) as caught:
+        place(pg_ledger, [("NONE", 1)])
+    assert caught.value.skus == ["NONE"]

@@ -1,0 +1,96 @@
+"""Schema upgrade, the embedded default, the CLI and the health routes."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.app import create_app
+from api.bootstrap import build
+from api.cli import cli
+from api.settings import Settings
+from api.upgrade import upgrade
+from tests.helpers import item, receive, register
+
+pytestmark = pytest.mark.postgres
+
+
+def tables(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'ledger'").fetchall()
+    return {row[0] for row in rows}
+
+
+def test_upgrade_creates_the_ledger_tables_and_is_safe_to_repeat_concurrently(empty_pg_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            upgrade(empty_pg_url)
+        except BaseException as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+
+    workers = [threading.Thread(target=run) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    upgrade(empty_pg_url)
+    assert {"ledger_events", "ledger_snapshots", "idempotency_keys"} <= tables(empty_pg_url)
+
+
+def test_nothing_creates_tables_except_the_upgrade(empty_pg_url: str) -> None:
+    container = build(Settings(database_url=empty_pg_url), run_upgrade=False)
+    container.close()
+    assert tables(empty_pg_url) == set()
+
+
+def test_cli_db_upgrade(empty_pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMS_DATABASE_URL", empty_pg_url)
+    result = CliRunner().invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.output
+    assert "ledger_events" in tables(empty_pg_url)
+
+
+def test_health_routes_answer_through_the_app(pg_url: str) -> None:
+    container = build(Settings(database_url=pg_url))
+    try:
+        with TestClient(create_app(container)) as client:
+            assert client.get("/healthz").json() == {"status": "ok"}
+            ready = client.get("/readyz")
+            assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+    finally:
+        container.close()
+
+
+def test_readyz_reports_an_unreachable_database(empty_pg_url: str) -> None:
+    container = build(Settings(database_url=empty_pg_url), run_upgrade=False)
+    try:
+        with TestClient(create_app(container)) as client:
+            assert client.get("/readyz").status_code == 503
+    finally:
+        container.close()
+
+
+def test_the_embedded_default_starts_writes_and_reads_back(tmp_path: Path) -> None:
+    settings = Settings(database_url=None, data_dir=tmp_path / "oms")
+    container = build(settings)
+    try:
+        register(container.ledger, "main")
+        receive(container.ledger, "A", "main", 3)
+    finally:
+        container.close()
+    reopened = build(settings)
+    try:
+        assert item(reopened.ledger, "A", "main").available == 3
+        assert reopened.database.url != ""
+    finally:
+        reopened.close()
+    assert (tmp_path / "oms" / "pg" / "PG_VERSION").exists()

@@ -1,0 +1,396 @@
+"""Random sequences of every command, from two sessions that can act on stale state.
+
+After every step: no oversell, every SKU's buckets sum to zero, every aggregate
+reloads from the store equal to the live one (snapshots included), and every
+order's line quantities agree with each other and with the stock movements the
+order caused.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from commands import messages as m
+from commands.ledger import CommandResult, Ledger
+from domain.base import LedgerAggregate
+from domain.buckets import ALL, MOVABLE
+from domain.errors import LedgerError
+from domain.locations import LocationKind
+from domain.orders import Order
+from domain.payments import PaymentKind
+from domain.stock import AdjustmentReason, Disposition, StockItem
+from tests.helpers import MEMORY_ENV
+
+SKUS = ["A", "B", "C"]
+LOCATIONS = ["north", "south"]
+quantity = st.integers(min_value=1, max_value=6)
+sku = st.sampled_from(SKUS)
+location = st.sampled_from(LOCATIONS)
+
+
+class SnapshottingLedger(Ledger):
+    """Snapshots every few events, so reloads go through the snapshot path too."""
+
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {StockItem: 3, Order: 4}
+
+
+def second_session(first: Ledger) -> Ledger:
+    class SharedStore(SnapshottingLedger):
+        def construct_recorder(self) -> ApplicationRecorder:
+            return first.recorder
+
+    session = SharedStore(env=MEMORY_ENV)
+    session.snapshots = first.snapshots
+    session.repository.snapshot_store = first.snapshots
+    return session
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ledger = SnapshottingLedger(env=MEMORY_ENV)
+        self.other = second_session(self.ledger)
+        self.orders: list[str] = []
+        self.transfers: list[str] = []
+        self.shipments: dict[str, list[str]] = defaultdict(list)
+        self.returns: dict[str, list[str]] = defaultdict(list)
+        self.live: dict[UUID, LedgerAggregate] = {}
+        self.ever_backordered: set[tuple[str, str]] = set()
+
+    @initialize()
+    def register_locations(self) -> None:
+        for priority, location_id in enumerate(LOCATIONS):
+            self.run(
+                m.RegisterLocation(
+                    location_id=location_id, name=location_id, kind=LocationKind.WAREHOUSE, priority=priority
+                )
+            )
+
+    # --- running commands ------------------------------------------------------
+
+    def run(self, command: m.Command, session: Ledger | None = None) -> CommandResult | None:
+        """Run like the Ledger does, keeping the live aggregates to compare with reloads."""
+        session = session or self.ledger
+        command = command.with_ids(session.new_id)
+        try:
+            prepared = session.prepare(command, session.meta_for(command))
+            result = session.commit(prepared)
+        except LedgerError:
+            return None
+        except IntegrityError:
+            return self.retry(command, session)
+        self.remember(command, result, prepared.uow.touched())
+        return result
+
+    def retry(self, command: m.Command, session: Ledger) -> CommandResult | None:
+        try:
+            result = session.execute(command)
+        except LedgerError:
+            return None
+        self.remember(command, result, [])
+        return result
+
+    def remember(self, command: m.Command, result: CommandResult, touched: list[LedgerAggregate]) -> None:
+        for aggregate in touched:
+            self.live[aggregate.id] = aggregate
+        if isinstance(command, m.PlaceOrder):
+            self.orders.append(result.id)
+        elif isinstance(command, m.TransferStock):
+            self.transfers.append(result.id)
+        elif isinstance(command, m.ShipOrder):
+            self.shipments[command.order_id].append(result.extra["shipment_id"])
+        elif isinstance(command, m.RequestReturn):
+            self.returns[command.order_id].append(result.extra["return_id"])
+        elif isinstance(command, m.SetStockPolicy) and command.allow_backorder:
+            self.ever_backordered.add((command.sku, command.location_id))
+
+    # --- commands --------------------------------------------------------------
+
+    def commands(self) -> st.SearchStrategy[m.Command]:
+        order = st.sampled_from(self.orders) if self.orders else st.just("missing")
+        stock = [
+            st.builds(m.ReceiveStock, sku=sku, location_id=location, quantity=quantity),
+            st.builds(
+                m.AdjustStock,
+                sku=sku,
+                location_id=location,
+                reason=st.sampled_from(AdjustmentReason),
+                delta=st.integers(-4, 4).filter(bool),
+            ),
+            st.builds(
+                m.AdjustStock,
+                sku=sku,
+                location_id=location,
+                reason=st.just(AdjustmentReason.CYCLE_COUNT),
+                counted_quantity=st.integers(0, 12),
+            ),
+            st.builds(
+                m.MoveStock,
+                sku=sku,
+                location_id=location,
+                from_bucket=st.sampled_from(MOVABLE),
+                to_bucket=st.sampled_from(MOVABLE),
+                quantity=quantity,
+            ),
+            st.builds(
+                m.SetStockPolicy,
+                sku=sku,
+                location_id=location,
+                reorder_point=st.integers(0, 3),
+                reorder_quantity=st.integers(0, 3),
+                safety_stock=st.integers(0, 2),
+                allow_backorder=st.booleans(),
+            ),
+            st.builds(m.TransferStock, sku=sku, from_location_id=location, to_location_id=location, quantity=quantity),
+            st.builds(
+                m.ReceiveTransfer,
+                transfer_id=st.sampled_from(self.transfers or ["missing"]),
+                quantity=st.none() | quantity,
+            ),
+        ]
+        lines = st.lists(
+            st.builds(m.OrderLine, sku=sku, quantity=quantity, unit_price=st.decimals(0, 20, places=2)),
+            min_size=1,
+            max_size=3,
+            unique_by=lambda line: line.sku,
+        ).map(tuple)
+        line_quantities = st.lists(
+            st.builds(m.LineQuantity, sku=sku, quantity=quantity),
+            min_size=1,
+            max_size=2,
+            unique_by=lambda line: line.sku,
+        ).map(tuple)
+        orders = [
+            st.builds(
+                m.PlaceOrder,
+                channel=st.just("web"),
+                customer_id=st.just("c"),
+                currency=st.just("GBP"),
+                lines=lines,
+                location_id=st.none() | location,
+            ),
+            st.builds(
+                m.RecordPayment,
+                order_id=order,
+                kind=st.sampled_from(PaymentKind),
+                amount=st.decimals(Decimal("0.01"), 50, places=2),
+            ),
+            st.builds(m.CancelOrder, order_id=order, reason=st.just("r"), lines=st.none() | line_quantities),
+            st.builds(
+                m.ShipOrder,
+                order_id=order,
+                location_id=st.none() | location,
+                lines=st.none() | line_quantities,
+                carrier=st.just("UPS"),
+            ),
+            order.flatmap(
+                lambda o: st.builds(
+                    m.DeliverShipment,
+                    order_id=st.just(o),
+                    shipment_id=st.sampled_from(self.shipments[o] or ["missing"]),
+                )
+            ),
+            st.builds(
+                m.RequestReturn,
+                order_id=order,
+                lines=st.lists(
+                    st.builds(m.ReturnLine, sku=sku, quantity=quantity, reason=st.just("r")),
+                    min_size=1,
+                    max_size=2,
+                    unique_by=lambda line: line.sku,
+                ).map(tuple),
+            ),
+            order.flatmap(
+                lambda o: st.builds(
+                    m.ReceiveReturn,
+                    order_id=st.just(o),
+                    return_id=st.sampled_from(self.returns[o] or ["missing"]),
+                    location_id=location,
+                    lines=st.lists(
+                        st.builds(
+                            m.ReturnReceiptLine, sku=sku, quantity=quantity, disposition=st.sampled_from(Disposition)
+                        ),
+                        min_size=1,
+                        max_size=2,
+                    ).map(tuple),
+                )
+            ),
+        ]
+        informed = [order.flatmap(self.informed)] if self.orders else []
+        return st.one_of(*stock, *orders, *informed, *informed)
+
+    def informed(self, order_id: str) -> st.SearchStrategy[m.Command]:
+        """Commands built from the order's current state, so later stages get reached."""
+        order: Order = self.ledger.repository.get(Order.id_for(order_id))
+        options: list[st.SearchStrategy[m.Command]] = [st.builds(m.ShipOrder, order_id=st.just(order_id))]
+        shipped = [(s, line["shipped"] - line["return_requested"]) for s, line in order.lines.items()]
+        shipped = [(s, q) for s, q in shipped if q > 0]
+        if shipped:
+            options.append(
+                st.builds(
+                    m.RequestReturn,
+                    order_id=st.just(order_id),
+                    lines=st.just(tuple(m.ReturnLine(sku=s, quantity=q, reason="r") for s, q in shipped)),
+                )
+            )
+        undelivered = [sid for sid, sh in order.shipments.items() if sh["delivered_at"] is None]
+        if undelivered:
+            options.append(
+                st.builds(m.DeliverShipment, order_id=st.just(order_id), shipment_id=st.sampled_from(undelivered))
+            )
+        for return_id, requested in order.returns.items():
+            outstanding = [(s, r["requested"] - r["received"]) for s, r in requested["lines"].items()]
+            lines = tuple(
+                m.ReturnReceiptLine(sku=s, quantity=q, disposition=Disposition.RESTOCK) for s, q in outstanding if q
+            )
+            if lines:
+                options.append(
+                    st.builds(
+                        m.ReceiveReturn,
+                        order_id=st.just(order_id),
+                        return_id=st.just(return_id),
+                        location_id=location,
+                        lines=st.just(lines),
+                    )
+                )
+        return st.one_of(*options)
+
+    @rule(data=st.data())
+    def one_command(self, data: st.DataObject) -> None:
+        self.run(data.draw(self.commands()))
+
+    @rule(data=st.data())
+    def stale_session(self, data: st.DataObject) -> None:
+        """The other session decides on state that a command from this one then changes."""
+        slow = data.draw(self.commands()).with_ids(self.other.new_id)
+        try:
+            prepared = self.other.prepare(slow, self.other.meta_for(slow))
+        except LedgerError:
+            prepared = None
+        self.run(data.draw(self.commands()))
+        if prepared is not None:
+            try:
+                result = self.other.commit(prepared)
+            except IntegrityError:
+                self.retry(slow, self.other)
+            else:
+                self.remember(slow, result, prepared.uow.touched())
+
+    # --- invariants ------------------------------------------------------------
+
+    def events(self, kind: type[Any]) -> list[Any]:
+        found = self.ledger.recorder.select_notifications(start=None, limit=1_000_000)
+        return [e for e in map(self.ledger.mapper.to_domain_event, found) if isinstance(e, kind)]
+
+    def items(self) -> list[StockItem]:
+        ids = {e.originator_id for e in self.events(StockItem.Opened)}
+        return [self.ledger.repository.get(i) for i in ids]
+
+    @invariant()
+    def no_oversell(self) -> None:
+        for item in self.items():
+            assert item.available >= -item.backorders, item
+            if (item.sku, item.location_id) not in self.ever_backordered:
+                assert item.available >= 0 and item.backorders == 0, item
+
+    @invariant()
+    def every_sku_balances_to_zero(self) -> None:
+        totals: dict[str, int] = defaultdict(int)
+        for item in self.items():
+            totals[item.sku] += sum(item.balances[b.value] for b in ALL)
+        assert all(total == 0 for total in totals.values()), totals
+
+    @invariant()
+    def reloaded_aggregates_equal_the_live_ones(self) -> None:
+        for aggregate_id, live in self.live.items():
+            for session in (self.ledger, self.other):
+                reloaded = session.repository.get(aggregate_id)
+                if reloaded.version == live.version:
+                    assert reloaded == live, (reloaded, live)
+
+    @invariant()
+    def order_lines_agree_with_each_other_and_with_stock_movements(self) -> None:
+        moved: dict[tuple[str, str], Counter] = defaultdict(Counter)
+        for event in self.events(StockItem.Movement):
+            order_id = getattr(event, "order_id", None)
+            if order_id is None:
+                continue
+            sku_moves = moved[(order_id, self.sku_of(event))]
+            kind = type(event).__name__
+            sku_moves[kind] += event.quantity
+            sku_moves[kind + ".backordered"] += getattr(event, "backordered", 0)
+        for order_id in self.orders:
+            order: Order = self.ledger.repository.get(Order.id_for(order_id))
+            p = order.payments
+            assert 0 <= p["refunded"] <= p["captured"] <= p["authorized"] - p["voided"], p
+            for line_sku, line in order.lines.items():
+                counts = [
+                    line[k]
+                    for k in (
+                        "committed",
+                        "backordered",
+                        "shipped",
+                        "delivered",
+                        "cancelled",
+                        "return_requested",
+                        "returned",
+                    )
+                ]
+                assert min(counts) >= 0, line
+                assert line["quantity"] == line["committed"] + line["backordered"] + line["shipped"] + line["cancelled"]
+                assert line["delivered"] <= line["shipped"]
+                assert line["returned"] <= line["return_requested"] <= line["shipped"]
+                held = line["allocations"].values()
+                assert sum(h["committed"] for h in held) == line["committed"]
+                assert sum(h["backordered"] for h in held) == line["backordered"]
+                moves = moved[(order_id, line_sku)]
+                assert (
+                    moves["Committed"] - moves["Released"] - moves["Shipped"] == line["committed"] + line["backordered"]
+                )
+                assert (
+                    moves["Committed.backordered"] - moves["Released.backordered"] - moves["Shipped.backordered"]
+                    == line["backordered"]
+                )
+                assert moves["Shipped"] == line["shipped"]
+                assert moves["Restocked"] == line["returned"]
+
+    @invariant()
+    def stock_commitments_match_what_orders_hold(self) -> None:
+        held: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for order_id in self.orders:
+            order: Order = self.ledger.repository.get(Order.id_for(order_id))
+            for line_sku, line in order.lines.items():
+                for location_id, units in line["allocations"].items():
+                    held[(line_sku, location_id)][0] += units["committed"] + units["backordered"]
+                    held[(line_sku, location_id)][1] += units["backordered"]
+        for item in self.items():
+            committed, backordered = held[(item.sku, item.location_id)]
+            assert (item.committed, item.backorders) == (committed, backordered), item
+
+    def sku_of(self, event: StockItem.Movement) -> str:
+        item: StockItem = self.ledger.repository.get(event.originator_id)
+        return item.sku
+
+    def teardown(self) -> None:
+        self.ledger.close()
+
+
+class Counter(defaultdict[str, int]):
+    def __init__(self) -> None:
+        super().__init__(int)
+
+
+LedgerMachine.TestCase.settings = settings(
+    max_examples=60, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+TestLedgerStateMachine = LedgerMachine.TestCase
+_: Callable[..., object] = second_session
