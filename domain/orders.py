@@ -207,15 +207,8 @@ class Order(LedgerAggregate):
 
     def cancel(self, reason: str, lines: Mapping[str, int] | None, meta: Meta) -> list[dict[str, Any]]:
         """Cancel open units (all of them when ``lines`` is None); returns the releases."""
-        if lines is None:
-            wanted = {sku: line["committed"] + line["backordered"] for sku, line in self.lines.items()}
-            wanted = {sku: q for sku, q in wanted.items() if q}
-            if not wanted:
-                raise InvalidTransition(f"order {self.order_id!r} has nothing left to cancel ({self.status})")
-        else:
-            wanted = dict(lines)
-            if not wanted:
-                raise InvalidCommand("name at least one line to cancel")
+        everything = {sku: line["committed"] + line["backordered"] for sku, line in self.lines.items()}
+        wanted = self._wanted(lines, everything, "cancel")
         cancelled = []
         for sku, quantity in wanted.items():
             line = self._line(sku)
@@ -247,18 +240,10 @@ class Order(LedgerAggregate):
             raise AlreadyExists(f"shipment {shipment_id!r} already exists on order {self.order_id!r}")
         if location_id is None:
             location_id = self._ship_from(lines, ranked_locations)
-        if lines is None:
-            wanted = {
-                sku: held["committed"]
-                for sku, line in self.lines.items()
-                if (held := line["allocations"].get(location_id)) and held["committed"]
-            }
-            if not wanted:
-                raise InvalidTransition(f"order {self.order_id!r} has no committed units at {location_id!r} to ship")
-        else:
-            wanted = dict(lines)
-            if not wanted:
-                raise InvalidCommand("name at least one line to ship")
+        everything = {
+            sku: line["allocations"].get(location_id, {"committed": 0})["committed"] for sku, line in self.lines.items()
+        }
+        wanted = self._wanted(lines, everything, f"ship from {location_id!r}")
         shipped = []
         for sku, quantity in wanted.items():
             line = self._line(sku)
@@ -343,6 +328,17 @@ class Order(LedgerAggregate):
         self.trigger_event(
             self.ReturnReceived, return_id=return_id, location_id=location_id, lines=received, **meta.fields()
         )
+
+    def _wanted(self, lines: Mapping[str, int] | None, everything: dict[str, int], action: str) -> dict[str, int]:
+        """The named line quantities, or (``lines`` None) every line's non-zero share of ``everything``."""
+        if lines is not None:
+            if not lines:
+                raise InvalidCommand(f"name at least one line to {action}")
+            return dict(lines)
+        wanted = {sku: quantity for sku, quantity in everything.items() if quantity}
+        if not wanted:
+            raise InvalidTransition(f"order {self.order_id!r} has nothing to {action} ({self.status})")
+        return wanted
 
     def _line(self, sku: str) -> LineState:
         line = self.lines.get(sku)
