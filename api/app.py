@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from api import errors
 from api.bootstrap import Container
+from api.deps import ContainerDep
+from api.middleware import BodyLimit, RequestId
+from api.routers import imports, inventory, locations, orders
 
+DESCRIPTION = """
+An event-sourced order and inventory ledger. Every request needs `Authorization: Bearer <API key>`.
 
-def get_container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
-
-
-ContainerDep = Annotated[Container, Depends(get_container)]
+Commands answer the resource `id`, its new `version` (also the `ETag`) and the ledger `position`
+of the last event written. They accept `If-Match: "<version>"` (stale: 412) and `Idempotency-Key`
+(a repeat returns the first answer; with another body, 422). Errors are `application/problem+json`
+with a stable `code`.
+"""
 
 
 def create_app(container: Container) -> FastAPI:
-    app = FastAPI(title="Order and inventory ledger", version="0.1.0")
+    app = FastAPI(title="Order and inventory ledger", version="0.1.0", description=DESCRIPTION)
     app.state.container = container
+    errors.install(app)
+    for router in (locations.router, inventory.router, orders.router, imports.router):
+        app.include_router(router)
+    settings = container.settings
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_import_bytes=settings.max_import_bytes)
+    app.add_middleware(RequestId)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

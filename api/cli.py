@@ -2,20 +2,44 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
-from typing import Annotated
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
 from api.settings import Settings
 
+if TYPE_CHECKING:
+    from api.bootstrap import Container
+
 cli = typer.Typer(help="Order and inventory ledger.", no_args_is_help=True, add_completion=False)
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+cli.add_typer(keys_cli, name="keys")
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+
+
+@contextmanager
+def _container() -> Iterator[Container]:
+    from api.bootstrap import build
+
+    container = build(Settings())
+    try:
+        yield container
+    finally:
+        container.close()
 
 
 @db_cli.command("upgrade")
@@ -48,9 +72,115 @@ def serve(
     settings = Settings()
     container = build(settings)
     try:
+        first_key = container.keys.create_first_admin()
+        if first_key is not None:
+            typer.echo("No API keys existed, so an admin key was created. It is shown this once; keep it safe:")
+            typer.echo(first_key)
         uvicorn.run(create_app(container), host=host or settings.host, port=port or settings.port)
     finally:
         container.close()
+
+
+@keys_cli.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="admin, integrator, analyst, support or auditor.")],
+    name: Annotated[str, typer.Option(help="Who holds the key; events name it as the actor.")],
+) -> None:
+    """Create an API key; it is printed once, alone on the last line."""
+    from api.keys import Role
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        typer.echo(f"unknown role {role!r}; choose one of: {', '.join(r.value for r in Role)}", err=True)
+        raise typer.Exit(2) from None
+    if not name.strip() or len(name) > 64:
+        typer.echo("name must be 1 to 64 characters", err=True)
+        raise typer.Exit(2)
+    with _container() as container:
+        key = container.keys.create(name.strip(), chosen)
+    typer.echo(f"created a {chosen.value} key for {name.strip()}; it is shown this once:")
+    typer.echo(key)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List keys (never the keys themselves): id, role, name, created, revoked."""
+    with _container() as container:
+        for info in container.keys.list():
+            revoked = info.revoked_at.isoformat() if info.revoked_at else "-"
+            typer.echo(f"{info.key_id}\t{info.role.value}\t{info.name}\t{info.created_at.isoformat()}\t{revoked}")
+
+
+@keys_cli.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id, as `oms keys list` shows it.")]) -> None:
+    """Revoke a key; requests with it are refused from then on."""
+    with _container() as container:
+        if not container.keys.revoke(key_id):
+            typer.echo(f"no active key {key_id!r}", err=True)
+            raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
+
+
+def _open(path: Path) -> IO[str]:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
+@cli.command("import")
+def import_file(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON commands (.ndjson or .ndjson.gz).")],
+    results: Annotated[Path | None, typer.Option(help="Write one NDJSON result per line here.")] = None,
+    actor: Annotated[str, typer.Option(help="Who the events name as the actor.")] = "system:import",
+) -> None:
+    """Apply NDJSON commands in order, with a progress bar; a bad line does not stop the others."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from api.importing import run_line
+    from commands.ledger import CommandContext
+
+    with _open(path) as counting:
+        total = sum(1 for line in counting if line.strip())
+    outcomes: Counter[str] = Counter()
+    started = time.monotonic()
+    sink = results.open("w", encoding="utf-8") if results else None
+    try:
+        with (
+            _container() as container,
+            _open(path) as lines,
+            Progress(
+                TextColumn("importing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[failed]} failed"),
+                transient=False,
+            ) as progress,
+        ):
+            task = progress.add_task("import", total=total, failed=0)
+            base = CommandContext(actor=actor, correlation_id=f"import:{path.name}")
+            for number, text in enumerate(lines, start=1):
+                if not text.strip():
+                    continue
+                result = run_line(container.ledger, number, text, base)
+                outcomes[result.get("code", "ok")] += 1
+                if sink:
+                    sink.write(json.dumps(result, default=str) + "\n")
+                progress.update(task, advance=1, failed=sum(outcomes.values()) - outcomes["ok"])
+    finally:
+        if sink:
+            sink.close()
+    elapsed = time.monotonic() - started
+    typer.echo(
+        f"{sum(outcomes.values())} lines in {elapsed:.1f}s: {outcomes['ok']} ok, "
+        f"{sum(outcomes.values()) - outcomes['ok']} failed"
+    )
+    for code, count in sorted(outcomes.items()):
+        if code != "ok":
+            typer.echo(f"  {code}: {count}")
+    if outcomes["ok"] < sum(outcomes.values()):
+        raise typer.Exit(1)
 
 
 def main() -> None:

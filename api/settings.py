@@ -20,3 +20,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     pool_size: int = Field(default=8, ge=1, le=200, description="Event-store connections per process.")
     command_attempts: int = Field(default=10, ge=1, le=100, description="Tries per command on version conflicts.")
+    key_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a key check is remembered; a revocation takes this long at most."
+    )
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest JSON command body.")
+    max_import_bytes: int = Field(default=1 << 30, ge=1024, description="Largest NDJSON import body.")

@@ -7,6 +7,7 @@ import logging
 import psycopg
 from psycopg import sql
 
+from api import keys
 from api.database import LEDGER_SCHEMA, ledger_env
 from commands.ledger import Ledger
 
@@ -23,6 +24,8 @@ def upgrade(url: str) -> None:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(LEDGER_SCHEMA)))
             # The library knows its own DDL; constructing with CREATE_TABLE runs it.
             Ledger(env=ledger_env(url, pool_size=1, create_tables=True)).close()
+            for statement in keys.DDL:
+                conn.execute(statement)
             log.info("database schema is up to date")
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (UPGRADE_LOCK_KEY,))

@@ -1,0 +1,96 @@
+"""Request dependencies: the container, the caller's key and role, and the command context."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from api.bootstrap import Container
+from api.errors import Forbidden, Unauthenticated
+from api.keys import Principal, Role
+from commands.ledger import CommandContext, Ledger
+from domain.errors import InvalidCommand
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def get_ledger(container: ContainerDep) -> Ledger:
+    return container.ledger
+
+
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+
+
+def authenticate(
+    container: ContainerDep,
+    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
+) -> Principal:
+    if not authorization:
+        raise Unauthenticated("send Authorization: Bearer <API key>")
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthenticated("send Authorization: Bearer <API key>")
+    principal = container.keys.authenticate(key.strip())
+    if principal is None:
+        raise Unauthenticated("the API key is unknown or revoked")
+    return principal
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency that admits admins and the given roles."""
+    allowed = {Role.ADMIN, *roles}
+
+    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if principal.role not in allowed:
+            raise Forbidden(
+                f"role {principal.role.value!r} may not do this; allowed: {', '.join(sorted(r.value for r in allowed))}"
+            )
+        return principal
+
+    return check
+
+
+Integrator = Annotated[Principal, Depends(require(Role.INTEGRATOR))]
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+
+
+def command_context(
+    request: Request,
+    principal: Integrator,
+    idempotency_key: Annotated[
+        str | None, Header(description="Run the command once: a repeat returns the first answer.")
+    ] = None,
+    if_match: Annotated[str | None, Header(description="The version (ETag) the command expects; stale: 412.")] = None,
+    x_causation_id: Annotated[str | None, Header(description="What caused this command, for the audit trail.")] = None,
+) -> CommandContext:
+    if idempotency_key is not None and not _KEY.match(idempotency_key):
+        raise InvalidCommand("Idempotency-Key must be 1 to 255 visible ASCII characters")
+    expected = None
+    if if_match is not None:
+        match = _IF_MATCH.match(if_match)
+        if match is None:
+            raise InvalidCommand('If-Match must be a version, such as "3"')
+        expected = int(match.group(1))
+    if x_causation_id is not None and not _KEY.match(x_causation_id):
+        raise InvalidCommand("X-Causation-Id must be 1 to 255 visible ASCII characters")
+    return CommandContext(
+        actor=principal.actor,
+        correlation_id=request.state.request_id,
+        causation_id=x_causation_id,
+        idempotency_key=idempotency_key,
+        expected_version=expected,
+    )
+
+
+ContextDep = Annotated[CommandContext, Depends(command_context)]

@@ -1,0 +1,178 @@
+"""Every error the API answers, as RFC 9457 problem+json, mapped to HTTP in this one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from eventsourcing.persistence import PersistenceError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg import OperationalError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain import errors as e
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+class Unauthenticated(e.LedgerError):
+    code = "unauthenticated"
+    title = "A valid API key is required"
+
+
+class Forbidden(e.LedgerError):
+    code = "forbidden"
+    title = "This key's role may not do that"
+
+
+class PayloadTooLarge(e.LedgerError):
+    code = "payload_too_large"
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(e.LedgerError):
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+class DatabaseUnavailable(e.LedgerError):
+    code = "database_unavailable"
+    title = "The database is not answering"
+
+
+# The first matching class decides; subclasses come before their bases.
+STATUS: list[tuple[type[e.LedgerError], int]] = [
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (DatabaseUnavailable, 503),
+    (e.StaleVersion, 412),
+    (e.VersionConflict, 409),
+    (e.IdempotencyKeyReused, 422),
+    (e.InvalidCommand, 422),
+    (e.NotFound, 404),
+    (e.RuleViolation, 409),
+]
+
+
+def status_of(error: e.LedgerError) -> int:
+    return next((status for kind, status in STATUS if isinstance(error, kind)), 400)
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with a stable machine ``code``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=["urn:oms:problem:insufficient_stock"])
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable, for machines: insufficient_stock, invalid_transition, ...")
+    errors: list[FieldError] | None = Field(default=None, description="Every field error, for 422 validation errors.")
+
+
+def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": f"urn:oms:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        problem_body(status, code, title, detail, **extra), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def from_ledger_error(error: e.LedgerError) -> JSONResponse:
+    return problem(status_of(error), error.code, error.title, error.detail, **error.extra)
+
+
+def field_errors(errors: Any) -> list[dict[str, Any]]:
+    """Validation errors without the raw input or exception objects (not JSON, maybe private)."""
+    return [
+        {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))}
+        for err in errors
+    ]
+
+
+def validation_problem(errors: Any, detail: str = "the request is not valid") -> JSONResponse:
+    return problem(422, "validation_error", "Invalid request", detail, errors=field_errors(errors))
+
+
+class _Answers:
+    """Problem responses to list in the OpenAPI of every route that can give them."""
+
+    shape: ClassVar[dict[str, Any]] = {"model": Problem, "content": {PROBLEM_JSON: {}}}
+
+    @classmethod
+    def of(cls, *statuses: int) -> dict[int | str, dict[str, Any]]:
+        described = {
+            401: "No, unknown or revoked API key",
+            403: "The key's role may not do this",
+            404: "A resource named in the request does not exist",
+            409: "A business rule forbids it",
+            412: "If-Match names an older version",
+            413: "Body too large",
+            415: "Unsupported media type",
+            422: "Invalid request",
+            503: "The database is not answering",
+        }
+        return {s: {**cls.shape, "description": described[s]} for s in statuses}
+
+
+COMMAND_ERRORS = _Answers.of(401, 403, 404, 409, 412, 413, 422, 503)
+AUTH_ERRORS = _Answers.of(401, 403)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(e.LedgerError)
+    async def ledger_error(_: Request, error: e.LedgerError) -> JSONResponse:
+        return from_ledger_error(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        return validation_problem(error.errors())
+
+    @app.exception_handler(ValidationError)
+    async def invalid_model(_: Request, error: ValidationError) -> JSONResponse:
+        return validation_problem(error.errors())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return problem(error.status_code, code, str(error.detail), str(error.detail))
+
+    @app.exception_handler(PersistenceError)
+    async def persistence_error(_: Request, error: PersistenceError) -> JSONResponse:
+        log.error("database error: %s", error)
+        return from_ledger_error(
+            DatabaseUnavailable("the database failed during the command; repeat it with the same Idempotency-Key")
+        )
+
+    @app.exception_handler(OperationalError)
+    async def operational_error(_: Request, error: OperationalError) -> JSONResponse:
+        log.error("database error: %s", error)
+        return from_ledger_error(DatabaseUnavailable("the database is not answering"))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=error)
+        return problem(500, "internal_error", "Internal error", "an unexpected error occurred; it has been logged")

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
+
+from api.deps import LedgerDep, command_context
+from api.errors import COMMAND_ERRORS, UnsupportedMediaType
+from api.importing import SPECS, run_lines
+from commands.ledger import CommandContext
+from domain.errors import InvalidCommand
+
+
+class StreamingWhileReading(StreamingResponse):
+    """Streams results while the request body is still arriving.
+
+    Starlette's own StreamingResponse (below ASGI 2.4) listens for a disconnect by
+    reading ``receive``, which would swallow the rest of the body; a vanished client
+    shows up here as a failed send instead.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.stream_response(send)
+
+
+router = APIRouter(prefix="/v1/import", tags=["import"], responses=COMMAND_ERRORS)
+
+NDJSON = "application/x-ndjson"
+ACCEPTED = {NDJSON, "application/jsonl", "application/jsonlines", "text/plain"}
+EXAMPLE = "\n".join(
+    [
+        '{"command": "register_location", "location_id": "main", "name": "Main", "kind": "warehouse", "priority": 1}',
+        '{"command": "receive_stock", "sku": "85123A", "location_id": "main", "quantity": 100}',
+        '{"command": "place_order", "order_id": "536365", "channel": "web", "customer_id": "17850", '
+        '"currency": "GBP", "lines": [{"sku": "85123A", "quantity": 6, "unit_price": "2.55"}]}',
+        '{"command": "ship_order", "order_id": "536365", "carrier": "Royal Mail"}',
+    ]
+)
+
+
+async def _lines(request: Request) -> AsyncIterator[list[tuple[int, str]]]:
+    """Numbered lines as the body streams in, a chunk's worth at a time."""
+    pending, number = b"", 0
+    async for chunk in request.stream():
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        batch = []
+        for raw in complete:
+            number += 1
+            batch.append((number, raw.decode("utf-8", errors="replace")))
+        if batch:
+            yield batch
+    if pending.strip():
+        yield [(number + 1, pending.decode("utf-8", errors="replace"))]
+
+
+@router.post(
+    "",
+    response_class=StreamingWhileReading,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "One command per line: "
+            + ", ".join(SPECS)
+            + ". Fields are the command's REST body plus its path ids; `idempotency_key` is optional.",
+            "content": {NDJSON: {"schema": {"type": "string"}, "example": EXAMPLE}},
+        }
+    },
+    responses={
+        200: {
+            "description": "One result per non-empty line, in order: "
+            '`{"line": 1, "status": "ok", "id": ..., "version": ..., "position": ...}` or '
+            '`{"line": 2, "status": "error", "code": ..., "detail": ...}`.',
+            "content": {NDJSON: {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def import_commands(
+    request: Request,
+    ledger: LedgerDep,
+    ctx: Annotated[CommandContext, Depends(command_context)],
+    content_type: Annotated[str | None, Header()] = None,
+) -> StreamingWhileReading:
+    """Apply NDJSON commands in order; answer NDJSON, one result per line, streamed as they run."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media not in ACCEPTED:
+        raise UnsupportedMediaType(f"send the commands as {NDJSON}, one JSON object per line")
+    if ctx.idempotency_key is not None or ctx.expected_version is not None:
+        raise InvalidCommand("an import takes idempotency_key per line, and no If-Match")
+
+    def run(batch: list[tuple[int, str]]) -> list[dict[str, Any]]:
+        return list(run_lines(ledger, batch, ctx))
+
+    async def results() -> AsyncIterator[bytes]:
+        async for batch in _lines(request):
+            done = await run_in_threadpool(run, batch)
+            yield "".join(json.dumps(result, default=str) + "\n" for result in done).encode()
+
+    return StreamingWhileReading(results(), media_type=NDJSON)

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import ContextDep, LedgerDep
+from api.errors import COMMAND_ERRORS
+from api.routers import answer
+from api.routers.paths import LocationIdPath, SkuPath, TransferIdPath
+from api.schemas.common import CommandAnswer
+from api.schemas.inventory import (
+    AdjustStockBody,
+    MoveStockBody,
+    ReceiveStockBody,
+    ReceiveTransferBody,
+    StockPolicyBody,
+    TransferStockBody,
+)
+
+router = APIRouter(prefix="/v1/inventory", tags=["inventory"], responses=COMMAND_ERRORS)
+
+
+@router.post("/receipts", response_model=CommandAnswer)
+def receive_stock(body: ReceiveStockBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+    """Receive units from a supplier into `available`."""
+    return answer(ledger.receive_stock(body.to_command(), ctx))
+
+
+@router.post("/adjustments", response_model=CommandAnswer)
+def adjust_stock(body: AdjustStockBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+    """Adjust by a `delta`, or to a `counted_quantity` of on-hand units."""
+    return answer(ledger.adjust_stock(body.to_command(), ctx))
+
+
+@router.post("/moves", response_model=CommandAnswer)
+def move_stock(body: MoveStockBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+    """Move units between available, damaged, quality_control and safety_stock."""
+    return answer(ledger.move_stock(body.to_command(), ctx))
+
+
+@router.post("/transfers", status_code=201, response_model=CommandAnswer)
+def transfer_stock(body: TransferStockBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+    """Send units to another location; they show as `incoming` there until received."""
+    result = ledger.transfer_stock(body.to_command(), ctx)
+    return answer(result, 201, location=f"/v1/inventory/transfers/{result.id}")
+
+
+@router.post("/transfers/{transfer_id}/receipt", response_model=CommandAnswer)
+def receive_transfer(
+    transfer_id: TransferIdPath, body: ReceiveTransferBody, ledger: LedgerDep, ctx: ContextDep
+) -> JSONResponse:
+    """Receive a transfer, whole or in part."""
+    return answer(ledger.receive_transfer(body.to_command(transfer_id), ctx))
+
+
+@router.put("/{sku}/{location_id}/policy", response_model=CommandAnswer)
+def set_stock_policy(
+    sku: SkuPath, location_id: LocationIdPath, body: StockPolicyBody, ledger: LedgerDep, ctx: ContextDep
+) -> JSONResponse:
+    """Set reorder point and quantity, safety stock and whether backorders are allowed."""
+    return answer(ledger.set_stock_policy(body.to_command(sku, location_id), ctx))

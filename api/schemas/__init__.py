@@ -1,0 +1,1 @@
+"""Request and response shapes: checked at the edge, before anything reaches the ledger."""

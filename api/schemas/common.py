@@ -1,0 +1,83 @@
+"""Field types shared by every request."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.money import CURRENCIES
+
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+# SKUs from real catalogues carry spaces ("BANK CHARGES"); never at either end, never "/".
+_SKU_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9 ._:-]*[A-Za-z0-9._:-])?$"
+
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=_ID_PATTERN),
+    Field(
+        description="Letters, digits and . _ : - ; starts with a letter or digit; at most 64.", examples=["ORD-1001"]
+    ),
+]
+Sku = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=_SKU_PATTERN),
+    Field(description="Letters, digits, inner spaces and . _ : - ; at most 64.", examples=["85123A"]),
+]
+Quantity = Annotated[int, Field(strict=True, gt=0, le=1_000_000_000, description="A positive whole number of units.")]
+NonNegative = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+def _currency(code: str) -> str:
+    if code not in CURRENCIES:
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code")
+    return code
+
+
+Currency = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$"),
+    AfterValidator(_currency),
+    Field(description="ISO 4217 code.", examples=["GBP"]),
+]
+Amount = Annotated[
+    Decimal,
+    Field(
+        gt=0,
+        max_digits=18,
+        allow_inf_nan=False,
+        description="A positive amount, with no more decimals than the currency has.",
+        examples=["19.99"],
+    ),
+]
+Price = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=18, allow_inf_nan=False, description="Unit price; zero for free items.", examples=["2.55"]),
+]
+BusinessTime = Annotated[
+    AwareDatetime | None,
+    Field(description="When it happened (ISO 8601 with a zone); default now; never in the future."),
+]
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CommandAnswer(BaseModel):
+    """What every command answers: the resource, its new version and the ledger position."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(description="The resource the command acted on.")
+    version: int = Field(description="The resource's version after the command (also the ETag).")
+    position: int | None = Field(description="Ledger position of the last event written.")
+
+
+def example(**fields: Any) -> dict[str, Any]:
+    return {"examples": [fields]}

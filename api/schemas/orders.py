@@ -1,0 +1,284 @@
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+
+from api.schemas.common import (
+    Amount,
+    BusinessTime,
+    Currency,
+    Identifier,
+    Price,
+    Quantity,
+    Reference,
+    Sku,
+    Strict,
+    Text,
+)
+from commands import messages as m
+from domain.errors import InvalidCommand
+from domain.money import check_amount
+from domain.payments import PaymentKind
+from domain.stock import Disposition
+
+Channel = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_-]*$"),
+    Field(description="Sales channel: web, marketplace, store, phone, b2b, ...", examples=["web"]),
+]
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), Field(description="ISO 3166-1 alpha-2.")]
+
+
+class Address(Strict):
+    name: Text
+    line1: Text
+    line2: Text | None = None
+    city: Text
+    region: Text | None = None
+    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+    country: Country
+    email: Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    phone: Annotated[str, StringConstraints(max_length=32, pattern=r"^\+?[0-9 ()-]{3,}$")] | None = None
+
+
+class OrderLineBody(Strict):
+    sku: Sku
+    quantity: Quantity
+    unit_price: Price
+
+
+class LineQuantityBody(Strict):
+    sku: Sku
+    quantity: Quantity
+
+
+def _unique_skus(lines: list[OrderLineBody] | list[LineQuantityBody] | None) -> None:
+    skus = [line.sku for line in lines or []]
+    if len(set(skus)) != len(skus):
+        raise ValueError("each SKU may appear on one line only")
+
+
+class PlaceOrderBody(Strict):
+    model_config = Strict.model_config | {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "order_id": "ORD-1001",
+                    "channel": "web",
+                    "customer_id": "C-17850",
+                    "currency": "GBP",
+                    "lines": [
+                        {"sku": "85123A", "quantity": 6, "unit_price": "2.55"},
+                        {"sku": "71053", "quantity": 6, "unit_price": "3.39"},
+                    ],
+                    "ship_to": {
+                        "name": "A. Customer",
+                        "line1": "1 High Street",
+                        "city": "London",
+                        "postal_code": "N1 9GU",
+                        "country": "GB",
+                    },
+                    "promised_ship_by": "2026-03-02T17:00:00Z",
+                    "promised_delivery_by": "2026-03-05T17:00:00Z",
+                }
+            ]
+        }
+    }
+
+    order_id: Identifier | None = None
+    channel: Channel
+    customer_id: Identifier
+    ship_to: Address | None = None
+    currency: Currency
+    lines: list[OrderLineBody] = Field(min_length=1, max_length=500)
+    location_id: Identifier | None = Field(default=None, description="Commit from this location only.")
+    promised_ship_by: AwareDatetime | None = None
+    promised_delivery_by: AwareDatetime | None = None
+    occurred_at: BusinessTime = None
+
+    @model_validator(mode="after")
+    def lines_fit_the_currency(self) -> Self:
+        _unique_skus(self.lines)
+        for line in self.lines:
+            try:
+                check_amount(line.unit_price, self.currency, allow_zero=True, what=f"unit_price of {line.sku}")
+            except InvalidCommand as error:
+                raise ValueError(error.detail) from None
+        return self
+
+    def to_command(self) -> m.PlaceOrder:
+        return m.PlaceOrder(
+            order_id=self.order_id,
+            channel=self.channel,
+            customer_id=self.customer_id,
+            ship_to=self.ship_to.model_dump(exclude_none=True) if self.ship_to else None,
+            currency=self.currency,
+            lines=tuple(m.OrderLine(sku=li.sku, quantity=li.quantity, unit_price=li.unit_price) for li in self.lines),
+            location_id=self.location_id,
+            promised_ship_by=self.promised_ship_by,
+            promised_delivery_by=self.promised_delivery_by,
+            occurred_at=self.occurred_at,
+        )
+
+
+class PaymentBody(Strict):
+    model_config = Strict.model_config | {
+        "json_schema_extra": {"examples": [{"kind": "capture", "amount": "35.64", "reference": "psp_3MtwBw"}]}
+    }
+
+    kind: PaymentKind
+    amount: Amount
+    reference: Reference | None = None
+    occurred_at: BusinessTime = None
+
+    def to_command(self, order_id: str) -> m.RecordPayment:
+        return m.RecordPayment(
+            order_id=order_id,
+            kind=self.kind,
+            amount=self.amount,
+            reference=self.reference,
+            occurred_at=self.occurred_at,
+        )
+
+
+class CancellationBody(Strict):
+    model_config = Strict.model_config | {
+        "json_schema_extra": {
+            "examples": [
+                {"reason": "customer request"},
+                {"reason": "out of stock", "lines": [{"sku": "71053", "quantity": 2}]},
+            ]
+        }
+    }
+
+    reason: Text
+    lines: list[LineQuantityBody] | None = Field(
+        default=None, min_length=1, max_length=500, description="Default: every open unit."
+    )
+    occurred_at: BusinessTime = None
+
+    @model_validator(mode="after")
+    def unique(self) -> Self:
+        _unique_skus(self.lines)
+        return self
+
+    def to_command(self, order_id: str) -> m.CancelOrder:
+        lines = (
+            None if self.lines is None else tuple(m.LineQuantity(sku=li.sku, quantity=li.quantity) for li in self.lines)
+        )
+        return m.CancelOrder(order_id=order_id, reason=self.reason, lines=lines, occurred_at=self.occurred_at)
+
+
+class ShipmentBody(Strict):
+    model_config = Strict.model_config | {
+        "json_schema_extra": {
+            "examples": [
+                {"shipment_id": "SHP-1", "carrier": "Royal Mail", "tracking_number": "JD000000000GB"},
+                {"location_id": "main", "lines": [{"sku": "85123A", "quantity": 2}]},
+            ]
+        }
+    }
+
+    shipment_id: Identifier | None = None
+    location_id: Identifier | None = Field(
+        default=None, description="Default: the best-ranked location holding open units of the order."
+    )
+    lines: list[LineQuantityBody] | None = Field(
+        default=None, min_length=1, max_length=500, description="Default: every committed unit at the location."
+    )
+    carrier: Text | None = None
+    tracking_number: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    occurred_at: BusinessTime = None
+
+    @model_validator(mode="after")
+    def unique(self) -> Self:
+        _unique_skus(self.lines)
+        return self
+
+    def to_command(self, order_id: str) -> m.ShipOrder:
+        lines = (
+            None if self.lines is None else tuple(m.LineQuantity(sku=li.sku, quantity=li.quantity) for li in self.lines)
+        )
+        return m.ShipOrder(
+            order_id=order_id,
+            shipment_id=self.shipment_id,
+            location_id=self.location_id,
+            lines=lines,
+            carrier=self.carrier,
+            tracking_number=self.tracking_number,
+            occurred_at=self.occurred_at,
+        )
+
+
+class DeliveryBody(Strict):
+    model_config = Strict.model_config | {"json_schema_extra": {"examples": [{"occurred_at": "2026-03-04T11:02:00Z"}]}}
+
+    occurred_at: BusinessTime = None
+
+    def to_command(self, order_id: str, shipment_id: str) -> m.DeliverShipment:
+        return m.DeliverShipment(order_id=order_id, shipment_id=shipment_id, occurred_at=self.occurred_at)
+
+
+class ReturnLineBody(Strict):
+    sku: Sku
+    quantity: Quantity
+    reason: Text
+
+
+class ReturnBody(Strict):
+    model_config = Strict.model_config | {
+        "json_schema_extra": {
+            "examples": [
+                {"return_id": "RET-1", "lines": [{"sku": "85123A", "quantity": 1, "reason": "damaged in post"}]}
+            ]
+        }
+    }
+
+    return_id: Identifier | None = None
+    lines: list[ReturnLineBody] = Field(min_length=1, max_length=500)
+    occurred_at: BusinessTime = None
+
+    @model_validator(mode="after")
+    def unique(self) -> Self:
+        skus = [line.sku for line in self.lines]
+        if len(set(skus)) != len(skus):
+            raise ValueError("each SKU may appear on one line only")
+        return self
+
+    def to_command(self, order_id: str) -> m.RequestReturn:
+        return m.RequestReturn(
+            order_id=order_id,
+            return_id=self.return_id,
+            lines=tuple(m.ReturnLine(sku=li.sku, quantity=li.quantity, reason=li.reason) for li in self.lines),
+            occurred_at=self.occurred_at,
+        )
+
+
+class ReturnReceiptLineBody(Strict):
+    sku: Sku
+    quantity: Quantity
+    disposition: Disposition
+
+
+class ReturnReceiptBody(Strict):
+    model_config = Strict.model_config | {
+        "json_schema_extra": {
+            "examples": [{"location_id": "main", "lines": [{"sku": "85123A", "quantity": 1, "disposition": "restock"}]}]
+        }
+    }
+
+    location_id: Identifier
+    lines: list[ReturnReceiptLineBody] = Field(min_length=1, max_length=500)
+    occurred_at: BusinessTime = None
+
+    def to_command(self, order_id: str, return_id: str) -> m.ReceiveReturn:
+        return m.ReceiveReturn(
+            order_id=order_id,
+            return_id=return_id,
+            location_id=self.location_id,
+            lines=tuple(
+                m.ReturnReceiptLine(sku=li.sku, quantity=li.quantity, disposition=li.disposition) for li in self.lines
+            ),
+            occurred_at=self.occurred_at,
+        )
