@@ -139,7 +139,7 @@ class _Answers:
 
 
 COMMAND_ERRORS = _Answers.of(401, 403, 404, 409, 412, 413, 422, 503)
-AUTH_ERRORS = _Answers.of(401, 403)
+IMPORT_ERRORS = _Answers.of(401, 403, 413, 415, 422, 503)
 
 
 def install(app: FastAPI) -> None:
@@ -157,6 +157,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400:
+            # A body that cannot be decoded is as invalid as malformed JSON, which is a 422.
+            return problem(422, "validation_error", "Invalid request", f"the body could not be read: {error.detail}")
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         return problem(error.status_code, code, str(error.detail), str(error.detail))
 

@@ -88,15 +88,15 @@ def run_line(ledger: Ledger, number: int, text: str, base: CommandContext) -> di
         command, key = parse_line(text)
         result = ledger.execute(command, replace(base, idempotency_key=key) if key else base)
     except LineError as error:
-        failed: dict[str, Any] = {"line": number, "status": "error", "code": error.code, "detail": error.detail}
+        failed: dict[str, Any] = {"line": number, "result": "error", "code": error.code, "detail": error.detail}
         if error.errors:
             failed["errors"] = error.errors
         return failed
     except LedgerError as error:
-        return {"line": number, "status": "error", "code": error.code, "detail": error.detail, **error.extra}
+        return {"line": number, "result": "error", "code": error.code, "detail": error.detail, **error.extra}
     except PersistenceError as error:
-        return {"line": number, "status": "error", "code": "database_unavailable", "detail": str(error)}
-    return {"line": number, "status": "ok", **result.as_dict()}
+        return {"line": number, "result": "error", "code": "database_unavailable", "detail": str(error)}
+    return {"line": number, "result": "ok", **result.as_dict()}
 
 
 def run_lines(ledger: Ledger, lines: Iterable[tuple[int, str]], base: CommandContext) -> Iterator[dict[str, Any]]:

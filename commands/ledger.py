@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import Application
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError
 from eventsourcing.popo import POPOFactory
 from eventsourcing.utils import EnvType
@@ -42,6 +43,7 @@ from commands.handlers.orders import (
     request_return,
     ship_order,
 )
+from commands.loader import AggregateLoader
 from commands.store import IdempotencyRecord, MemoryLedgerRecorder, PostgresLedgerRecorder, StoredResult
 from commands.unit_of_work import UnitOfWork
 from domain.errors import IdempotencyKeyReused, StaleVersion, VersionConflict
@@ -123,6 +125,26 @@ class Ledger(Application[UUID]):
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.conflicts = 0
+        self.loader = AggregateLoader(
+            self._results(),
+            self.snapshots.recorder if self.snapshots else None,
+            self.mapper,
+            int(self.env.get("AGGREGATE_CACHE_MAXSIZE") or 10_000),
+        )
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """Snapshot from the saved aggregate in memory, rather than reloading it."""
+        if self.snapshots is None:
+            return
+        due = {
+            event.originator_id
+            for event in processing_event.events
+            if (interval := self.snapshotting_intervals.get(type(processing_event.aggregates.get(event.originator_id))))
+            and event.originator_version % interval == 0
+        }
+        snapshots = [Snapshot.take(processing_event.aggregates[i]) for i in due]
+        if snapshots:
+            self.snapshots.put(snapshots)
 
     def construct_recorder(self) -> ApplicationRecorder:
         if isinstance(self.factory, POPOFactory):
@@ -186,7 +208,11 @@ class Ledger(Application[UUID]):
         command = command.with_ids(self.new_id)
         for attempt in range(1, self.max_attempts + 1):
             prepared = self.prepare(command, meta, handler)
-            _check_expected_version(prepared.outcome, ctx.expected_version)
+            try:
+                _check_expected_version(prepared.outcome, ctx.expected_version)
+            except StaleVersion:
+                self.loader.checkin(prepared.uow.touched())
+                raise
             try:
                 return self.commit(prepared, ctx, request_hash)
             except IntegrityError:
@@ -212,8 +238,12 @@ class Ledger(Application[UUID]):
 
     def prepare(self, command: m.Command, meta: Meta, handler: Handler | None = None) -> Prepared:
         """Load and decide, without saving: the first half of a command."""
-        uow = UnitOfWork(self.repository)
-        outcome = (handler or HANDLERS[type(command)])(command, uow, meta)
+        uow = UnitOfWork(self.loader)
+        try:
+            outcome = (handler or HANDLERS[type(command)])(command, uow, meta)
+        except BaseException:
+            self.loader.checkin(uow.touched())  # those a rule stopped half-way stay out
+            raise
         return Prepared(outcome, uow)
 
     def commit(
@@ -225,7 +255,10 @@ class Ledger(Application[UUID]):
         record = None
         if ctx.idempotency_key is not None:
             record = IdempotencyRecord(ctx.actor, ctx.idempotency_key, request_hash, result.as_dict())
+        # A failed save leaves its aggregates looking clean but unsaved: they must not
+        # go back into the cache, so they are checked in only after it succeeds.
         recordings = self.save(*prepared.uow.changed(), idempotency=record)
+        self.loader.checkin(prepared.uow.touched())
         position = recordings[-1].notification.id if recordings else None
         return CommandResult(result.id, result.version, position, result.extra)
 

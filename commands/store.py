@@ -8,16 +8,17 @@ inside the database, which aborts the whole transaction, events included.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,36 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     (record.scope, record.key, record.request_hash, json.dumps(result)),
                 )
         return notification_ids
+
+    def select_latest(self, table: str, ids: Sequence[UUID]) -> list[StoredEvent]:
+        """The newest row of each stream in ``table`` (the snapshots table), in one query."""
+        statement = SQL(
+            "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state FROM {}"
+            " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version DESC"
+        ).format(Identifier(self.datastore.schema, table))
+        return self._stored(statement, (list(ids),))
+
+    def select_after(self, after: Mapping[UUID, int]) -> list[StoredEvent]:
+        """Every event of each stream after the given version, in one query, each stream in order."""
+        if not after:
+            return []
+        statement = SQL(
+            # LATERAL keeps each stream an index range scan; a plain join lets the
+            # planner hash-join against the whole table.
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state"
+            " FROM unnest(%s::uuid[], %s::bigint[]) AS k(id, after)"
+            " CROSS JOIN LATERAL (SELECT * FROM {} s WHERE s.originator_id = k.id"
+            " AND s.originator_version > k.after ORDER BY s.originator_version) e"
+        ).format(Identifier(self.datastore.schema, self.events_table_name))
+        return self._stored(statement, (list(after), list(after.values())))
+
+    def _stored(self, statement: Composed, params: tuple[Any, ...]) -> list[StoredEvent]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params, prepare=True)
+            return [
+                StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
+                for row in curs.fetchall()
+            ]
 
     def find_result(self, scope: str, key: str) -> StoredResult | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Repository
-
+from commands.loader import AggregateLoader
 from domain.base import LedgerAggregate
 from domain.errors import OrderNotFound, StockItemNotFound, UnknownLocation
 from domain.locations import LocationDirectory
@@ -20,15 +20,17 @@ A = TypeVar("A", bound=LedgerAggregate)
 
 @dataclass
 class UnitOfWork:
-    repository: Repository[UUID]
+    loader: AggregateLoader
     _seen: dict[UUID, LedgerAggregate | None] = field(default_factory=dict)
 
+    def prefetch(self, ids: Iterable[UUID]) -> None:
+        """Load these aggregates together (two queries), ahead of ``get``."""
+        wanted = [i for i in dict.fromkeys(ids) if i not in self._seen]
+        if wanted:
+            self._seen.update(self.loader.checkout(wanted))
+
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        if aggregate_id not in self._seen:
-            try:
-                self._seen[aggregate_id] = self.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                self._seen[aggregate_id] = None
+        self.prefetch([aggregate_id])
         found = self._seen[aggregate_id]
         if found is not None and not isinstance(found, cls):
             raise TypeError(f"stream {aggregate_id} holds a {type(found).__name__}, not a {cls.__name__}")

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from api.deps import LedgerDep, command_context
-from api.errors import COMMAND_ERRORS, UnsupportedMediaType
+from api.errors import IMPORT_ERRORS, UnsupportedMediaType
 from api.importing import SPECS, run_lines
 from commands.ledger import CommandContext
 from domain.errors import InvalidCommand
@@ -28,7 +28,7 @@ class StreamingWhileReading(StreamingResponse):
         await self.stream_response(send)
 
 
-router = APIRouter(prefix="/v1/import", tags=["import"], responses=COMMAND_ERRORS)
+router = APIRouter(prefix="/v1/import", tags=["import"], responses=IMPORT_ERRORS)
 
 NDJSON = "application/x-ndjson"
 ACCEPTED = {NDJSON, "application/jsonl", "application/jsonlines", "text/plain"}
@@ -74,8 +74,8 @@ async def _lines(request: Request) -> AsyncIterator[list[tuple[int, str]]]:
     responses={
         200: {
             "description": "One result per non-empty line, in order: "
-            '`{"line": 1, "status": "ok", "id": ..., "version": ..., "position": ...}` or '
-            '`{"line": 2, "status": "error", "code": ..., "detail": ...}`.',
+            '`{"line": 1, "result": "ok", "id": ..., "version": ..., "position": ...}` or '
+            '`{"line": 2, "result": "error", "code": ..., "detail": ...}`.',
             "content": {NDJSON: {"schema": {"type": "string"}}},
         }
     },

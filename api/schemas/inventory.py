@@ -24,9 +24,16 @@ class RegisterLocationBody(Strict):
     name: Text
     kind: LocationKind
     priority: NonNegative = Field(description="Lower numbers are tried first when sourcing orders.")
+    occurred_at: BusinessTime = None
 
     def to_command(self) -> m.RegisterLocation:
-        return m.RegisterLocation(location_id=self.location_id, name=self.name, kind=self.kind, priority=self.priority)
+        return m.RegisterLocation(
+            location_id=self.location_id,
+            name=self.name,
+            kind=self.kind,
+            priority=self.priority,
+            occurred_at=self.occurred_at,
+        )
 
 
 class ReceiveStockBody(Strict):

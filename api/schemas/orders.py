@@ -22,6 +22,9 @@ from domain.money import check_amount
 from domain.payments import PaymentKind
 from domain.stock import Disposition
 
+# Real invoices run to several hundred lines (590 in the UCI Online Retail data).
+MAX_LINES = 2000
+
 Channel = Annotated[
     str,
     StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_-]*$"),
@@ -91,7 +94,7 @@ class PlaceOrderBody(Strict):
     customer_id: Identifier
     ship_to: Address | None = None
     currency: Currency
-    lines: list[OrderLineBody] = Field(min_length=1, max_length=500)
+    lines: list[OrderLineBody] = Field(min_length=1, max_length=MAX_LINES)
     location_id: Identifier | None = Field(default=None, description="Commit from this location only.")
     promised_ship_by: AwareDatetime | None = None
     promised_delivery_by: AwareDatetime | None = None
@@ -154,7 +157,7 @@ class CancellationBody(Strict):
 
     reason: Text
     lines: list[LineQuantityBody] | None = Field(
-        default=None, min_length=1, max_length=500, description="Default: every open unit."
+        default=None, min_length=1, max_length=MAX_LINES, description="Default: every open unit."
     )
     occurred_at: BusinessTime = None
 
@@ -185,7 +188,7 @@ class ShipmentBody(Strict):
         default=None, description="Default: the best-ranked location holding open units of the order."
     )
     lines: list[LineQuantityBody] | None = Field(
-        default=None, min_length=1, max_length=500, description="Default: every committed unit at the location."
+        default=None, min_length=1, max_length=MAX_LINES, description="Default: every committed unit at the location."
     )
     carrier: Text | None = None
     tracking_number: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
@@ -236,7 +239,7 @@ class ReturnBody(Strict):
     }
 
     return_id: Identifier | None = None
-    lines: list[ReturnLineBody] = Field(min_length=1, max_length=500)
+    lines: list[ReturnLineBody] = Field(min_length=1, max_length=MAX_LINES)
     occurred_at: BusinessTime = None
 
     @model_validator(mode="after")
@@ -269,7 +272,7 @@ class ReturnReceiptBody(Strict):
     }
 
     location_id: Identifier
-    lines: list[ReturnReceiptLineBody] = Field(min_length=1, max_length=500)
+    lines: list[ReturnReceiptLineBody] = Field(min_length=1, max_length=MAX_LINES)
     occurred_at: BusinessTime = None
 
     def to_command(self, order_id: str, return_id: str) -> m.ReceiveReturn:

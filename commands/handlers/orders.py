@@ -16,9 +16,11 @@ from commands.messages import (
 )
 from commands.unit_of_work import UnitOfWork, event_ref
 from domain.errors import AlreadyExists, InvalidCommand
+from domain.locations import LocationDirectory
 from domain.meta import Meta
 from domain.orders import Order
 from domain.sourcing import Demand, Position, source
+from domain.stock import StockItem
 
 
 class _HasSku(Protocol):
@@ -31,6 +33,7 @@ L = TypeVar("L", bound=_HasSku)
 
 def place_order(cmd: PlaceOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
     order_id = given_id(cmd.order_id, "order_id")
+    uow.prefetch([Order.id_for(order_id), LocationDirectory.ID])
     if uow.get(Order, Order.id_for(order_id)) is not None:
         raise AlreadyExists(f"order {order_id!r} already exists")
     if cmd.location_id is not None:
@@ -39,6 +42,7 @@ def place_order(cmd: PlaceOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
     else:
         directory = uow.directory()
         candidates = [r.location_id for r in directory.ranked()] if directory else []
+    uow.prefetch(StockItem.id_for(line.sku, location_id) for line in cmd.lines for location_id in candidates)
     positions = {}
     for line in cmd.lines:
         for location_id in candidates:
@@ -78,6 +82,7 @@ def record_payment(cmd: RecordPayment, uow: UnitOfWork, meta: Meta) -> Outcome:
 
 def cancel_order(cmd: CancelOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
     order = uow.order(cmd.order_id)
+    _prefetch_held_stock(order, uow)
     lines = None if cmd.lines is None else _quantities(cmd.lines)
     cancelled = order.cancel(cmd.reason, lines, meta)
     caused = meta.caused_by(event_ref(order))
@@ -90,7 +95,9 @@ def cancel_order(cmd: CancelOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
 
 def ship_order(cmd: ShipOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
     shipment_id = given_id(cmd.shipment_id, "shipment_id")
+    uow.prefetch([Order.id_for(cmd.order_id), LocationDirectory.ID])
     order = uow.order(cmd.order_id)
+    _prefetch_held_stock(order, uow)
     lines = None if cmd.lines is None else _quantities(cmd.lines)
     if cmd.location_id is not None:
         uow.require_location(cmd.location_id)
@@ -130,6 +137,8 @@ def request_return(cmd: RequestReturn, uow: UnitOfWork, meta: Meta) -> Outcome:
 
 
 def receive_return(cmd: ReceiveReturn, uow: UnitOfWork, meta: Meta) -> Outcome:
+    uow.prefetch([Order.id_for(cmd.order_id), LocationDirectory.ID])
+    uow.prefetch(StockItem.id_for(line.sku, cmd.location_id) for line in cmd.lines)
     order = uow.order(cmd.order_id)
     uow.require_location(cmd.location_id)
     order.receive_return(
@@ -140,6 +149,13 @@ def receive_return(cmd: ReceiveReturn, uow: UnitOfWork, meta: Meta) -> Outcome:
         item = uow.stock_item_or_open(line.sku, cmd.location_id, meta)
         item.restock(cmd.order_id, cmd.return_id, line.quantity, line.disposition, caused)
     return Outcome(cmd.order_id, order, {"return_id": cmd.return_id, "return_status": order.return_status})
+
+
+def _prefetch_held_stock(order: Order, uow: UnitOfWork) -> None:
+    """Load every stock item holding units of the order, together."""
+    uow.prefetch(
+        StockItem.id_for(sku, location_id) for sku, line in order.lines.items() for location_id in line["allocations"]
+    )
 
 
 def _by_sku(lines: Sequence[L]) -> dict[str, L]:

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.bootstrap import Container, build
+from api.keys import Role
+from api.settings import Settings
+
+
+@dataclass
+class Api:
+    client: TestClient
+    container: Container
+    keys: dict[Role, str]
+
+    def headers(self, role: Role = Role.INTEGRATOR, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}", **extra}
+
+    def post(self, path: str, body: Any, role: Role = Role.INTEGRATOR, **headers: str) -> httpx.Response:
+        return self.client.post(path, json=body, headers=self.headers(role, **headers))
+
+    def put(self, path: str, body: Any, role: Role = Role.INTEGRATOR, **headers: str) -> httpx.Response:
+        return self.client.put(path, json=body, headers=self.headers(role, **headers))
+
+
+def settings_for(url: str, **overrides: Any) -> Settings:
+    return Settings(database_url=url, key_cache_seconds=0, **overrides)
+
+
+@pytest.fixture
+def api(pg_url: str) -> Iterator[Api]:
+    container = build(settings_for(pg_url, max_body_bytes=64 * 1024), run_upgrade=False)
+    keys = {role: container.keys.create(f"{role.value}-tester", role) for role in Role}
+    try:
+        with TestClient(create_app(container), raise_server_exceptions=False) as client:
+            yield Api(client, container, keys)
+    finally:
+        container.close()
+
+
+def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert a problem+json answer with this status and code; return its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert (body["status"], body["code"]) == (status, code), body
+    assert body["type"] and body["title"] and body["detail"]
+    return body

@@ -1,0 +1,119 @@
+"""Bulk NDJSON import, over HTTP and from the CLI, on a slice of the real data set."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import cli
+from bench.online_retail import Replay, read_invoices, write
+from tests.api.conftest import Api, problem
+from tests.helpers import order
+
+NDJSON = {"Content-Type": "application/x-ndjson"}
+
+
+@pytest.fixture(scope="module")
+def retail_slice() -> str:
+    """The first 40 invoices of the UCI Online Retail data, as commands."""
+    out = io.StringIO()
+    write(Replay().commands(read_invoices(limit=40)), out)
+    return out.getvalue()
+
+
+def post_ndjson(api: Api, body: str | bytes, **headers: str) -> Any:
+    return api.client.post("/v1/import", content=body, headers=api.headers(**NDJSON, **headers))
+
+
+def results(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+def test_a_slice_of_the_real_data_set_imports_without_a_failure(api: Api, retail_slice: str) -> None:
+    response = post_ndjson(api, retail_slice)
+    assert (response.status_code, response.headers["content-type"]) == (200, "application/x-ndjson")
+    answered = results(response.text)
+    commands = [json.loads(line) for line in retail_slice.splitlines()]
+    assert len(answered) == len(commands)
+    assert [r["line"] for r in answered] == list(range(1, len(commands) + 1))
+    assert [r for r in answered if r["result"] != "ok"] == []
+    first_sale = next(c for c in commands if c["command"] == "place_order")
+    placed = order(api.container.ledger, first_sale["order_id"])
+    assert placed.status == "delivered"
+    assert placed.total_of("quantity") == sum(line["quantity"] for line in first_sale["lines"])
+
+
+def test_a_bad_line_does_not_stop_the_others(api: Api) -> None:
+    lines = [
+        '{"command": "register_location", "location_id": "main", "name": "Main", "kind": "warehouse", "priority": 1}',
+        "not json",
+        '{"command": "teleport_stock"}',
+        '["a list"]',
+        '{"command": "receive_stock", "sku": "A", "location_id": "main", "quantity": -1}',
+        "",
+        '{"command": "receive_stock", "sku": "A", "location_id": "main", "quantity": 4, "idempotency_key": "r1"}',
+        '{"command": "receive_stock", "sku": "A", "location_id": "main", "quantity": 4, "idempotency_key": "r1"}',
+        '{"command": "cancel_order", "order_id": "missing", "reason": "x"}',
+        '{"command": "set_stock_policy", "sku": "A", "location_id": "main", "reorder_point": 1, '
+        '"reorder_quantity": 1, "safety_stock": 0, "allow_backorder": false}',
+        '{"command": "set_stock_policy", "sku": "A/B", "location_id": "main"}',
+    ]
+    answered = results(post_ndjson(api, "\n".join(lines)).text)
+    outcome = [(r["line"], r["result"], r.get("code")) for r in answered]
+    assert outcome == [
+        (1, "ok", None),
+        (2, "error", "invalid_json"),
+        (3, "error", "unknown_command"),
+        (4, "error", "validation_error"),
+        (5, "error", "validation_error"),
+        (7, "ok", None),
+        (8, "ok", None),
+        (9, "error", "order_not_found"),
+        (10, "ok", None),
+        (11, "error", "validation_error"),
+    ]
+    assert answered[5]["position"] == answered[6]["position"]  # the repeat replayed the first answer
+    assert answered[4]["errors"][0]["loc"] == ["quantity"]
+
+
+def test_import_needs_ndjson_an_integrator_and_no_request_wide_key(api: Api) -> None:
+    problem(api.client.post("/v1/import", json={"command": "x"}, headers=api.headers()), 415, "unsupported_media_type")
+    problem(api.client.post("/v1/import", content=b"{}", headers=NDJSON), 401, "unauthenticated")
+    problem(post_ndjson(api, "{}", **{"Idempotency-Key": "k"}), 422, "validation_error")
+
+
+def test_the_cli_imports_a_file_with_a_summary_and_results(
+    pg_url: str, retail_slice: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "retail.ndjson"
+    source.write_text(retail_slice + '{"command": "nope"}\n')
+    monkeypatch.setenv("OMS_DATABASE_URL", pg_url)
+    out = tmp_path / "results.ndjson"
+    result = CliRunner().invoke(cli, ["import", str(source), "--results", str(out)])
+    total = len(retail_slice.splitlines()) + 1
+    assert result.exit_code == 1, result.output  # one line failed
+    assert f"{total} lines" in result.output
+    assert f"{total - 1} ok, 1 failed" in result.output
+    assert "unknown_command: 1" in result.output
+    assert len(out.read_text().splitlines()) == total
+
+
+def test_cli_keys_create_list_and_revoke(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMS_DATABASE_URL", pg_url)
+    runner = CliRunner()
+    created = runner.invoke(cli, ["keys", "create", "--role", "analyst", "--name", "bi-team"])
+    assert created.exit_code == 0, created.output
+    key = created.output.strip().splitlines()[-1]
+    assert key.startswith("oms_")
+    key_id = key.split("_")[1]
+    listed = runner.invoke(cli, ["keys", "list"])
+    assert f"{key_id}\tanalyst\tbi-team" in listed.output
+    assert key not in listed.output
+    assert runner.invoke(cli, ["keys", "revoke", key_id]).exit_code == 0
+    assert runner.invoke(cli, ["keys", "revoke", key_id]).exit_code == 1
+    assert runner.invoke(cli, ["keys", "create", "--role", "king", "--name", "x"]).exit_code == 2
