@@ -23,6 +23,7 @@ import argparse
 import csv
 import gzip
 import json
+import os
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -33,7 +34,19 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-DATASET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "online_retail.csv.gz"
+
+def find_dataset() -> Path:
+    """``OMS_RETAIL_DATASET``, else ``shared/datasets/`` beside this checkout or above it."""
+    configured = os.environ.get("OMS_RETAIL_DATASET")
+    if configured:
+        return Path(configured)
+    relative = Path("shared") / "datasets" / "online_retail.csv.gz"
+    for folder in Path(__file__).resolve().parents:
+        if (folder / relative).exists():
+            return folder / relative
+    raise FileNotFoundError(f"{relative} not found beside or above {Path(__file__).parent}; set OMS_RETAIL_DATASET")
+
+
 LOCATION = "UK-WH"
 LOT = 500
 LONDON = ZoneInfo("Europe/London")
@@ -48,10 +61,10 @@ class Invoice:
     rows: list[tuple[str, int, Decimal]] = field(default_factory=list)
 
 
-def read_invoices(path: Path = DATASET, limit: int | None = None) -> list[Invoice]:
+def read_invoices(path: Path | None = None, limit: int | None = None) -> list[Invoice]:
     """Invoices in the order they first appear (the file is in invoice-date order)."""
     invoices: dict[str, Invoice] = {}
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+    with gzip.open(path or find_dataset(), "rt", encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             number = row["InvoiceNo"]
             invoice = invoices.get(number)
@@ -208,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--invoices", type=int, default=None, help="only the first N invoices")
-    parser.add_argument("--dataset", type=Path, default=DATASET)
+    parser.add_argument("--dataset", type=Path, default=None, help="default: shared/datasets/ beside the checkout")
     args = parser.parse_args(argv)
     invoices = read_invoices(args.dataset, args.invoices)
     replay = Replay()
