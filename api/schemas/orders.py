@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Self
 
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
@@ -56,10 +57,20 @@ class LineQuantityBody(Strict):
     quantity: Quantity
 
 
-def _unique_skus(lines: list[OrderLineBody] | list[LineQuantityBody] | None) -> None:
+class ReturnLineBody(Strict):
+    sku: Sku
+    quantity: Quantity
+    reason: Text
+
+
+def _unique_skus(lines: Sequence[OrderLineBody | LineQuantityBody | ReturnLineBody] | None) -> None:
     skus = [line.sku for line in lines or []]
     if len(set(skus)) != len(skus):
         raise ValueError("each SKU may appear on one line only")
+
+
+def _line_quantities(lines: list[LineQuantityBody] | None) -> tuple[m.LineQuantity, ...] | None:
+    return None if lines is None else tuple(m.LineQuantity(sku=li.sku, quantity=li.quantity) for li in lines)
 
 
 class PlaceOrderBody(Strict):
@@ -167,10 +178,9 @@ class CancellationBody(Strict):
         return self
 
     def to_command(self, order_id: str) -> m.CancelOrder:
-        lines = (
-            None if self.lines is None else tuple(m.LineQuantity(sku=li.sku, quantity=li.quantity) for li in self.lines)
+        return m.CancelOrder(
+            order_id=order_id, reason=self.reason, lines=_line_quantities(self.lines), occurred_at=self.occurred_at
         )
-        return m.CancelOrder(order_id=order_id, reason=self.reason, lines=lines, occurred_at=self.occurred_at)
 
 
 class ShipmentBody(Strict):
@@ -200,14 +210,11 @@ class ShipmentBody(Strict):
         return self
 
     def to_command(self, order_id: str) -> m.ShipOrder:
-        lines = (
-            None if self.lines is None else tuple(m.LineQuantity(sku=li.sku, quantity=li.quantity) for li in self.lines)
-        )
         return m.ShipOrder(
             order_id=order_id,
             shipment_id=self.shipment_id,
             location_id=self.location_id,
-            lines=lines,
+            lines=_line_quantities(self.lines),
             carrier=self.carrier,
             tracking_number=self.tracking_number,
             occurred_at=self.occurred_at,
@@ -221,12 +228,6 @@ class DeliveryBody(Strict):
 
     def to_command(self, order_id: str, shipment_id: str) -> m.DeliverShipment:
         return m.DeliverShipment(order_id=order_id, shipment_id=shipment_id, occurred_at=self.occurred_at)
-
-
-class ReturnLineBody(Strict):
-    sku: Sku
-    quantity: Quantity
-    reason: Text
 
 
 class ReturnBody(Strict):
@@ -244,9 +245,7 @@ class ReturnBody(Strict):
 
     @model_validator(mode="after")
     def unique(self) -> Self:
-        skus = [line.sku for line in self.lines]
-        if len(set(skus)) != len(skus):
-            raise ValueError("each SKU may appear on one line only")
+        _unique_skus(self.lines)
         return self
 
     def to_command(self, order_id: str) -> m.RequestReturn:
