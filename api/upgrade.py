@@ -10,6 +10,8 @@ from psycopg import sql
 from api import keys
 from api.database import LEDGER_SCHEMA, ledger_env
 from commands.ledger import Ledger
+from projections.events import make_mapper
+from projections.registry import create_read_schema
 
 # An arbitrary, fixed key: every process that upgrades this database takes the same lock.
 UPGRADE_LOCK_KEY = 7_305_118_402_001
@@ -26,6 +28,8 @@ def upgrade(url: str) -> None:
             Ledger(env=ledger_env(url, pool_size=1, create_tables=True)).close()
             for statement in keys.DDL:
                 conn.execute(statement)
+            with conn.cursor() as cur:
+                create_read_schema(cur, make_mapper())
             log.info("database schema is up to date")
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (UPGRADE_LOCK_KEY,))

@@ -1,0 +1,100 @@
+"""Audit history: every event in ledger order, with who, when and a sentence a person reads."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg import Cursor, sql
+
+from domain.locations import Location
+from domain.stock import StockItem
+from projections.base import Tables
+from projections.events import Recorded
+from projections.summaries import stream_label, summarize
+
+
+class AuditProjection:
+    name = "audit"
+    tables: tuple[str, ...] = ("audit_events", "audit_streams")
+
+    def create(self, cur: Cursor[Any], t: Tables) -> None:
+        cur.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " position bigint PRIMARY KEY, stream_id uuid NOT NULL, stream_type text NOT NULL,"
+                " version bigint NOT NULL, type text NOT NULL, occurred_at timestamptz NOT NULL,"
+                " recorded_at timestamptz NOT NULL, actor text NOT NULL, correlation_id text NOT NULL,"
+                " causation_id text, summary text NOT NULL)"
+            ).format(t["audit_events"])
+        )
+        cur.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (stream_id, version)").format(
+                sql.Identifier(t.bare("audit_events") + "_stream_idx"), t["audit_events"]
+            )
+        )
+        cur.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (actor, position)").format(
+                sql.Identifier(t.bare("audit_events") + "_actor_idx"), t["audit_events"]
+            )
+        )
+        cur.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (stream_id uuid PRIMARY KEY, kind text NOT NULL, label text NOT NULL,"
+                " key text)"
+            ).format(t["audit_streams"])
+        )
+
+    def apply(self, cur: Cursor[Any], batch: list[Recorded], t: Tables) -> None:
+        ids = list({r.stream_id for r in batch})
+        streams: dict[UUID, tuple[str, str, str | None]] = {
+            row["stream_id"]: (row["kind"], row["label"], row["key"])
+            for row in cur.execute(
+                sql.SQL("SELECT * FROM {} WHERE stream_id = ANY(%s)").format(t["audit_streams"]), (ids,)
+            ).fetchall()
+        }
+        places = {
+            row["key"]: row["label"]
+            for row in cur.execute(
+                sql.SQL("SELECT key, label FROM {} WHERE kind = 'location'").format(t["audit_streams"])
+            ).fetchall()
+        }
+        new_streams = []
+        rows = []
+        for recorded in batch:
+            event = recorded.event
+            labelled = stream_label(event)
+            if labelled is not None and recorded.stream_id not in streams:
+                key = event.location_id if isinstance(event, Location.Registered) else None
+                streams[recorded.stream_id] = (*labelled, key)
+                new_streams.append((recorded.stream_id, *labelled, key))
+                if key is not None:
+                    places[key] = labelled[1]
+            kind, label, _ = streams.get(recorded.stream_id, ("unknown", str(recorded.stream_id), None))
+            if isinstance(event, StockItem.Event) and not isinstance(event, StockItem.Opened):
+                item_sku, _, item_location = label.partition(" at ")
+                label = f"{item_sku} at {places.get(item_location, item_location)}"
+            rows.append(
+                (
+                    recorded.position,
+                    recorded.stream_id,
+                    kind,
+                    recorded.version,
+                    recorded.kind,
+                    event.occurred_at,
+                    event.timestamp,
+                    event.actor,
+                    event.correlation_id,
+                    event.causation_id,
+                    summarize(event, label, places),
+                )
+            )
+        if new_streams:
+            cur.executemany(
+                sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING").format(t["audit_streams"]),
+                new_streams,
+            )
+        cur.executemany(
+            sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)").format(t["audit_events"]),
+            rows,
+        )

@@ -1,0 +1,85 @@
+"""Per-order state for projections: the domain Order, folded forward event by event.
+
+The read side folds an order exactly as the write side does (the domain's events
+apply themselves), so status and payment status can never disagree between them.
+The state is stored like a snapshot, beside projection-specific extras.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Transcoder
+from psycopg import Cursor, sql
+
+from domain.orders import Order
+
+
+def create_table(cur: Cursor[Any], table: sql.Identifier) -> None:
+    cur.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (stream_id uuid PRIMARY KEY, state bytea NOT NULL, extra bytea NOT NULL)"
+        ).format(table)
+    )
+
+
+def load(
+    cur: Cursor[Any], table: sql.Identifier, ids: list[UUID], transcoder: Transcoder
+) -> dict[UUID, tuple[Order, dict[str, Any]]]:
+    found = {}
+    rows = cur.execute(
+        sql.SQL("SELECT stream_id, state, extra FROM {} WHERE stream_id = ANY(%s)").format(table), (ids,)
+    ).fetchall()
+    for row in rows:
+        order = object.__new__(Order)
+        state = transcoder.decode(bytes(row["state"]))
+        state["_pending_events"] = []
+        object.__setattr__(order, "__dict__", state)
+        found[row["stream_id"]] = (order, transcoder.decode(bytes(row["extra"])))
+    return found
+
+
+def save(
+    cur: Cursor[Any], table: sql.Identifier, orders: dict[UUID, tuple[Order, dict[str, Any]]], transcoder: Transcoder
+) -> None:
+    rows = []
+    for stream_id, (order, extra) in orders.items():
+        state = {k: v for k, v in vars(order).items() if k != "_pending_events"}
+        rows.append((stream_id, transcoder.encode(state), transcoder.encode(extra)))
+    cur.executemany(
+        sql.SQL(
+            "INSERT INTO {} VALUES (%s, %s, %s) ON CONFLICT (stream_id) DO UPDATE SET state = EXCLUDED.state,"
+            " extra = EXCLUDED.extra"
+        ).format(table),
+        rows,
+    )
+
+
+def primary_location(placed: Order.Placed) -> str | None:
+    """Where most of the order's units were committed at placement (ties: the lower id)."""
+    units: dict[str, int] = {}
+    for line in placed.lines:
+        for allocation in line["allocations"]:
+            held = allocation["committed"] + allocation["backordered"]
+            units[allocation["location_id"]] = units.get(allocation["location_id"], 0) + held
+    return min(units, key=lambda loc: (-units[loc], loc)) if units else None
+
+
+def fold(
+    batch_events: list[Any], known: dict[UUID, tuple[Order, dict[str, Any]]], on_event: Any
+) -> dict[UUID, tuple[Order, dict[str, Any]]]:
+    """Apply Order events in order; ``on_event(order, extra, recorded)`` records extras after each."""
+    changed: dict[UUID, tuple[Order, dict[str, Any]]] = {}
+    for recorded in batch_events:
+        event = recorded.event
+        if isinstance(event, Order.Placed):
+            placed = event.mutate(None)
+            assert placed is not None
+            order, extra = placed, {"location_id": primary_location(event)}
+        else:
+            order, extra = known[recorded.stream_id]
+            event.mutate(order)
+        on_event(order, extra, recorded)
+        known[recorded.stream_id] = changed[recorded.stream_id] = (order, extra)
+    return changed

@@ -1,0 +1,156 @@
+"""Order status: one row per order with status, payment status, totals and milestones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.persistence import Transcoder
+from psycopg import Cursor, sql
+
+from domain.orders import Order
+from projections import order_state
+from projections.base import Tables
+from projections.events import Recorded
+
+COLUMNS = [
+    "order_id",
+    "stream_id",
+    "status",
+    "payment_status",
+    "return_status",
+    "channel",
+    "customer_id",
+    "currency",
+    "total",
+    "ordered_total",
+    "lines",
+    "units_ordered",
+    "units_committed",
+    "units_backordered",
+    "units_shipped",
+    "units_delivered",
+    "units_cancelled",
+    "units_returned",
+    "authorized",
+    "captured",
+    "refunded",
+    "voided",
+    "location_id",
+    "placed_at",
+    "first_shipped_at",
+    "last_shipped_at",
+    "delivered_at",
+    "cancelled_at",
+    "promised_ship_by",
+    "promised_delivery_by",
+    "updated_at",
+    "version",
+    "last_position",
+]
+
+
+class OrdersProjection:
+    name = "orders"
+    tables: tuple[str, ...] = ("orders", "orders_state")
+
+    def __init__(self, transcoder: Transcoder) -> None:
+        self.transcoder = transcoder
+
+    def create(self, cur: Cursor[Any], t: Tables) -> None:
+        cur.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " order_id text PRIMARY KEY, stream_id uuid NOT NULL UNIQUE, status text NOT NULL,"
+                " payment_status text NOT NULL, return_status text NOT NULL, channel text NOT NULL,"
+                " customer_id text NOT NULL, currency text NOT NULL, total numeric NOT NULL,"
+                " ordered_total numeric NOT NULL,"
+                " lines integer NOT NULL, units_ordered bigint NOT NULL, units_committed bigint NOT NULL,"
+                " units_backordered bigint NOT NULL, units_shipped bigint NOT NULL, units_delivered bigint NOT NULL,"
+                " units_cancelled bigint NOT NULL, units_returned bigint NOT NULL, authorized numeric NOT NULL,"
+                " captured numeric NOT NULL, refunded numeric NOT NULL, voided numeric NOT NULL, location_id text,"
+                " placed_at timestamptz NOT NULL, first_shipped_at timestamptz, last_shipped_at timestamptz,"
+                " delivered_at timestamptz, cancelled_at timestamptz, promised_ship_by timestamptz,"
+                " promised_delivery_by timestamptz, updated_at timestamptz NOT NULL, version bigint NOT NULL,"
+                " last_position bigint NOT NULL)"
+            ).format(t["orders"])
+        )
+        for columns in (
+            ("status", "placed_at"),
+            ("customer_id", "placed_at"),
+            ("channel", "placed_at"),
+            ("placed_at", "order_id"),
+        ):
+            cur.execute(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                    sql.Identifier(f"{t.bare('orders')}_{'_'.join(columns)}_idx"),
+                    t["orders"],
+                    sql.SQL(", ").join(map(sql.Identifier, columns)),
+                )
+            )
+        order_state.create_table(cur, t["orders_state"])
+
+    def apply(self, cur: Cursor[Any], batch: list[Recorded], t: Tables) -> None:
+        events = [r for r in batch if r.kind.startswith("Order.")]
+        if not events:
+            return
+        known = order_state.load(cur, t["orders_state"], list({r.stream_id for r in events}), self.transcoder)
+        changed = order_state.fold(events, known, _milestones)
+        order_state.save(cur, t["orders_state"], changed, self.transcoder)
+        rows = [_row(order, extra) for order, extra in changed.values()]
+        updates = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in COLUMNS[1:])
+        cur.executemany(
+            sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (order_id) DO UPDATE SET {}").format(
+                t["orders"],
+                sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
+                sql.SQL(", ").join(sql.Placeholder(c) for c in COLUMNS),
+                updates,
+            ),
+            rows,
+        )
+
+
+def _milestones(order: Order, extra: dict[str, Any], recorded: Recorded) -> None:
+    extra["version"], extra["last_position"] = recorded.version, recorded.position
+    extra["updated_at"] = recorded.event.occurred_at
+    status = order.status
+    if status == "cancelled" and extra.get("cancelled_at") is None:
+        extra["cancelled_at"] = recorded.event.occurred_at
+    if status in ("delivered", "completed") and extra.get("delivered_at") is None:
+        extra["delivered_at"] = recorded.event.occurred_at
+
+
+def _row(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
+    shipped_at = [s["shipped_at"] for s in order.shipments.values()]
+    lines = order.lines.values()
+    return {
+        "order_id": order.order_id,
+        "stream_id": order.id,
+        "status": order.status,
+        "payment_status": order.payment_status,
+        "return_status": order.return_status,
+        "channel": order.channel,
+        "customer_id": order.customer_id,
+        "currency": order.currency,
+        "total": order.total,
+        "ordered_total": sum((line["unit_price"] * line["quantity"] for line in lines), 0),
+        "lines": len(order.lines),
+        "units_ordered": order.total_of("quantity"),
+        "units_committed": order.total_of("committed"),
+        "units_backordered": order.total_of("backordered"),
+        "units_shipped": order.total_of("shipped"),
+        "units_delivered": order.total_of("delivered"),
+        "units_cancelled": order.total_of("cancelled"),
+        "units_returned": order.total_of("returned"),
+        **order.payments,
+        "location_id": extra["location_id"],
+        "placed_at": order.placed_at,
+        "first_shipped_at": min(shipped_at, default=None),
+        "last_shipped_at": max(shipped_at, default=None),
+        "delivered_at": extra.get("delivered_at"),
+        "cancelled_at": extra.get("cancelled_at"),
+        "promised_ship_by": order.promised_ship_by,
+        "promised_delivery_by": order.promised_delivery_by,
+        "updated_at": extra["updated_at"],
+        "version": extra["version"],
+        "last_position": extra["last_position"],
+    }

@@ -1,0 +1,112 @@
+"""One plain sentence per event, for people reading a timeline or an audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.locations import Location, LocationDirectory
+from domain.orders import Order
+from domain.stock import StockItem
+from domain.transfers import Transfer
+
+
+def _units(lines: list[dict[str, Any]], field: str = "quantity") -> str:
+    return ", ".join(f"{line[field]} x {line['sku']}" for line in lines)
+
+
+def summarize(event: Any, label: str, places: dict[str, str]) -> str:
+    """``label`` names the stream (``Order 1001``, ``85123A at Main warehouse``)."""
+
+    def at(location_id: str) -> str:
+        return places.get(location_id, location_id)
+
+    match event:
+        case Order.Placed():
+            units = sum(line["quantity"] for line in event.lines)
+            return (
+                f"{label} placed on {event.channel} by customer {event.customer_id}: {len(event.lines)} lines, "
+                f"{units} units, {event.currency}"
+            )
+        case Order.PaymentAuthorized():
+            return f"{label}: payment of {event.amount} authorized"
+        case Order.PaymentCaptured():
+            return f"{label}: payment of {event.amount} captured"
+        case Order.PaymentVoided():
+            return f"{label}: authorization of {event.amount} voided"
+        case Order.PaymentRefunded():
+            return f"{label}: {event.amount} refunded"
+        case Order.Cancelled():
+            return f"{label}: cancelled {_units(event.lines)} ({event.reason})"
+        case Order.Shipped():
+            units = ", ".join(f"{s['committed'] + s['backordered']} x {s['sku']}" for s in event.lines)
+            carrier = f" by {event.carrier}" if event.carrier else ""
+            tracking = f", tracking {event.tracking_number}" if event.tracking_number else ""
+            return f"{label}: shipment {event.shipment_id} of {units} left {at(event.location_id)}{carrier}{tracking}"
+        case Order.Delivered():
+            return f"{label}: shipment {event.shipment_id} delivered"
+        case Order.ReturnRequested():
+            return f"{label}: return {event.return_id} requested for {_units(event.lines)}"
+        case Order.ReturnReceived():
+            return f"{label}: return {event.return_id} received at {at(event.location_id)}: {_units(event.lines)}"
+        case StockItem.Opened():
+            return f"{event.sku} first recorded at {at(event.location_id)}"
+        case StockItem.Committed():
+            backordered = f" ({event.backordered} backordered)" if event.backordered else ""
+            return f"{event.quantity} x {label} committed to order {event.order_id}{backordered}"
+        case StockItem.Released():
+            return f"{event.quantity} x {label} released from order {event.order_id} ({event.reason})"
+        case StockItem.Shipped():
+            return f"{event.quantity} x {label} shipped for order {event.order_id}"
+        case StockItem.Restocked():
+            where = "back into stock" if event.to_bucket == "available" else "into damaged"
+            return f"{event.quantity} x {label} returned {where} from order {event.order_id}"
+        case StockItem.Received():
+            reference = f" ({event.reference})" if event.reference else ""
+            return f"{event.quantity} x {label} received{reference}"
+        case StockItem.Adjusted():
+            sign = "-" if event.from_bucket == "available" else "+"
+            counted = f", counted {event.counted_quantity}" if event.counted_quantity is not None else ""
+            return f"{label} adjusted {sign}{event.quantity} ({event.reason}{counted})"
+        case StockItem.Moved():
+            return f"{event.quantity} x {label} moved from {event.from_bucket} to {event.to_bucket}"
+        case StockItem.TransferredOut():
+            return f"{event.quantity} x {label} sent on transfer {event.transfer_id}"
+        case StockItem.TransferExpected():
+            return f"{event.quantity} x {label} expected from transfer {event.transfer_id}"
+        case StockItem.TransferredIn():
+            return f"{event.quantity} x {label} received from transfer {event.transfer_id}"
+        case StockItem.PolicySet():
+            return (
+                f"{label} policy: reorder at {event.reorder_point} (quantity {event.reorder_quantity}), "
+                f"safety stock {event.safety_stock}, backorders {'allowed' if event.allow_backorder else 'off'}"
+            )
+        case Location.Registered():
+            return f"location {event.location_id} registered: {event.name} ({event.kind}, priority {event.priority})"
+        case LocationDirectory.Started():
+            return "location directory started"
+        case LocationDirectory.LocationAdded():
+            return f"location {event.location_id} ranked at priority {event.priority}"
+        case Transfer.Dispatched():
+            return (
+                f"transfer {event.transfer_id}: {event.quantity} x {event.sku} from "
+                f"{at(event.from_location_id)} to {at(event.to_location_id)}"
+            )
+        case Transfer.Received():
+            return f"{label}: {event.quantity} units received"
+    return f"{label}: {type(event).__name__}"
+
+
+def stream_label(event: Any) -> tuple[str, str] | None:
+    """The kind and label a stream's first event gives it."""
+    match event:
+        case Order.Placed():
+            return "order", f"Order {event.order_id}"
+        case StockItem.Opened():
+            return "stock_item", f"{event.sku} at {event.location_id}"
+        case Location.Registered():
+            return "location", event.name
+        case Transfer.Dispatched():
+            return "transfer", f"Transfer {event.transfer_id}"
+        case LocationDirectory.Started():
+            return "location_directory", "Location directory"
+    return None
