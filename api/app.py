@@ -11,7 +11,7 @@ from api import errors
 from api.bootstrap import Container
 from api.deps import ContainerDep
 from api.middleware import BodyLimit, RequestId
-from api.routers import imports, inventory, locations, orders
+from api.routers import imports, inventory, kpis, locations, orders, projections, stock
 
 DESCRIPTION = """
 An event-sourced order and inventory ledger. Every request needs `Authorization: Bearer <API key>`.
@@ -27,7 +27,15 @@ def create_app(container: Container) -> FastAPI:
     app = FastAPI(title="Order and inventory ledger", version="0.1.0", description=DESCRIPTION)
     app.state.container = container
     errors.install(app)
-    for router in (locations.router, inventory.router, orders.router, imports.router):
+    for router in (
+        locations.router,
+        inventory.router,
+        orders.router,
+        imports.router,
+        stock.router,
+        kpis.router,
+        projections.router,
+    ):
         app.include_router(router)
     settings = container.settings
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_import_bytes=settings.max_import_bytes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from psycopg_pool import ConnectionPool
@@ -11,6 +12,10 @@ from api.keys import KeyStore
 from api.settings import Settings
 from api.upgrade import upgrade
 from commands.ledger import Ledger
+from projections.base import Projection
+from projections.events import make_mapper
+from projections.registry import all_projections
+from projections.runner import ProjectionRunner
 
 
 @dataclass
@@ -20,11 +25,34 @@ class Container:
     ledger: Ledger
     pool: ConnectionPool
     keys: KeyStore
+    projections: dict[str, Projection] = field(default_factory=dict)
     _closed: bool = field(default=False, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _workers: list[threading.Thread] = field(default_factory=list, repr=False)
+
+    def projection_names(self) -> list[str]:
+        return list(self.projections)
+
+    def runner(self, name: str) -> ProjectionRunner:
+        return ProjectionRunner(
+            self.projections[name], self.database.url, make_mapper(), batch_size=self.settings.projection_batch_size
+        )
+
+    def start_projections(self, names: list[str] | None = None) -> None:
+        """Follow the ledger with each projection in a thread of this process."""
+        for name in names or self.projection_names():
+            worker = threading.Thread(
+                target=self.runner(name).run_forever, args=(self._stop,), name=f"projection-{name}", daemon=True
+            )
+            worker.start()
+            self._workers.append(worker)
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self._stop.set()
+            for worker in self._workers:
+                worker.join(timeout=10)
             self.ledger.close()
             self.pool.close()
             self.database.close()
@@ -44,4 +72,6 @@ def build(settings: Settings, *, run_upgrade: bool = True) -> Container:
     except BaseException:
         database.close()
         raise
-    return Container(settings, database, ledger, pool, KeyStore(pool, settings.key_cache_seconds))
+    return Container(
+        settings, database, ledger, pool, KeyStore(pool, settings.key_cache_seconds), all_projections(make_mapper())
+    )

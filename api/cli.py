@@ -9,7 +9,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated
 
@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 cli = typer.Typer(help="Order and inventory ledger.", no_args_is_help=True, add_completion=False)
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
+projections_cli = typer.Typer(help="Read-model projections.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(projections_cli, name="projections")
 
 
 def _configure_logging() -> None:
@@ -61,6 +63,7 @@ def db_upgrade() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    projections: Annotated[bool, typer.Option(help="Also run the projections in this process.")] = True,
 ) -> None:
     """Run the HTTP service (upgrading the database first)."""
     import uvicorn
@@ -76,6 +79,8 @@ def serve(
         if first_key is not None:
             typer.echo("No API keys existed, so an admin key was created. It is shown this once; keep it safe:")
             typer.echo(first_key)
+        if projections:
+            container.start_projections()
         uvicorn.run(create_app(container), host=host or settings.host, port=port or settings.port)
     finally:
         container.close()
@@ -120,6 +125,59 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id, as `om
             typer.echo(f"no active key {key_id!r}", err=True)
             raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")
+
+
+@cli.command()
+def project(
+    names: Annotated[list[str] | None, typer.Argument(help="Projections to run (default: all).")] = None,
+) -> None:
+    """Run projections as a worker until interrupted (one worker per projection runs at a time)."""
+    import signal
+    import threading
+
+    _configure_logging()
+    with _container() as container:
+        container.start_projections(names or None)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        typer.echo(f"running projections: {', '.join(names or container.projection_names())}")
+        with suppress(KeyboardInterrupt):
+            stop.wait()
+
+
+@projections_cli.command("status")
+def projections_status() -> None:
+    """Each projection's position, the ledger head, and the lag between them."""
+    from projections.admin import statuses
+
+    with _container() as container, container.pool.connection() as conn:
+        typer.echo("name\tposition\thead\tlag\tupdated_at")
+        for status in statuses(conn, container.projection_names()):
+            updated = status.updated_at.isoformat() if status.updated_at else "-"
+            typer.echo(f"{status.name}\t{status.position}\t{status.head}\t{status.lag}\t{updated}")
+
+
+@projections_cli.command("rebuild")
+def projections_rebuild(name: Annotated[str, typer.Argument(help="stock, orders, kpis or audit.")]) -> None:
+    """Rebuild a projection from the first event into fresh tables, then swap them in."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from projections.admin import head, rebuild
+
+    with _container() as container:
+        if name not in container.projection_names():
+            typer.echo(
+                f"unknown projection {name!r}; choose one of: {', '.join(container.projection_names())}", err=True
+            )
+            raise typer.Exit(2)
+        with container.pool.connection() as conn:
+            total = head(conn)
+        with Progress(
+            TextColumn(f"rebuilding {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+        ) as progress:
+            task = progress.add_task(name, total=total)
+            count = rebuild(container.runner(name), lambda _, position: progress.update(task, completed=position))
+    typer.echo(f"rebuilt {name} from {count} events and swapped it in")
 
 
 def _open(path: Path) -> IO[str]:

@@ -39,6 +39,11 @@ class UnsupportedMediaType(e.LedgerError):
     title = "Unsupported media type"
 
 
+class ReadModelBehind(e.LedgerError):
+    code = "read_model_behind"
+    title = "The read model has not caught up yet"
+
+
 class DatabaseUnavailable(e.LedgerError):
     code = "database_unavailable"
     title = "The database is not answering"
@@ -51,6 +56,7 @@ STATUS: list[tuple[type[e.LedgerError], int]] = [
     (PayloadTooLarge, 413),
     (UnsupportedMediaType, 415),
     (DatabaseUnavailable, 503),
+    (ReadModelBehind, 503),
     (e.StaleVersion, 412),
     (e.VersionConflict, 409),
     (e.IdempotencyKeyReused, 422),
@@ -140,6 +146,7 @@ class _Answers:
 
 COMMAND_ERRORS = _Answers.of(401, 403, 404, 409, 412, 413, 422, 503)
 IMPORT_ERRORS = _Answers.of(401, 403, 413, 415, 422, 503)
+READ_ERRORS = _Answers.of(401, 403, 404, 422, 503)
 
 
 def install(app: FastAPI) -> None:

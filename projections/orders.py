@@ -49,9 +49,21 @@ COLUMNS = [
 ]
 
 
+LINE_COUNTS = [
+    "quantity",
+    "committed",
+    "backordered",
+    "shipped",
+    "delivered",
+    "cancelled",
+    "return_requested",
+    "returned",
+]
+
+
 class OrdersProjection:
     name = "orders"
-    tables: tuple[str, ...] = ("orders", "orders_state")
+    tables: tuple[str, ...] = ("orders", "order_lines", "orders_state")
 
     def __init__(self, transcoder: Transcoder) -> None:
         self.transcoder = transcoder
@@ -87,6 +99,15 @@ class OrdersProjection:
                     sql.SQL(", ").join(map(sql.Identifier, columns)),
                 )
             )
+        cur.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (order_id text NOT NULL, sku text NOT NULL, {},"
+                " unit_price numeric NOT NULL, PRIMARY KEY (order_id, sku))"
+            ).format(
+                t["order_lines"],
+                sql.SQL(", ").join(sql.SQL("{} bigint NOT NULL").format(sql.Identifier(c)) for c in LINE_COUNTS),
+            )
+        )
         order_state.create_table(cur, t["orders_state"])
 
     def apply(self, cur: Cursor[Any], batch: list[Recorded], t: Tables) -> None:
@@ -97,6 +118,23 @@ class OrdersProjection:
         changed = order_state.fold(events, known, _milestones)
         order_state.save(cur, t["orders_state"], changed, self.transcoder)
         rows = [_row(order, extra) for order, extra in changed.values()]
+        cur.execute(
+            sql.SQL("DELETE FROM {} WHERE order_id = ANY(%s)").format(t["order_lines"]),
+            ([row["order_id"] for row in rows],),
+        )
+        line_columns = ["order_id", "sku", *LINE_COUNTS, "unit_price"]
+        cur.executemany(
+            sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                t["order_lines"],
+                sql.SQL(", ").join(map(sql.Identifier, line_columns)),
+                sql.SQL(", ").join(sql.Placeholder(c) for c in line_columns),
+            ),
+            [
+                {"order_id": order.order_id, **{c: line[c] for c in line_columns[1:]}}
+                for order, _ in changed.values()
+                for line in order.lines.values()
+            ],
+        )
         updates = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in COLUMNS[1:])
         cur.executemany(
             sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (order_id) DO UPDATE SET {}").format(

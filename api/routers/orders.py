@@ -1,13 +1,17 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from datetime import datetime
+from typing import Annotated
 
-from api.deps import ContextDep, LedgerDep
-from api.errors import COMMAND_ERRORS
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import ContainerDep, ContextDep, LedgerDep
+from api.errors import COMMAND_ERRORS, READ_ERRORS
+from api.reads import CSV_ANSWER, Cursor, Limit, MinPosition, ReadConnection, Reader, as_csv, caught_up, wants_csv
 from api.routers import answer
 from api.routers.paths import OrderIdPath, ReturnIdPath, ShipmentIdPath
-from api.schemas.common import CommandAnswer
+from api.schemas.common import _ID_PATTERN, CommandAnswer
 from api.schemas.orders import (
     CancellationBody,
     DeliveryBody,
@@ -17,11 +21,53 @@ from api.schemas.orders import (
     ReturnReceiptBody,
     ShipmentBody,
 )
+from queries import orders
+from queries.models import OrderDetail, OrdersPage
 
-router = APIRouter(prefix="/v1/orders", tags=["orders"], responses=COMMAND_ERRORS)
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+Status = Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]+$")]
 
 
-@router.post("", status_code=201, response_model=CommandAnswer)
+@router.get("", response_model=OrdersPage, responses={**READ_ERRORS, **CSV_ANSWER})
+def list_orders(
+    request: Request,
+    conn: ReadConnection,
+    container: ContainerDep,
+    _: Reader,
+    status: Status = None,
+    channel: Annotated[str | None, Query(max_length=32)] = None,
+    customer_id: Annotated[str | None, Query(max_length=64, pattern=_ID_PATTERN)] = None,
+    placed_from: Annotated[datetime | None, Query(description="Placed at or after (ISO 8601).")] = None,
+    placed_to: Annotated[datetime | None, Query(description="Placed before (ISO 8601).")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+    min_position: MinPosition = None,
+) -> OrdersPage | Response:
+    """Orders, newest first, with status, payment status, totals and milestones."""
+    caught_up(conn, container, "orders", min_position)
+    page = orders.list_orders(
+        conn,
+        status=status,
+        channel=channel,
+        customer_id=customer_id,
+        placed_from=placed_from,
+        placed_to=placed_to,
+        cursor=cursor,
+        limit=limit,
+    )
+    return as_csv(page.items, "orders") if wants_csv(request) else page
+
+
+@router.get("/{order_id}", response_model=OrderDetail, responses=READ_ERRORS)
+def get_order(
+    order_id: OrderIdPath, conn: ReadConnection, container: ContainerDep, _: Reader, min_position: MinPosition = None
+) -> OrderDetail:
+    """One order with its lines."""
+    caught_up(conn, container, "orders", min_position)
+    return orders.get_order(conn, order_id)
+
+
+@router.post("", status_code=201, response_model=CommandAnswer, responses=COMMAND_ERRORS)
 def place_order(body: PlaceOrderBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
     """Place an order and commit stock for every line, in one transaction.
 
@@ -32,25 +78,25 @@ def place_order(body: PlaceOrderBody, ledger: LedgerDep, ctx: ContextDep) -> JSO
     return answer(result, 201, location=f"/v1/orders/{result.id}")
 
 
-@router.post("/{order_id}/payments", response_model=CommandAnswer)
+@router.post("/{order_id}/payments", response_model=CommandAnswer, responses=COMMAND_ERRORS)
 def record_payment(order_id: OrderIdPath, body: PaymentBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
     """Record an authorization, capture, void or refund (refunded <= captured <= authorized)."""
     return answer(ledger.record_payment(body.to_command(order_id), ctx))
 
 
-@router.post("/{order_id}/cancellation", response_model=CommandAnswer)
+@router.post("/{order_id}/cancellation", response_model=CommandAnswer, responses=COMMAND_ERRORS)
 def cancel_order(order_id: OrderIdPath, body: CancellationBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
     """Cancel the whole order, or some line quantities; committed stock is released."""
     return answer(ledger.cancel_order(body.to_command(order_id), ctx))
 
 
-@router.post("/{order_id}/shipments", status_code=201, response_model=CommandAnswer)
+@router.post("/{order_id}/shipments", status_code=201, response_model=CommandAnswer, responses=COMMAND_ERRORS)
 def ship_order(order_id: OrderIdPath, body: ShipmentBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
     """Ship from one location; without lines, every committed unit held there."""
     return answer(ledger.ship_order(body.to_command(order_id), ctx), 201)
 
 
-@router.post("/{order_id}/shipments/{shipment_id}/delivery", response_model=CommandAnswer)
+@router.post("/{order_id}/shipments/{shipment_id}/delivery", response_model=CommandAnswer, responses=COMMAND_ERRORS)
 def deliver_shipment(
     order_id: OrderIdPath, shipment_id: ShipmentIdPath, body: DeliveryBody, ledger: LedgerDep, ctx: ContextDep
 ) -> JSONResponse:
@@ -58,13 +104,13 @@ def deliver_shipment(
     return answer(ledger.deliver_shipment(body.to_command(order_id, shipment_id), ctx))
 
 
-@router.post("/{order_id}/returns", status_code=201, response_model=CommandAnswer)
+@router.post("/{order_id}/returns", status_code=201, response_model=CommandAnswer, responses=COMMAND_ERRORS)
 def request_return(order_id: OrderIdPath, body: ReturnBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
     """Open a return for shipped units."""
     return answer(ledger.request_return(body.to_command(order_id), ctx), 201)
 
 
-@router.post("/{order_id}/returns/{return_id}/receipt", response_model=CommandAnswer)
+@router.post("/{order_id}/returns/{return_id}/receipt", response_model=CommandAnswer, responses=COMMAND_ERRORS)
 def receive_return(
     order_id: OrderIdPath, return_id: ReturnIdPath, body: ReturnReceiptBody, ledger: LedgerDep, ctx: ContextDep
 ) -> JSONResponse:

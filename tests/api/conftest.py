@@ -36,7 +36,7 @@ def settings_for(url: str, **overrides: Any) -> Settings:
 
 @pytest.fixture
 def api(pg_url: str) -> Iterator[Api]:
-    container = build(settings_for(pg_url, max_body_bytes=64 * 1024), run_upgrade=False)
+    container = build(settings_for(pg_url, max_body_bytes=64 * 1024, read_wait_seconds=0.2), run_upgrade=False)
     keys = {role: container.keys.create(f"{role.value}-tester", role) for role in Role}
     try:
         with TestClient(create_app(container), raise_server_exceptions=False) as client:

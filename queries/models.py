@@ -1,0 +1,158 @@
+"""Typed results of the read side."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+
+class StockRow(BaseModel):
+    sku: str
+    location_id: str
+    available: int
+    committed: int
+    damaged: int
+    quality_control: int
+    safety_stock: int
+    incoming: int
+    on_hand: int
+    backorders: int
+    reorder_point: int
+    reorder_quantity: int
+    safety_stock_target: int
+    allow_backorder: bool
+    low_stock: bool
+    last_movement_at: datetime | None
+    version: int
+
+
+class StockTotals(BaseModel):
+    sku: str
+    locations: int
+    available: int
+    committed: int
+    damaged: int
+    quality_control: int
+    safety_stock: int
+    incoming: int
+    on_hand: int
+    backorders: int
+    reorder_point: int
+    low_stock: bool
+    last_movement_at: datetime | None
+
+
+class StockOfSku(BaseModel):
+    sku: str
+    total: StockTotals
+    locations: list[StockRow]
+
+
+class StockPage(BaseModel):
+    items: list[StockRow]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class LocationRow(BaseModel):
+    location_id: str
+    name: str
+    kind: str
+    priority: int
+    registered_at: datetime
+
+
+class OrderRow(BaseModel):
+    order_id: str
+    status: str
+    payment_status: str
+    return_status: str
+    channel: str
+    customer_id: str
+    currency: str
+    total: Decimal
+    ordered_total: Decimal
+    lines: int
+    units_ordered: int
+    units_committed: int
+    units_backordered: int
+    units_shipped: int
+    units_delivered: int
+    units_cancelled: int
+    units_returned: int
+    authorized: Decimal
+    captured: Decimal
+    refunded: Decimal
+    voided: Decimal
+    location_id: str | None
+    placed_at: datetime
+    first_shipped_at: datetime | None
+    last_shipped_at: datetime | None
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
+    promised_ship_by: datetime | None
+    promised_delivery_by: datetime | None
+    updated_at: datetime
+    version: int
+
+
+class OrderLineRow(BaseModel):
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    committed: int
+    backordered: int
+    shipped: int
+    delivered: int
+    cancelled: int
+    return_requested: int
+    returned: int
+
+
+class OrderDetail(OrderRow):
+    line_items: list[OrderLineRow]
+
+
+class OrdersPage(BaseModel):
+    items: list[OrderRow]
+    next_cursor: str | None
+
+
+class KpiRow(BaseModel):
+    period_start: date | None = Field(description="First day of the period; null for granularity=total.")
+    channel: str | None = None
+    location_id: str | None = None
+    orders_placed: int
+    units_ordered: int
+    gmv: dict[str, Decimal]
+    orders_backordered: int
+    fill_rate: float | None
+    orders_shipped: int
+    ship_hours_mean: float | None
+    ship_hours_p50: float | None
+    ship_hours_p90: float | None
+    orders_delivered: int
+    delivery_days_mean: float | None
+    delivery_days_p50: float | None
+    delivery_days_p90: float | None
+    shipped_on_time_rate: float | None
+    delivered_on_time_rate: float | None
+    orders_cancelled: int
+    cancellation_rate: float | None
+    units_shipped: int
+    units_returned: int
+    return_rate: float | None
+    perfect_order_rate: float | None
+
+
+class KpiAnswer(BaseModel):
+    rows: list[KpiRow]
+
+
+class ProjectionStatus(BaseModel):
+    name: str
+    position: int
+    head: int
+    lag: int
+    updated_at: datetime | None

@@ -1,0 +1,66 @@
+"""Order status queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg import Connection, sql
+from psycopg.rows import dict_row
+
+from domain.errors import OrderNotFound
+from queries import pagination
+from queries.models import OrderDetail, OrderLineRow, OrderRow, OrdersPage
+
+ORDERS = sql.Identifier("read", "orders")
+LINES = sql.Identifier("read", "order_lines")
+
+
+def list_orders(
+    conn: Connection[Any],
+    *,
+    status: str | None = None,
+    channel: str | None = None,
+    customer_id: str | None = None,
+    placed_from: datetime | None = None,
+    placed_to: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> OrdersPage:
+    """Newest first; ``placed_to`` is exclusive."""
+    where: list[sql.Composable] = [sql.SQL("true")]
+    params: list[Any] = []
+    for column, value in (("status", status), ("channel", channel), ("customer_id", customer_id)):
+        if value is not None:
+            where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    if placed_from is not None:
+        where.append(sql.SQL("placed_at >= %s"))
+        params.append(placed_from)
+    if placed_to is not None:
+        where.append(sql.SQL("placed_at < %s"))
+        params.append(placed_to)
+    if cursor is not None:
+        placed_at, order_id = pagination.decode(cursor, 2)
+        where.append(sql.SQL("(placed_at, order_id) < (%s::timestamptz, %s)"))
+        params.extend([placed_at, order_id])
+    query = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY placed_at DESC, order_id DESC LIMIT %s").format(
+        ORDERS, sql.SQL(" AND ").join(where)
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(query, [*params, limit + 1]).fetchall()
+    items = [OrderRow.model_validate(r) for r in rows[:limit]]
+    last = items[-1] if items else None
+    next_cursor = pagination.encode([last.placed_at.isoformat(), last.order_id]) if last and len(rows) > limit else None
+    return OrdersPage(items=items, next_cursor=next_cursor)
+
+
+def get_order(conn: Connection[Any], order_id: str) -> OrderDetail:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(sql.SQL("SELECT * FROM {} WHERE order_id = %s").format(ORDERS), (order_id,)).fetchone()
+        if row is None:
+            raise OrderNotFound(f"no order {order_id!r}")
+        lines = cur.execute(
+            sql.SQL("SELECT * FROM {} WHERE order_id = %s ORDER BY sku").format(LINES), (order_id,)
+        ).fetchall()
+    return OrderDetail.model_validate({**row, "line_items": [OrderLineRow.model_validate(li) for li in lines]})
