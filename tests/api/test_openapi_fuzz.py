@@ -33,6 +33,8 @@ def ndjson(_: object, value: object) -> bytes:
 
 
 schema = schemathesis.openapi.from_dict(openapi_document())
+
+
 @schemathesis.check
 def no_server_error(ctx: Any, response: Any, case: schemathesis.Case) -> bool | None:
     """Any 5xx fails, except the documented 503 when a read model has not reached ``min_position``
