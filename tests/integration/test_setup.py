@@ -15,6 +15,8 @@ from api.bootstrap import build
 from api.cli import cli
 from api.settings import Settings
 from api.upgrade import upgrade
+from projections.admin import statuses
+from projections.runner import wait_for
 from tests.helpers import item, receive, register
 
 pytestmark = pytest.mark.postgres
@@ -94,3 +96,21 @@ def test_the_embedded_default_starts_writes_and_reads_back(tmp_path: Path) -> No
     finally:
         reopened.close()
     assert (tmp_path / "oms" / "pg" / "PG_VERSION").exists()
+
+
+def test_the_service_runs_projections_in_process(pg_url: str) -> None:
+    container = build(Settings(database_url=pg_url), run_upgrade=False)
+    try:
+        container.start_projections()
+        register(container.ledger, "main")
+        written = receive(container.ledger, "A", "main", 3).position
+        assert written is not None
+
+        def all_caught_up() -> bool:
+            with container.pool.connection() as conn:
+                return all(s.position >= written for s in statuses(conn, container.projection_names()))
+
+        assert wait_for(all_caught_up, timeout=20)
+    finally:
+        container.close()
+    assert all(not worker.is_alive() for worker in container._workers)
