@@ -11,6 +11,7 @@ from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
 from projections.kpis import COUNTERS, DELIVERY_DAYS_BOUNDS, HISTOGRAMS, SHIP_HOURS_BOUNDS
+from queries.filters import Where
 from queries.models import KpiAnswer, KpiRow
 
 Granularity = Literal["day", "week", "month", "total"]
@@ -61,19 +62,12 @@ def fulfillment(
     group_by: Sequence[GroupBy] = (),
 ) -> KpiAnswer:
     """KPI rows for placement days ``start`` to ``end`` (both included)."""
-    where: list[sql.Composable] = [sql.SQL("true")]
-    params: list[Any] = []
-    for column, value in (("channel", channel), ("location_id", location_id)):
-        if value is not None:
-            where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-            params.append(value)
+    where = Where().equals(channel=channel, location_id=location_id)
     if start is not None:
-        where.append(sql.SQL("day >= %s"))
-        params.append(start)
+        where.add(sql.SQL("day >= %s"), start)
     if end is not None:
-        where.append(sql.SQL("day <= %s"))
-        params.append(end)
-    condition = sql.SQL(" AND ").join(where)
+        where.add(sql.SQL("day <= %s"), end)
+    condition, params = where.sql(), where.params
     with conn.cursor(row_factory=dict_row) as cur:
         days = cur.execute(sql.SQL("SELECT * FROM {} WHERE {}").format(DAILY, condition), params).fetchall()
         gmv = cur.execute(sql.SQL("SELECT * FROM {} WHERE {}").format(GMV, condition), params).fetchall()

@@ -8,9 +8,15 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 
-class StockRow(BaseModel):
+class _Sku(BaseModel):
     sku: str
+
+
+class _SkuAtLocation(_Sku):
     location_id: str
+
+
+class Buckets(BaseModel):
     available: int
     committed: int
     damaged: int
@@ -20,28 +26,19 @@ class StockRow(BaseModel):
     on_hand: int
     backorders: int
     reorder_point: int
+    low_stock: bool
+    last_movement_at: datetime | None
+
+
+class StockRow(Buckets, _SkuAtLocation):  # base order puts sku and location_id first
     reorder_quantity: int
     safety_stock_target: int
     allow_backorder: bool
-    low_stock: bool
-    last_movement_at: datetime | None
     version: int
 
 
-class StockTotals(BaseModel):
-    sku: str
+class StockTotals(Buckets, _Sku):
     locations: int
-    available: int
-    committed: int
-    damaged: int
-    quality_control: int
-    safety_stock: int
-    incoming: int
-    on_hand: int
-    backorders: int
-    reorder_point: int
-    low_stock: bool
-    last_movement_at: datetime | None
 
 
 class StockOfSku(BaseModel):

@@ -10,6 +10,7 @@ from psycopg.rows import dict_row
 
 from domain.errors import OrderNotFound
 from queries import pagination
+from queries.filters import Where
 from queries.models import OrderDetail, OrderLineRow, OrderRow, OrdersPage
 
 ORDERS = sql.Identifier("read", "orders")
@@ -28,27 +29,18 @@ def list_orders(
     limit: int = 100,
 ) -> OrdersPage:
     """Newest first; ``placed_to`` is exclusive."""
-    where: list[sql.Composable] = [sql.SQL("true")]
-    params: list[Any] = []
-    for column, value in (("status", status), ("channel", channel), ("customer_id", customer_id)):
-        if value is not None:
-            where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-            params.append(value)
+    where = Where().equals(status=status, channel=channel, customer_id=customer_id)
     if placed_from is not None:
-        where.append(sql.SQL("placed_at >= %s"))
-        params.append(placed_from)
+        where.add(sql.SQL("placed_at >= %s"), placed_from)
     if placed_to is not None:
-        where.append(sql.SQL("placed_at < %s"))
-        params.append(placed_to)
+        where.add(sql.SQL("placed_at < %s"), placed_to)
     if cursor is not None:
-        placed_at, order_id = pagination.decode(cursor, 2)
-        where.append(sql.SQL("(placed_at, order_id) < (%s::timestamptz, %s)"))
-        params.extend([placed_at, order_id])
+        where.add(sql.SQL("(placed_at, order_id) < (%s::timestamptz, %s)"), *pagination.decode(cursor, 2))
     query = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY placed_at DESC, order_id DESC LIMIT %s").format(
-        ORDERS, sql.SQL(" AND ").join(where)
+        ORDERS, where.sql()
     )
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(query, [*params, limit + 1]).fetchall()
+        rows = cur.execute(query, [*where.params, limit + 1]).fetchall()
     items = [OrderRow.model_validate(r) for r in rows[:limit]]
     last = items[-1] if items else None
     next_cursor = pagination.encode([last.placed_at.isoformat(), last.order_id]) if last and len(rows) > limit else None

@@ -9,6 +9,7 @@ from psycopg.rows import dict_row
 
 from domain.errors import StockItemNotFound
 from queries import pagination
+from queries.filters import Where
 from queries.models import LocationRow, StockOfSku, StockPage, StockRow, StockTotals
 
 STOCK = sql.Identifier("read", "stock")
@@ -25,20 +26,12 @@ def list_stock(
     cursor: str | None = None,
     limit: int = 100,
 ) -> StockPage:
-    where: list[sql.Composable] = [sql.SQL("true")]
-    params: list[Any] = []
-    for column, value in (("sku", sku), ("location_id", location_id), ("low_stock", low_stock)):
-        if value is not None:
-            where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-            params.append(value)
+    where = Where().equals(sku=sku, location_id=location_id, low_stock=low_stock)
     if cursor is not None:
-        where.append(sql.SQL("(sku, location_id) > (%s, %s)"))
-        params.extend(pagination.decode(cursor, 2))
-    query = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY sku, location_id LIMIT %s").format(
-        STOCK, sql.SQL(" AND ").join(where)
-    )
+        where.add(sql.SQL("(sku, location_id) > (%s, %s)"), *pagination.decode(cursor, 2))
+    query = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY sku, location_id LIMIT %s").format(STOCK, where.sql())
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(query, [*params, limit + 1]).fetchall()
+        rows = cur.execute(query, [*where.params, limit + 1]).fetchall()
     items = [StockRow.model_validate(r) for r in rows[:limit]]
     more = len(rows) > limit
     return StockPage(
