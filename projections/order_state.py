@@ -46,7 +46,9 @@ def save(
     rows = []
     for stream_id, (order, extra) in orders.items():
         state = {k: v for k, v in vars(order).items() if k != "_pending_events"}
-        rows.append((stream_id, transcoder.encode(state), transcoder.encode(extra)))
+        # Sorted keys: when each extra was first set depends on batch boundaries, and a
+        # rebuild must write the same bytes as the run it replaces.
+        rows.append((stream_id, transcoder.encode(state), transcoder.encode(dict(sorted(extra.items())))))
     cur.executemany(
         sql.SQL(
             "INSERT INTO {} VALUES (%s, %s, %s) ON CONFLICT (stream_id) DO UPDATE SET state = EXCLUDED.state,"

@@ -45,7 +45,7 @@ def a_history(ledger: Ledger, orders: int = 12) -> None:
     register(ledger, "main")
     register(ledger, "store", priority=2)
     for sku in ("A", "B", "C"):
-        receive(ledger, sku, "main", 30)
+        receive(ledger, sku, "main", 10 * orders)
     allow_backorder(ledger, "C", "store")
     for n in range(orders):
         place(ledger, [("A", 1 + n % 3, "2.50"), ("C", 2, "1.00")], order_id=f"o{n}")
