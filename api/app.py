@@ -11,7 +11,7 @@ from api import errors
 from api.bootstrap import Container
 from api.deps import ContainerDep
 from api.middleware import BodyLimit, RequestId
-from api.routers import imports, inventory, kpis, locations, orders, projections, stock
+from api.routers import audit, imports, inventory, kpis, locations, orders, projections, stock
 
 DESCRIPTION = """
 An event-sourced order and inventory ledger. Every request needs `Authorization: Bearer <API key>`.
@@ -35,6 +35,7 @@ def create_app(container: Container) -> FastAPI:
         stock.router,
         kpis.router,
         projections.router,
+        audit.router,
     ):
         app.include_router(router)
     settings = container.settings

@@ -26,7 +26,9 @@ keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
 projections_cli = typer.Typer(help="Read-model projections.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
+audit_cli = typer.Typer(help="Audit: tamper evidence.", no_args_is_help=True)
 cli.add_typer(projections_cli, name="projections")
+cli.add_typer(audit_cli, name="audit")
 
 
 def _configure_logging() -> None:
@@ -178,6 +180,24 @@ def projections_rebuild(name: Annotated[str, typer.Argument(help="stock, orders,
             task = progress.add_task(name, total=total)
             count = rebuild(container.runner(name), lambda _, position: progress.update(task, completed=position))
     typer.echo(f"rebuilt {name} from {count} events and swapped it in")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Recompute the ledger's hash chain; name the first event where it breaks, and the head hash."""
+    from commands.chain import verify
+
+    with _container() as container, container.pool.connection() as conn:
+        result = verify(conn)
+    if result.ok:
+        typer.echo(f"ledger verified: {result.events} events; head {result.head or '-'}")
+        return
+    typer.echo(
+        f"ledger BROKEN at position {result.first_broken_position}: {result.problem} "
+        f"({result.events} events verified before it)",
+        err=True,
+    )
+    raise typer.Exit(1)
 
 
 def _open(path: Path) -> IO[str]:

@@ -20,6 +20,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
+from commands.chain import GENESIS, chain
+
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
@@ -59,6 +61,16 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self._insert_idempotency = SQL(
             "INSERT INTO {} (scope, key, request_hash, result) VALUES (%s, %s, %s, %s)"
         ).format(table)
+        hashes = Identifier(self.datastore.schema, "event_hashes")
+        self.sql_create_statements.append(
+            SQL("CREATE TABLE IF NOT EXISTS {} (notification_id bigint PRIMARY KEY, hash bytea NOT NULL)").format(
+                hashes
+            )
+        )
+        self._last_hash = SQL("SELECT hash FROM {} ORDER BY notification_id DESC LIMIT 1").format(hashes)
+        self._insert_hashes = SQL(
+            "INSERT INTO {} (notification_id, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
+        ).format(hashes)
         self._select_idempotency = SQL("SELECT request_hash, result FROM {} WHERE scope = %s AND key = %s").format(
             table
         )
@@ -67,6 +79,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if notification_ids:
+            self._extend_chain(curs, stored_events, notification_ids)
         record: IdempotencyRecord | None = kwargs.get("idempotency")
         if record is not None:
             result = with_position(record.result, notification_ids)
@@ -78,6 +92,24 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     (record.scope, record.key, record.request_hash, json.dumps(result)),
                 )
         return notification_ids
+
+    def _extend_chain(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]
+    ) -> None:
+        """Hash the new events onto the chain; the event store's table lock is held here."""
+        row = curs.execute(self._last_hash).fetchone()
+        previous = bytes(row["hash"]) if row else GENESIS
+        links = list(
+            chain(
+                previous,
+                (
+                    (position, _uuid(e.originator_id), e.originator_version, e.topic, e.state)
+                    for position, e in zip(notification_ids, stored_events, strict=True)
+                ),
+            )
+        )
+        with curs.connection.pipeline():
+            curs.execute(self._insert_hashes, ([p for p, _ in links], [h for _, h in links]))
 
     def select_latest(self, table: str, ids: Sequence[UUID]) -> list[StoredEvent]:
         """The newest row of each stream in ``table`` (the snapshots table), in one query."""
@@ -114,6 +146,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             curs.execute(self._select_idempotency, (scope, key))
             row = curs.fetchone()
         return None if row is None else StoredResult(row["request_hash"], row["result"])
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
 
 
 class MemoryLedgerRecorder(POPOApplicationRecorder):

@@ -12,6 +12,7 @@ import pytest
 from eventsourcing.persistence import PersistenceError
 
 from api.database import ledger_env
+from commands.chain import verify
 from commands.ledger import CommandContext, CommandResult, Ledger
 from domain.errors import InsufficientStock, LedgerError
 from domain.orders import Order
@@ -66,6 +67,8 @@ def test_twenty_threads_ordering_the_last_ten_units_commit_exactly_ten(pg_url: s
         assert kinds == {"CommandResult": 10, "InsufficientStock": 10}, kinds
         stock = item(ledger, "LAST", "main")
         assert (stock.available, stock.committed) == (0, 10)
+        with psycopg.connect(pg_url) as conn:
+            assert verify(conn).ok  # the chain stays one line under concurrent writers
     finally:
         ledger.close()
 
