@@ -200,6 +200,30 @@ def audit_verify() -> None:
     raise typer.Exit(1)
 
 
+@audit_cli.command("export")
+def audit_export(
+    path: Annotated[Path, typer.Argument(dir_okay=False, help="Where to write the NDJSON (.gz compresses).")],
+    after: Annotated[int, typer.Option(help="Only events after this ledger position.")] = 0,
+) -> None:
+    """Write the ledger as NDJSON (one event a line, with its chain hash), with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from commands.export import export_lines
+    from projections.admin import head
+    from projections.events import make_mapper
+
+    written = 0
+    opener = gzip.open if path.suffix == ".gz" else open
+    with _container() as container, container.pool.connection() as conn, opener(path, "wt", encoding="utf-8") as out:
+        last = head(conn)
+        with Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
+            task = bar.add_task("export", total=max(last - after, 0))
+            for line in export_lines(conn, make_mapper(), after, lambda p: bar.update(task, completed=p - after)):
+                out.write(line)
+                written += 1
+    typer.echo(f"exported {written} events after position {after} to {path}")
+
+
 def _open(path: Path) -> IO[str]:
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8")

@@ -8,6 +8,7 @@ from uuid import UUID
 from psycopg import Cursor, sql
 
 from domain.locations import Location
+from domain.orders import Order
 from domain.stock import StockItem
 from projections.base import Tables
 from projections.events import Recorded
@@ -25,12 +26,17 @@ class AuditProjection:
                 " position bigint PRIMARY KEY, stream_id uuid NOT NULL, stream_type text NOT NULL,"
                 " version bigint NOT NULL, type text NOT NULL, occurred_at timestamptz NOT NULL,"
                 " recorded_at timestamptz NOT NULL, actor text NOT NULL, correlation_id text NOT NULL,"
-                " causation_id text, summary text NOT NULL)"
+                " causation_id text, summary text NOT NULL, order_id text)"
             ).format(t["audit_events"])
         )
         cur.execute(
             sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (stream_id, version)").format(
                 sql.Identifier(t.bare("audit_events") + "_stream_idx"), t["audit_events"]
+            )
+        )
+        cur.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (order_id, position)").format(
+                sql.Identifier(t.bare("audit_events") + "_order_idx"), t["audit_events"]
             )
         )
         cur.execute(
@@ -65,15 +71,14 @@ class AuditProjection:
             event = recorded.event
             labelled = stream_label(event)
             if labelled is not None and recorded.stream_id not in streams:
-                key = event.location_id if isinstance(event, Location.Registered) else None
+                key = _stream_key(event)
                 streams[recorded.stream_id] = (*labelled, key)
                 new_streams.append((recorded.stream_id, *labelled, key))
-                if key is not None:
+                if labelled[0] == "location" and key is not None:
                     places[key] = labelled[1]
-            kind, label, _ = streams.get(recorded.stream_id, ("unknown", str(recorded.stream_id), None))
-            if isinstance(event, StockItem.Event) and not isinstance(event, StockItem.Opened):
-                item_sku, _, item_location = label.partition(" at ")
-                label = f"{item_sku} at {places.get(item_location, item_location)}"
+            kind, label, key = streams.get(recorded.stream_id, ("unknown", str(recorded.stream_id), None))
+            where = places.get(key or "", key or "") if kind == "stock_item" else ""
+            order_id = key if kind == "order" else getattr(event, "order_id", None)
             rows.append(
                 (
                     recorded.position,
@@ -86,7 +91,8 @@ class AuditProjection:
                     event.actor,
                     event.correlation_id,
                     event.causation_id,
-                    summarize(event, label, places),
+                    summarize(event, label, places, where),
+                    order_id,
                 )
             )
         if new_streams:
@@ -98,3 +104,12 @@ class AuditProjection:
         with cur.copy(sql.SQL("COPY {} FROM STDIN").format(t["audit_events"])) as copy:
             for row in rows:
                 copy.write_row(row)
+
+
+def _stream_key(event: object) -> str | None:
+    """What a stream is looked up by: a location's id, an order's id, a stock item's location."""
+    if isinstance(event, Location.Registered | StockItem.Opened):
+        return event.location_id
+    if isinstance(event, Order.Placed):
+        return event.order_id
+    return None

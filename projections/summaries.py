@@ -14,8 +14,8 @@ def _units(lines: list[dict[str, Any]], field: str = "quantity") -> str:
     return ", ".join(f"{line[field]} x {line['sku']}" for line in lines)
 
 
-def summarize(event: Any, label: str, places: dict[str, str]) -> str:
-    """``label`` names the stream (``Order 1001``, ``85123A at Main warehouse``)."""
+def summarize(event: Any, label: str, places: dict[str, str], where: str = "") -> str:
+    """``label`` names the stream (``Order 1001``, or a stock item's SKU); ``where`` is a stock item's place."""
 
     def at(location_id: str) -> str:
         return places.get(location_id, location_id)
@@ -52,32 +52,32 @@ def summarize(event: Any, label: str, places: dict[str, str]) -> str:
             return f"{event.sku} first recorded at {at(event.location_id)}"
         case StockItem.Committed():
             backordered = f" ({event.backordered} backordered)" if event.backordered else ""
-            return f"{event.quantity} x {label} committed to order {event.order_id}{backordered}"
+            return f"{event.quantity} x {label} committed at {where} to order {event.order_id}{backordered}"
         case StockItem.Released():
-            return f"{event.quantity} x {label} released from order {event.order_id} ({event.reason})"
+            return f"{event.quantity} x {label} released at {where} from order {event.order_id} ({event.reason})"
         case StockItem.Shipped():
-            return f"{event.quantity} x {label} shipped for order {event.order_id}"
+            return f"{event.quantity} x {label} shipped from {where} for order {event.order_id}"
         case StockItem.Restocked():
-            where = "back into stock" if event.to_bucket == "available" else "into damaged"
-            return f"{event.quantity} x {label} returned {where} from order {event.order_id}"
+            into = "back into stock" if event.to_bucket == "available" else "as damaged"
+            return f"{event.quantity} x {label} returned {into} at {where} from order {event.order_id}"
         case StockItem.Received():
             reference = f" ({event.reference})" if event.reference else ""
-            return f"{event.quantity} x {label} received{reference}"
+            return f"{event.quantity} x {label} received at {where}{reference}"
         case StockItem.Adjusted():
             sign = "-" if event.from_bucket == "available" else "+"
             counted = f", counted {event.counted_quantity}" if event.counted_quantity is not None else ""
-            return f"{label} adjusted {sign}{event.quantity} ({event.reason}{counted})"
+            return f"{label} at {where} adjusted {sign}{event.quantity} ({event.reason}{counted})"
         case StockItem.Moved():
-            return f"{event.quantity} x {label} moved from {event.from_bucket} to {event.to_bucket}"
+            return f"{event.quantity} x {label} moved from {event.from_bucket} to {event.to_bucket} at {where}"
         case StockItem.TransferredOut():
-            return f"{event.quantity} x {label} sent on transfer {event.transfer_id}"
+            return f"{event.quantity} x {label} sent from {where} on transfer {event.transfer_id}"
         case StockItem.TransferExpected():
-            return f"{event.quantity} x {label} expected from transfer {event.transfer_id}"
+            return f"{event.quantity} x {label} expected at {where} from transfer {event.transfer_id}"
         case StockItem.TransferredIn():
-            return f"{event.quantity} x {label} received from transfer {event.transfer_id}"
+            return f"{event.quantity} x {label} received at {where} from transfer {event.transfer_id}"
         case StockItem.PolicySet():
             return (
-                f"{label} policy: reorder at {event.reorder_point} (quantity {event.reorder_quantity}), "
+                f"{label} at {where} policy: reorder at {event.reorder_point} (quantity {event.reorder_quantity}), "
                 f"safety stock {event.safety_stock}, backorders {'allowed' if event.allow_backorder else 'off'}"
             )
         case Location.Registered():
@@ -102,7 +102,7 @@ def stream_label(event: Any) -> tuple[str, str] | None:
         case Order.Placed():
             return "order", f"Order {event.order_id}"
         case StockItem.Opened():
-            return "stock_item", f"{event.sku} at {event.location_id}"
+            return "stock_item", event.sku
         case Location.Registered():
             return "location", event.name
         case Transfer.Dispatched():

@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Annotated
+from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
-from api.deps import require
+from api.deps import ContainerDep, require
 from api.errors import READ_ERRORS
 from api.keys import Principal, Role
-from api.reads import ReadConnection
+from api.reads import Limit, ReadConnection
 from commands.chain import verify
+from queries.audit import AuditPage, events_page, stream_events
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=READ_ERRORS)
 Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]
@@ -37,3 +42,42 @@ def verify_ledger(conn: ReadConnection, _: Auditor) -> VerificationAnswer:
         first_broken_position=result.first_broken_position,
         problem=result.problem,
     )
+
+
+NDJSON = "application/x-ndjson"
+
+
+@router.get(
+    "/events",
+    response_model=AuditPage,
+    responses={
+        200: {
+            "content": {NDJSON: {"schema": {"type": "string"}}},
+            "description": "A JSON page, or with Accept: application/x-ndjson every matching event.",
+        }
+    },
+)
+def audit_events(
+    request: Request,
+    conn: ReadConnection,
+    container: ContainerDep,
+    _: Auditor,
+    after: Annotated[int, Query(ge=0, description="Only events after this ledger position (resume here).")] = 0,
+    limit: Limit = 100,
+    stream_id: UUID | None = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    event_type: Annotated[str | None, Query(alias="type", max_length=100, description="Such as Order.Placed.")] = None,
+) -> AuditPage | Response:
+    """Every event in ledger order, with who, when, why and a sentence; JSON pages or an NDJSON stream."""
+    if NDJSON not in request.headers.get("accept", ""):
+        return events_page(conn, after=after, limit=limit, stream_id=stream_id, actor=actor, event_type=event_type)
+
+    def lines() -> Iterator[bytes]:
+        # Its own connection: the stream outlives this request's dependency.
+        with container.pool.connection() as stream_conn:
+            for event in stream_events(
+                stream_conn, after=after, stream_id=stream_id, actor=actor, event_type=event_type
+            ):
+                yield (json.dumps(event.model_dump(mode="json")) + "\n").encode()
+
+    return StreamingResponse(lines(), media_type=NDJSON)

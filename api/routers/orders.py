@@ -3,11 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import ContainerDep, ContextDep, LedgerDep
+from api.deps import ContainerDep, ContextDep, LedgerDep, require
 from api.errors import COMMAND_ERRORS, READ_ERRORS
+from api.keys import Principal, Role
 from api.reads import CSV_ANSWER, Cursor, Limit, MinPosition, ReadConnection, Reader, as_csv, caught_up, wants_csv
 from api.routers import answer
 from api.routers.paths import OrderIdPath, ReturnIdPath, ShipmentIdPath
@@ -21,10 +22,12 @@ from api.schemas.orders import (
     ReturnReceiptBody,
     ShipmentBody,
 )
-from queries import orders
+from queries import audit, orders
+from queries.audit import Timeline
 from queries.models import OrderDetail, OrdersPage
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
+Support = Annotated[Principal, Depends(require(Role.SUPPORT, Role.AUDITOR))]
 Status = Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]+$")]
 
 
@@ -56,6 +59,15 @@ def list_orders(
         limit=limit,
     )
     return as_csv(page.items, "orders") if wants_csv(request) else page
+
+
+@router.get("/{order_id}/timeline", response_model=Timeline, responses=READ_ERRORS)
+def order_timeline(
+    order_id: OrderIdPath, conn: ReadConnection, container: ContainerDep, _: Support, min_position: MinPosition = None
+) -> Timeline:
+    """Every event of the order and every stock movement it caused, in ledger order, in words."""
+    caught_up(conn, container, "audit", min_position)
+    return audit.timeline(conn, order_id)
 
 
 @router.get("/{order_id}", response_model=OrderDetail, responses=READ_ERRORS)
