@@ -36,6 +36,7 @@ def create_app(container: Container) -> FastAPI:
         kpis.router,
         projections.router,
         audit.router,
+        audit.as_of_router,
     ):
         app.include_router(router)
     settings = container.settings

@@ -11,7 +11,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -46,6 +46,7 @@ from commands.handlers.orders import (
 from commands.loader import AggregateLoader
 from commands.store import IdempotencyRecord, MemoryLedgerRecorder, PostgresLedgerRecorder, StoredResult
 from commands.unit_of_work import UnitOfWork
+from domain.base import LedgerAggregate
 from domain.errors import IdempotencyKeyReused, StaleVersion, VersionConflict
 from domain.meta import SYSTEM_ACTOR, Meta
 from domain.orders import Order
@@ -257,10 +258,22 @@ class Ledger(Application[UUID]):
             record = IdempotencyRecord(ctx.actor, ctx.idempotency_key, request_hash, result.as_dict())
         # A failed save leaves its aggregates looking clean but unsaved: they must not
         # go back into the cache, so they are checked in only after it succeeds.
-        recordings = self.save(*prepared.uow.changed(), idempotency=record)
+        changed = prepared.uow.changed()
+        # Business and recorded times, indexed in the same transaction for as-of reads.
+        times = [(e.originator_id, e.originator_version, e.occurred_at, e.timestamp) for e in _ledger_events(changed)]
+        recordings = self.save(*changed, idempotency=record, times=times)
         self.loader.checkin(prepared.uow.touched())
         position = recordings[-1].notification.id if recordings else None
         return CommandResult(result.id, result.version, position, result.extra)
+
+    def as_of(self, stream_id: UUID, moment: datetime, time: str = "business") -> LedgerAggregate | None:
+        """The aggregate as it stood at ``moment``: after its last event with business (or recorded)
+        time at or before then, folded in ledger order. None if it had no event by then."""
+        version = self._results().version_at(stream_id, "occurred_at" if time == "business" else "recorded_at", moment)
+        if version is None:
+            return None
+        aggregate: LedgerAggregate = self.repository.get(stream_id, version=version)
+        return aggregate
 
     def _prior_result(self, ctx: CommandContext, request_hash: str) -> CommandResult | None:
         assert ctx.idempotency_key is not None
@@ -282,6 +295,13 @@ class Ledger(Application[UUID]):
 class Prepared:
     outcome: Outcome
     uow: UnitOfWork
+
+
+def _ledger_events(aggregates: list[LedgerAggregate]) -> Iterator[LedgerAggregate.Event]:
+    for aggregate in aggregates:
+        for event in aggregate.pending_events:
+            if isinstance(event, LedgerAggregate.Event):
+                yield event
 
 
 def _check_expected_version(outcome: Outcome, expected: int | None) -> None:

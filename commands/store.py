@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +32,10 @@ class IdempotencyRecord:
     key: str
     request_hash: str
     result: dict[str, Any]
+
+
+# (stream, version, business time, recorded time) of one event, indexed for as-of reads.
+EventTime = tuple[UUID, int, datetime, datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,23 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 hashes
             )
         )
+        times = Identifier(self.datastore.schema, "event_times")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (originator_id uuid NOT NULL, originator_version bigint NOT NULL,"
+                " occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL,"
+                " PRIMARY KEY (originator_id, originator_version))"
+            ).format(times)
+        )
+        self._insert_times = SQL(
+            "INSERT INTO {} SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[], %s::timestamptz[])"
+        ).format(times)
+        self._version_at = {
+            field: SQL("SELECT max(originator_version) FROM {} WHERE originator_id = %s AND {} <= %s").format(
+                times, Identifier(field)
+            )
+            for field in ("occurred_at", "recorded_at")
+        }
         self._last_hash = SQL("SELECT hash FROM {} ORDER BY notification_id DESC LIMIT 1").format(hashes)
         self._insert_hashes = SQL(
             "INSERT INTO {} (notification_id, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
@@ -92,6 +114,18 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     (record.scope, record.key, record.request_hash, json.dumps(result)),
                 )
         return notification_ids
+
+    def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        times: list[EventTime] | None = kwargs.get("times")
+        if times:
+            curs.execute(self._insert_times, [list(column) for column in zip(*times, strict=True)])
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def version_at(self, stream_id: UUID, field: str, moment: datetime) -> int | None:
+        """The last version of a stream whose business (``occurred_at``) or recorded time is <= moment."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            row = curs.execute(self._version_at[field], (stream_id, moment)).fetchone()
+        return None if row is None else row["max"]
 
     def _extend_chain(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]
@@ -158,6 +192,7 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
     def __init__(self) -> None:
         super().__init__()
         self._results: dict[tuple[str, str], StoredResult] = {}
+        self._times: dict[UUID, list[EventTime]] = {}
 
     def _insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         record: IdempotencyRecord | None = kwargs.get("idempotency")
@@ -165,6 +200,8 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
             if record is not None and (record.scope, record.key) in self._results:
                 raise IntegrityError(f"idempotency key {record.key!r} is already recorded")
             notification_ids = super()._insert_events(stored_events, **kwargs)
+            for time in kwargs.get("times") or []:
+                self._times.setdefault(time[0], []).append(time)
             if record is not None:
                 result = json.loads(json.dumps(with_position(record.result, notification_ids)))
                 self._results[(record.scope, record.key)] = StoredResult(record.request_hash, result)
@@ -173,3 +210,13 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
     def find_result(self, scope: str, key: str) -> StoredResult | None:
         with self._database_lock:
             return self._results.get((scope, key))
+
+    def version_at(self, stream_id: UUID, field: str, moment: datetime) -> int | None:
+        business = field == "occurred_at"
+        with self._database_lock:
+            versions = [
+                v
+                for _, v, occurred, recorded in self._times.get(stream_id, [])
+                if (occurred if business else recorded) <= moment
+            ]
+        return max(versions, default=None)

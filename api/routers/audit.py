@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -9,14 +10,20 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
-from api.deps import ContainerDep, require
+from api.deps import ContainerDep, LedgerDep, require
 from api.errors import READ_ERRORS
 from api.keys import Principal, Role
 from api.reads import Limit, ReadConnection
+from api.routers.paths import LocationIdPath, OrderIdPath, SkuPath
+from api.schemas.as_of import OrderAsOf, StockAsOf, TimeKind
 from commands.chain import verify
+from domain.errors import InvalidCommand, OrderNotFound, StockItemNotFound
+from domain.orders import Order
+from domain.stock import StockItem
 from queries.audit import AuditPage, events_page, stream_events
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=READ_ERRORS)
+as_of_router = APIRouter(prefix="/v1", responses=READ_ERRORS)
 Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]
 
 
@@ -81,3 +88,35 @@ def audit_events(
                 yield (json.dumps(event.model_dump(mode="json")) + "\n").encode()
 
     return StreamingResponse(lines(), media_type=NDJSON)
+
+
+AsOfTime = Annotated[datetime, Query(description="The moment, ISO 8601 with a zone.")]
+TimeParam = Annotated[TimeKind, Query(description="business: occurred_at; recorded: when the ledger wrote it.")]
+
+
+def _aware(at: datetime) -> datetime:
+    if at.utcoffset() is None:
+        raise InvalidCommand("at must carry a time zone")
+    return at
+
+
+@as_of_router.get("/orders/{order_id}/as-of", response_model=OrderAsOf, tags=["audit"])
+def order_as_of(
+    order_id: OrderIdPath, at: AsOfTime, ledger: LedgerDep, _: Auditor, time: TimeParam = "business"
+) -> OrderAsOf:
+    """The order as it stood at a moment, replayed from its events (snapshots do not change the answer)."""
+    order = ledger.as_of(Order.id_for(order_id), _aware(at), time)
+    if not isinstance(order, Order):
+        raise OrderNotFound(f"order {order_id!r} had no events by {at.isoformat()}")
+    return OrderAsOf.of(order, at, time)
+
+
+@as_of_router.get("/stock/{sku}/{location_id}/as-of", response_model=StockAsOf, tags=["audit"])
+def stock_as_of(
+    sku: SkuPath, location_id: LocationIdPath, at: AsOfTime, ledger: LedgerDep, _: Auditor, time: TimeParam = "business"
+) -> StockAsOf:
+    """A stock item as it stood at a moment, replayed from its events."""
+    item = ledger.as_of(StockItem.id_for(sku, location_id), _aware(at), time)
+    if not isinstance(item, StockItem):
+        raise StockItemNotFound(f"no stock of {sku!r} at {location_id!r} by {at.isoformat()}")
+    return StockAsOf.of(item, at, time)

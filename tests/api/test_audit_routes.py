@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,67 @@ def test_the_ledger_exports_as_ndjson_with_hashes(
     assert CliRunner().invoke(cli, ["audit", "export", str(later), "--after", "5"]).exit_code == 0
     with gzip.open(later, "rt") as exported:
         assert json.loads(exported.readline())["position"] == 6
+
+
+def test_as_of_an_order_and_a_stock_item_by_business_and_recorded_time(api: Api) -> None:
+    post = api.post
+    post(
+        "/v1/locations",
+        {
+            "location_id": "main",
+            "name": "Main",
+            "kind": "warehouse",
+            "priority": 1,
+            "occurred_at": "2025-03-01T08:00:00Z",
+        },
+    )
+    post(
+        "/v1/inventory/receipts",
+        {"sku": "S", "location_id": "main", "quantity": 5, "occurred_at": "2025-03-01T09:00:00Z"},
+    )
+    post(
+        "/v1/orders",
+        {
+            "order_id": "o1",
+            "channel": "web",
+            "customer_id": "C",
+            "currency": "GBP",
+            "lines": [{"sku": "S", "quantity": 2, "unit_price": "1.00"}],
+            "occurred_at": "2025-03-02T10:00:00Z",
+        },
+    )
+    shipped = post("/v1/orders/o1/shipments", {"shipment_id": "s1", "occurred_at": "2025-03-03T10:00:00Z"}).json()
+    headers = api.headers(Role.AUDITOR)
+
+    def order_at(at: str, time: str = "business") -> dict[str, object]:
+        response = api.client.get("/v1/orders/o1/as-of", params={"at": at, "time": time}, headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, object] = response.json()
+        return body
+
+    assert (order_at("2025-03-02T12:00:00Z")["status"], order_at("2025-03-02T12:00:00Z")["version"]) == ("committed", 1)
+    assert order_at("2025-03-04T00:00:00Z")["status"] == "shipped"
+    assert order_at(datetime_now(), "recorded")["version"] == shipped["version"]
+    problem(
+        api.client.get("/v1/orders/o1/as-of", params={"at": "2025-03-01T00:00:00Z"}, headers=headers),
+        404,
+        "order_not_found",
+    )
+    problem(
+        api.client.get("/v1/orders/o1/as-of", params={"at": "2025-03-04T00:00:00"}, headers=headers),
+        422,
+        "validation_error",
+    )
+    problem(
+        api.client.get("/v1/orders/o1/as-of", params={"at": "2025-03-04T00:00:00Z"}, headers=api.headers(Role.SUPPORT)),
+        403,
+        "forbidden",
+    )
+    stock = api.client.get("/v1/stock/S/main/as-of", params={"at": "2025-03-02T12:00:00Z"}, headers=headers).json()
+    assert (stock["balances"]["available"], stock["balances"]["committed"]) == (3, 2)
+    before = api.client.get("/v1/stock/S/main/as-of", params={"at": "2025-03-01T09:30:00Z"}, headers=headers).json()
+    assert (before["balances"]["available"], before["version"]) == (5, 2)
+
+
+def datetime_now() -> str:
+    return datetime.now(UTC).isoformat()

@@ -1,0 +1,89 @@
+"""As-of answers equal a replay from the first event up to that time, with and without snapshots."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from commands import messages as m
+from commands.ledger import CommandContext, Ledger
+from domain.errors import LedgerError
+from domain.orders import Order
+from domain.payments import PaymentKind
+from domain.stock import StockItem
+from tests.helpers import MEMORY_ENV, register
+
+START = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+class Snapshotting(Ledger):
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {StockItem: 2, Order: 2}
+
+
+step = st.tuples(st.sampled_from(["receive", "order", "pay", "ship", "cancel"]), st.integers(1, 4), st.integers(0, 96))
+
+
+def replay(ledger: Ledger, stream: Any, moment: datetime, business: bool) -> Any:
+    """Fold the stream's stored events, in order, up to the last one at or before ``moment``."""
+    events = list(ledger.events.get(stream))
+    keep = [i for i, e in enumerate(events) if (e.occurred_at if business else e.timestamp) <= moment]
+    state = None
+    for event in events[: keep[-1] + 1] if keep else []:
+        state = event.mutate(state)
+    return state
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    steps=st.lists(step, min_size=1, max_size=25),
+    probes=st.lists(st.integers(-5, 120), min_size=1, max_size=6),
+    snapshots=st.booleans(),
+)
+def test_as_of_equals_a_replay_up_to_that_time(
+    steps: list[tuple[str, int, int]], probes: list[int], snapshots: bool
+) -> None:
+    ledger = (Snapshotting if snapshots else Ledger)(env=MEMORY_ENV)
+    register(ledger, "main")
+    orders: list[str] = []
+    for n, (kind, quantity, hours) in enumerate(steps):
+        when = START + timedelta(hours=hours)  # business times out of lifecycle order on purpose
+        try:
+            if kind == "receive":
+                ledger.receive_stock(m.ReceiveStock(sku="A", location_id="main", quantity=quantity, occurred_at=when))
+            elif kind == "order":
+                orders.append(
+                    ledger.place_order(
+                        m.PlaceOrder(
+                            order_id=f"o{n}",
+                            channel="web",
+                            customer_id="c",
+                            currency="GBP",
+                            occurred_at=when,
+                            lines=(m.OrderLine(sku="A", quantity=quantity, unit_price=Decimal(1)),),
+                        )
+                    ).id
+                )
+            elif orders and kind == "pay":
+                ledger.record_payment(
+                    m.RecordPayment(
+                        order_id=orders[-1], kind=PaymentKind.CAPTURE, amount=Decimal(quantity), occurred_at=when
+                    )
+                )
+            elif orders and kind == "ship":
+                ledger.ship_order(m.ShipOrder(order_id=orders[-1], occurred_at=when), CommandContext())
+            elif orders and kind == "cancel":
+                ledger.cancel_order(m.CancelOrder(order_id=orders[0], reason="r", occurred_at=when))
+        except LedgerError:
+            pass
+    streams = [StockItem.id_for("A", "main"), *(Order.id_for(o) for o in orders)]
+    recorded = [e.timestamp for s in streams for e in ledger.events.get(s)] or [START]
+    for hours in probes:
+        business_moment = START + timedelta(hours=hours)
+        recorded_moment = min(recorded) + (max(recorded) - min(recorded)) * max(0, min(hours, 100)) / 100
+        for stream in streams:
+            assert ledger.as_of(stream, business_moment, "business") == replay(ledger, stream, business_moment, True)
+            assert ledger.as_of(stream, recorded_moment, "recorded") == replay(ledger, stream, recorded_moment, False)
