@@ -11,6 +11,7 @@ from fastapi import Depends, Header, Request
 from api.bootstrap import Container
 from api.errors import Forbidden, Unauthenticated
 from api.keys import Principal, Role
+from api.schemas.common import VISIBLE_ASCII_PATTERN
 from commands.ledger import CommandContext, Ledger
 from domain.errors import InvalidCommand
 
@@ -61,7 +62,7 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
 
 Integrator = Annotated[Principal, Depends(require(Role.INTEGRATOR))]
 
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_KEY = re.compile(VISIBLE_ASCII_PATTERN)
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 
 

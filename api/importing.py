@@ -19,14 +19,14 @@ from pydantic import TypeAdapter, ValidationError
 from api.errors import field_errors
 from api.schemas import inventory as inv
 from api.schemas import orders as o
-from api.schemas.common import Identifier, Sku, Strict
+from api.schemas.common import Identifier, Sku, Strict, VisibleAscii
 from commands.ledger import CommandContext, Ledger
 from commands.messages import Command
 from domain.errors import LedgerError
 
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 _SKU: TypeAdapter[str] = TypeAdapter(Sku)
-_KEY: TypeAdapter[str] = TypeAdapter(str)
+_KEY: TypeAdapter[str] = TypeAdapter(VisibleAscii)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ def parse_line(text: str) -> tuple[Command, str | None]:
     key = fields.pop("idempotency_key", None)
     try:
         if key is not None:
-            key = _KEY.validate_python(key, strict=True)
+            key = _KEY.validate_python(key, strict=True)  # the Idempotency-Key header's rule
         path = {f: (_SKU if f == "sku" else _IDENTIFIER).validate_python(fields.pop(f, None)) for f in spec.path}
         body = spec.body.model_validate(fields)
     except ValidationError as error:

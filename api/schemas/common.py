@@ -25,6 +25,9 @@ Sku = Annotated[
     StringConstraints(min_length=1, max_length=64, pattern=_SKU_PATTERN),
     Field(description="Letters, digits, inner spaces and . _ : - ; at most 64.", examples=["85123A"]),
 ]
+# Idempotency keys and causation ids: 1 to 255 visible ASCII characters, in headers and in import lines.
+VISIBLE_ASCII_PATTERN = r"^[\x21-\x7e]{1,255}$"
+VisibleAscii = Annotated[str, StringConstraints(pattern=VISIBLE_ASCII_PATTERN)]
 Quantity = Annotated[int, Field(strict=True, gt=0, le=1_000_000_000, description="A positive whole number of units.")]
 NonNegative = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]

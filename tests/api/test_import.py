@@ -81,6 +81,21 @@ def test_a_bad_line_does_not_stop_the_others(api: Api) -> None:
     assert answered[4]["errors"][0]["loc"] == ["quantity"]
 
 
+@pytest.mark.parametrize("key", ["", "has space", "k" * 256, 7])
+def test_an_import_line_key_follows_the_idempotency_key_header_rule(api: Api, key: object) -> None:
+    line = {
+        "command": "register_location",
+        "location_id": "main",
+        "name": "Main",
+        "kind": "warehouse",
+        "priority": 1,
+        "idempotency_key": key,
+    }
+    (answer,) = results(post_ndjson(api, json.dumps(line)).text)
+    assert (answer["result"], answer["code"], answer["errors"][0]["loc"]) == ("error", "validation_error", [])
+    assert api.container.ledger.recorder.max_notification_id() is None
+
+
 def test_import_needs_ndjson_an_integrator_and_no_request_wide_key(api: Api) -> None:
     problem(api.client.post("/v1/import", json={"command": "x"}, headers=api.headers()), 415, "unsupported_media_type")
     problem(api.client.post("/v1/import", content=b"{}", headers=NDJSON), 401, "unauthenticated")
