@@ -71,9 +71,7 @@ def start_embedded(settings: Settings) -> Database:
     return Database(make_conninfo("", **params), server)
 
 
-def ledger_env(
-    url: str, *, pool_size: int = 8, create_tables: bool = False, aggregate_cache: int = 10_000
-) -> dict[str, str]:
+def ledger_env(url: str, *, pool_size: int = 8, create_tables: bool = False) -> dict[str, str]:
     """The eventsourcing library's settings for the Ledger on this database."""
     params = conninfo_to_dict(url)
     return {
@@ -90,8 +88,4 @@ def ledger_env(
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
         "CREATE_TABLE": "y" if create_tables else "n",
-        # Cached aggregates are fast-forwarded with the events recorded since (one
-        # query), so other processes' writes are seen and stale ones never saved.
-        "AGGREGATE_CACHE_MAXSIZE": str(aggregate_cache),
-        "AGGREGATE_CACHE_FASTFORWARD": "y",
     }

@@ -119,6 +119,7 @@ class Ledger(Application[UUID]):
         new_id: Callable[[], str] | None = None,
         max_attempts: int = 10,
         backoff_seconds: float = 0.005,
+        cache_size: int = 10_000,
     ) -> None:
         super().__init__(env)
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -130,7 +131,7 @@ class Ledger(Application[UUID]):
             self._results(),
             self.snapshots.recorder if self.snapshots else None,
             self.mapper,
-            int(self.env.get("AGGREGATE_CACHE_MAXSIZE") or 10_000),
+            cache_size,
         )
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
