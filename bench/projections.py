@@ -13,22 +13,13 @@ import threading
 import time
 
 import psycopg
-from psycopg import sql
 
-from projections.base import Tables
+from projections.admin import drop, start_fresh
 from projections.events import make_mapper
 from projections.registry import all_projections
-from projections.runner import POSITIONS, ProjectionRunner
+from projections.runner import ProjectionRunner
 
 SUFFIX = "__bench"
-
-
-def reset(url: str, runner: ProjectionRunner) -> None:
-    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
-        for table in runner.tables.items().values():
-            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
-        cur.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(POSITIONS), (runner.position_name,))
-        runner.projection.create(cur, Tables(runner.projection.tables, SUFFIX))
 
 
 def main() -> None:
@@ -46,13 +37,13 @@ def main() -> None:
     print(f"ledger: {head:,} events; batch size {args.batch_size}")
     runners = [ProjectionRunner(projections[n], url, mapper, batch_size=args.batch_size, suffix=SUFFIX) for n in names]
     for runner in runners:
-        reset(url, runner)
+        start_fresh(runner)
         started = time.perf_counter()
         count = runner.run_until_caught_up()
         elapsed = time.perf_counter() - started
         print(f"{runner.projection.name:8} {count:>10,} events {elapsed:8.1f} s {count / elapsed:>10,.0f} events/s")
     for runner in runners:
-        reset(url, runner)
+        start_fresh(runner)
     started = time.perf_counter()
     threads = [threading.Thread(target=r.run_until_caught_up) for r in runners]
     for thread in threads:
@@ -64,11 +55,8 @@ def main() -> None:
         f"{'together':8} {head * len(runners):>10,} events {elapsed:8.1f} s "
         f"{head * len(runners) / elapsed:>10,.0f} events/s ({head / elapsed:,.0f} ledger events/s)"
     )
-    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
-        for runner in runners:
-            for table in runner.tables.items().values():
-                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
-            cur.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(POSITIONS), (runner.position_name,))
+    for runner in runners:
+        drop(runner)
 
 
 if __name__ == "__main__":

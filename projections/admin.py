@@ -63,12 +63,8 @@ def rebuild(runner: ProjectionRunner, progress: Callable[[int, int], None] | Non
     fresh = ProjectionRunner(
         projection, runner.url, runner.mapper, runner.batch_size, suffix=REBUILD, on_batch=progress
     )
-    live, building = Tables(projection.tables), Tables(projection.tables, REBUILD)
-    with psycopg.connect(runner.url, autocommit=True) as conn, conn.cursor() as cur:
-        for table in building.items().values():
-            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
-        cur.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(POSITIONS), (fresh.position_name,))
-        projection.create(cur, building)
+    live, building = Tables(projection.tables), fresh.tables
+    start_fresh(fresh)
     total = fresh.run_until_caught_up()
     with psycopg.connect(runner.url) as conn, conn.transaction(), conn.cursor() as cur:
         cur.execute(
@@ -92,6 +88,21 @@ def rebuild(runner: ProjectionRunner, progress: Callable[[int, int], None] | Non
         )
         cur.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(POSITIONS), (fresh.position_name,))
     return total
+
+
+def drop(runner: ProjectionRunner) -> None:
+    """Drop a runner's tables and forget its position."""
+    with psycopg.connect(runner.url, autocommit=True) as conn, conn.cursor() as cur:
+        for table in runner.tables.items().values():
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+        cur.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(POSITIONS), (runner.position_name,))
+
+
+def start_fresh(runner: ProjectionRunner) -> None:
+    """Empty tables and no position: the runner will project from the first event."""
+    drop(runner)
+    with psycopg.connect(runner.url, autocommit=True) as conn, conn.cursor() as cur:
+        runner.projection.create(cur, runner.tables)
 
 
 def _rename_indexes(cur: psycopg.Cursor[Any], table: str) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from psycopg import Connection, sql
 
 from projections.admin import statuses
+from projections.runner import wait_for
 from queries.models import ProjectionStatus
 
 POSITIONS = sql.Identifier("read", "projection_positions")
@@ -22,11 +22,10 @@ def projection_statuses(conn: Connection[Any], names: list[str]) -> list[Project
 
 def wait_for_position(conn: Connection[Any], name: str, position: int, timeout: float) -> bool:
     """Whether projection ``name`` reached ``position`` within ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        row = conn.execute(sql.SQL("SELECT position FROM {} WHERE name = %s").format(POSITIONS), (name,)).fetchone()
-        if row is not None and row[0] >= position:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
+    query = sql.SQL("SELECT position FROM {} WHERE name = %s").format(POSITIONS)
+
+    def reached() -> bool:
+        row = conn.execute(query, (name,)).fetchone()
+        return row is not None and row[0] >= position
+
+    return wait_for(reached, timeout, interval=0.02)
