@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated
+from typing import IO, TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -213,8 +213,7 @@ def audit_export(
     from projections.events import make_mapper
 
     written = 0
-    opener = gzip.open if path.suffix == ".gz" else open
-    with _container() as container, container.pool.connection() as conn, opener(path, "wt", encoding="utf-8") as out:
+    with _container() as container, container.pool.connection() as conn, _open(path, "wt") as out:
         last = head(conn)
         with Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
             task = bar.add_task("export", total=max(last - after, 0))
@@ -224,10 +223,11 @@ def audit_export(
     typer.echo(f"exported {written} events after position {after} to {path}")
 
 
-def _open(path: Path) -> IO[str]:
+def _open(path: Path, mode: Literal["rt", "wt"] = "rt") -> IO[str]:
+    """Text, gzip-compressed when the name ends in .gz."""
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open(encoding="utf-8")
+        return gzip.open(path, mode, encoding="utf-8")
+    return path.open("r" if mode == "rt" else "w", encoding="utf-8")
 
 
 @cli.command("import")
