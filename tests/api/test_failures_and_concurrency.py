@@ -19,6 +19,7 @@ from api.bootstrap import build
 from api.keys import Role
 from tests.api.conftest import Api, problem, settings_for
 from tests.helpers import item
+from tests.integration.test_postgres_ledger import event_count
 
 ORDER = {
     "order_id": "o1",
@@ -29,18 +30,11 @@ ORDER = {
 }
 
 
-def events(url: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT count(*) FROM ledger.ledger_events").fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def test_a_database_failure_mid_command_writes_nothing_and_a_retry_succeeds_once(api: Api, pg_url: str) -> None:
     api.post("/v1/locations", {"location_id": "main", "name": "Main", "kind": "warehouse", "priority": 1})
     for sku in ("A", "B"):
         api.post("/v1/inventory/receipts", {"sku": sku, "location_id": "main", "quantity": 5})
-    before = events(pg_url)
+    before = event_count(pg_url)
     with psycopg.connect(pg_url, autocommit=True) as conn:
         # The stock rows go in first; the order row then fails inside the same INSERT.
         conn.execute(
@@ -52,14 +46,14 @@ def test_a_database_failure_mid_command_writes_nothing_and_a_retry_succeeds_once
             "CREATE TRIGGER boom BEFORE INSERT ON ledger.ledger_events FOR EACH ROW EXECUTE FUNCTION ledger.boom()"
         )
     problem(api.post("/v1/orders", ORDER, **{"Idempotency-Key": "try-1"}), 503, "database_unavailable")
-    assert events(pg_url) == before
+    assert event_count(pg_url) == before
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("DROP TRIGGER boom ON ledger.ledger_events")
     first = api.post("/v1/orders", ORDER, **{"Idempotency-Key": "try-1"})
     again = api.post("/v1/orders", ORDER, **{"Idempotency-Key": "try-1"})
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.json() == first.json()
-    assert events(pg_url) == before + 3
+    assert event_count(pg_url) == before + 3
     assert item(api.container.ledger, "A", "main").committed == 1
 
 
