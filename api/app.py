@@ -11,7 +11,17 @@ from api import errors
 from api.bootstrap import Container
 from api.deps import ContainerDep
 from api.middleware import BodyLimit, RequestId
-from api.routers import audit, imports, inventory, kpis, locations, orders, projections, stock
+from api.routers import (
+    audit,
+    customers,
+    imports,
+    inventory,
+    kpis,
+    locations,
+    orders,
+    projections,
+    stock,
+)
 
 DESCRIPTION = """
 An event-sourced order and inventory ledger. Every request needs `Authorization: Bearer <API key>`.
@@ -37,6 +47,7 @@ def create_app(container: Container) -> FastAPI:
         projections.router,
         audit.router,
         audit.as_of_router,
+        customers.router,
     ):
         app.include_router(router)
     settings = container.settings

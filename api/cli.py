@@ -29,6 +29,8 @@ cli.add_typer(keys_cli, name="keys")
 audit_cli = typer.Typer(help="Audit: tamper evidence.", no_args_is_help=True)
 cli.add_typer(projections_cli, name="projections")
 cli.add_typer(audit_cli, name="audit")
+customers_cli = typer.Typer(help="Customers' personal data.", no_args_is_help=True)
+cli.add_typer(customers_cli, name="customers")
 
 
 def _configure_logging() -> None:
@@ -198,6 +200,27 @@ def audit_verify() -> None:
         err=True,
     )
     raise typer.Exit(1)
+
+
+@customers_cli.command("erase")
+def customers_erase(
+    customer_id: Annotated[str, typer.Argument(help="The customer's id, as orders carry it.")],
+    actor: Annotated[str, typer.Option(help="Who asked for the erasure; it is recorded.")] = "system:cli",
+) -> None:
+    """Erase a customer's personal data by deleting their key: their orders stay, showing it as erased."""
+    import re
+
+    from api.schemas.common import _ID_PATTERN
+
+    if not re.fullmatch(_ID_PATTERN, customer_id) or len(customer_id) > 64:
+        typer.echo(f"not a customer id: {customer_id!r}", err=True)
+        raise typer.Exit(2)
+    with _container() as container:
+        erasure = container.ledger.personal_data.erase(customer_id, actor)
+    typer.echo(
+        f"erased customer {customer_id}: {erasure.keys_deleted} key(s) deleted at {erasure.erased_at.isoformat()};"
+        " their sealed personal data can no longer be read"
+    )
 
 
 @audit_cli.command("export")

@@ -43,7 +43,9 @@ from commands.handlers.orders import (
     request_return,
     ship_order,
 )
+from commands.keystore import PostgresKeyStore
 from commands.loader import AggregateLoader
+from commands.personal_data import MemoryKeyStore, PersonalData
 from commands.store import IdempotencyRecord, MemoryLedgerRecorder, PostgresLedgerRecorder, StoredResult
 from commands.unit_of_work import UnitOfWork
 from domain.base import LedgerAggregate
@@ -133,6 +135,11 @@ class Ledger(Application[UUID]):
             self.mapper,
             cache_size,
         )
+        recorder = self._results()
+        keys = (
+            PostgresKeyStore(recorder.datastore) if isinstance(recorder, PostgresLedgerRecorder) else MemoryKeyStore()
+        )
+        self.personal_data = PersonalData(keys)
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshot from the saved aggregate in memory, rather than reloading it."""
@@ -240,7 +247,7 @@ class Ledger(Application[UUID]):
 
     def prepare(self, command: m.Command, meta: Meta, handler: Handler | None = None) -> Prepared:
         """Load and decide, without saving: the first half of a command."""
-        uow = UnitOfWork(self.loader)
+        uow = UnitOfWork(self.loader, self.personal_data)
         try:
             outcome = (handler or HANDLERS[type(command)])(command, uow, meta)
         except BaseException:

@@ -21,6 +21,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
+from commands import keystore
 from commands.chain import GENESIS, chain
 
 
@@ -93,6 +94,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self._insert_hashes = SQL(
             "INSERT INTO {} (notification_id, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
         ).format(hashes)
+        self.sql_create_statements.extend(keystore.ddl(self.datastore.schema))
         self._select_idempotency = SQL("SELECT request_hash, result FROM {} WHERE scope = %s AND key = %s").format(
             table
         )

@@ -8,6 +8,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from commands.loader import AggregateLoader
+from commands.personal_data import PersonalData
 from domain.base import LedgerAggregate
 from domain.errors import OrderNotFound, StockItemNotFound, UnknownLocation
 from domain.locations import LocationDirectory
@@ -21,6 +22,7 @@ A = TypeVar("A", bound=LedgerAggregate)
 @dataclass
 class UnitOfWork:
     loader: AggregateLoader
+    personal_data: PersonalData
     _seen: dict[UUID, LedgerAggregate | None] = field(default_factory=dict)
 
     def prefetch(self, ids: Iterable[UUID]) -> None:

@@ -48,14 +48,27 @@ def _new_line(sku: str, quantity: int, unit_price: Decimal) -> LineState:
     }
 
 
+def _seal_upcast(state: dict[str, Any]) -> None:
+    """Version 1 kept the ship-to address in clear. The domain holds no keys to seal it,
+    so it leaves the domain here; sealed versions carry ``personal_data`` instead."""
+    state.pop("ship_to", None)
+    state.setdefault("personal_data", None)
+
+
 class Order(LedgerAggregate):
+    class_version = 2  # snapshots: see Placed
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        _seal_upcast(state)
+
     def __init__(
         self,
         *,
         order_id: str,
         channel: str,
         customer_id: str,
-        ship_to: dict[str, Any] | None,
+        personal_data: str | None,
         currency: str,
         location_id: str | None,
         promised_ship_by: datetime | None,
@@ -66,7 +79,9 @@ class Order(LedgerAggregate):
         self.order_id = order_id
         self.channel = channel
         self.customer_id = customer_id
-        self.ship_to = ship_to
+        # The ship-to name, address, email and phone, sealed with the customer's key:
+        # opaque here, and unreadable for good once the key is erased.
+        self.personal_data = personal_data
         self.currency = currency
         self.location_id = location_id
         self.promised_ship_by = promised_ship_by
@@ -146,7 +161,7 @@ class Order(LedgerAggregate):
         order_id: str,
         channel: str,
         customer_id: str,
-        ship_to: dict[str, Any] | None,
+        personal_data: str | None,
         currency: str,
         lines: Sequence[tuple[str, int, Decimal]],
         plan: Mapping[str, Sequence[Allocation]],
@@ -188,7 +203,7 @@ class Order(LedgerAggregate):
             order_id=order_id,
             channel=channel,
             customer_id=customer_id,
-            ship_to=ship_to,
+            personal_data=personal_data,
             currency=currency,
             location_id=location_id,
             promised_ship_by=promised_ship_by,
@@ -349,10 +364,16 @@ class Order(LedgerAggregate):
     # --- events ----------------------------------------------------------------
 
     class Placed(LedgerAggregate.Created):
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            _seal_upcast(state)
+
         order_id: str
         channel: str
         customer_id: str
-        ship_to: dict[str, Any] | None
+        personal_data: str | None
         currency: str
         location_id: str | None
         promised_ship_by: datetime | None

@@ -20,6 +20,7 @@ COLUMNS = [
     "return_status",
     "channel",
     "customer_id",
+    "personal_data",
     "currency",
     "total",
     "ordered_total",
@@ -83,9 +84,11 @@ class OrdersProjection:
                 " placed_at timestamptz NOT NULL, first_shipped_at timestamptz, last_shipped_at timestamptz,"
                 " delivered_at timestamptz, cancelled_at timestamptz, promised_ship_by timestamptz,"
                 " promised_delivery_by timestamptz, updated_at timestamptz NOT NULL, version bigint NOT NULL,"
-                " last_position bigint NOT NULL)"
+                " last_position bigint NOT NULL, personal_data text)"
             ).format(t["orders"])
         )
+        # Tables made before personal data was sealed lack the column.
+        cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS personal_data text").format(t["orders"]))
         for columns in (
             ("status", "placed_at"),
             ("customer_id", "placed_at"),
@@ -168,6 +171,7 @@ def _row(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
         "return_status": order.return_status,
         "channel": order.channel,
         "customer_id": order.customer_id,
+        "personal_data": order.personal_data,
         "currency": order.currency,
         "total": order.total,
         "ordered_total": sum((line["unit_price"] * line["quantity"] for line in lines), 0),

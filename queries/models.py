@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 
 class _Sku(BaseModel):
@@ -109,6 +110,25 @@ class OrderLineRow(BaseModel):
 
 class OrderDetail(OrderRow):
     line_items: list[OrderLineRow]
+    personal_data: Literal["none", "present", "erased", "withheld"] = Field(
+        default="none",
+        description="Whether the ship-to details are shown: none were given, present, erased at the customer's"
+        " request, or withheld from this role.",
+    )
+    ship_to: dict[str, Any] | None = Field(default=None, description="Name, address, email and phone, when present.")
+    # The sealed form from the read model; the API opens it for roles that may see it.
+    _sealed: str | None = PrivateAttr(default=None)
+
+    @classmethod
+    def of(cls, row: dict[str, Any], lines: list[OrderLineRow]) -> OrderDetail:
+        fields = {k: v for k, v in row.items() if k != "personal_data"}
+        detail = cls.model_validate({**fields, "line_items": lines})
+        detail._sealed = row.get("personal_data")
+        return detail
+
+    @property
+    def sealed(self) -> str | None:
+        return self._sealed
 
 
 class OrdersPage(BaseModel):

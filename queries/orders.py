@@ -55,4 +55,4 @@ def get_order(conn: Connection[Any], order_id: str) -> OrderDetail:
         lines = cur.execute(
             sql.SQL("SELECT * FROM {} WHERE order_id = %s ORDER BY sku").format(LINES), (order_id,)
         ).fetchall()
-    return OrderDetail.model_validate({**row, "line_items": [OrderLineRow.model_validate(li) for li in lines]})
+    return OrderDetail.of(row, [OrderLineRow.model_validate(li) for li in lines])

@@ -28,6 +28,8 @@ from queries.models import OrderDetail, OrdersPage
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 Support = Annotated[Principal, Depends(require(Role.SUPPORT, Role.AUDITOR))]
+# Analysts read orders for figures; they have no need of names and addresses.
+SEES_PERSONAL_DATA = frozenset({Role.ADMIN, Role.SUPPORT, Role.INTEGRATOR})
 Status = Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]+$")]
 
 
@@ -72,11 +74,21 @@ def order_timeline(
 
 @router.get("/{order_id}", response_model=OrderDetail, responses=READ_ERRORS)
 def get_order(
-    order_id: OrderIdPath, conn: ReadConnection, container: ContainerDep, _: Reader, min_position: MinPosition = None
+    order_id: OrderIdPath,
+    conn: ReadConnection,
+    container: ContainerDep,
+    principal: Reader,
+    min_position: MinPosition = None,
 ) -> OrderDetail:
-    """One order with its lines."""
+    """One order with its lines, and its ship-to details for roles that may see them."""
     caught_up(conn, container, "orders", min_position)
-    return orders.get_order(conn, order_id)
+    detail = orders.get_order(conn, order_id)
+    if detail.sealed is None:
+        return detail
+    if principal.role not in SEES_PERSONAL_DATA:
+        return detail.model_copy(update={"personal_data": "withheld"})
+    revealed = container.ledger.personal_data.reveal(detail.customer_id, detail.sealed)
+    return detail.model_copy(update={"personal_data": revealed.disclosure.value, "ship_to": revealed.data})
 
 
 @router.post("", status_code=201, response_model=CommandAnswer, responses=COMMAND_ERRORS)

@@ -56,7 +56,7 @@ def place_order(cmd: PlaceOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
             order_id=order_id,
             channel=cmd.channel,
             customer_id=cmd.customer_id,
-            ship_to=cmd.ship_to,
+            personal_data=uow.personal_data.seal(cmd.customer_id, cmd.ship_to),
             currency=cmd.currency,
             lines=[(line.sku, line.quantity, line.unit_price) for line in cmd.lines],
             plan=plan,
