@@ -202,6 +202,46 @@ def audit_verify() -> None:
     raise typer.Exit(1)
 
 
+@audit_cli.command("reconcile")
+def audit_reconcile(
+    names: Annotated[list[str] | None, typer.Argument(help="Projections to check (default: all).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="List at most this many differences per projection.")] = 50,
+) -> None:
+    """Fold the events again and compare with every read model; list each difference (exit 1 if any)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from projections.admin import head
+    from projections.reconcile import reconcile
+
+    differences = 0
+    with _container() as container:
+        unknown = [n for n in names or [] if n not in container.projection_names()]
+        if unknown:
+            typer.echo(f"unknown projection {unknown[0]!r}; choose from: {', '.join(container.projection_names())}")
+            raise typer.Exit(2)
+        for name in names or container.projection_names():
+            with container.pool.connection() as conn:
+                total = head(conn)
+            with Progress(
+                TextColumn(f"folding {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+            ) as progress:
+                task = progress.add_task(name, total=total)
+                report = reconcile(
+                    container.runner(name),
+                    limit,
+                    lambda _, position, task=task: progress.update(task, completed=position),  # type: ignore[misc]
+                )
+            verdict = "agrees" if report.total == 0 else f"{report.total} difference(s)"
+            typer.echo(f"{name}: {verdict} at position {report.position} ({report.folded} events folded)")
+            for difference in report.differences:
+                typer.echo(f"  {difference.describe()}")
+            if report.total > len(report.differences):
+                typer.echo(f"  ... and {report.total - len(report.differences)} more")
+            differences += report.total
+    if differences:
+        raise typer.Exit(1)
+
+
 @customers_cli.command("erase")
 def customers_erase(
     customer_id: Annotated[str, typer.Argument(help="The customer's id, as orders carry it.")],

@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 POSITIONS = sql.Identifier(READ_SCHEMA, "projection_positions")
 _SELECT_EVENTS = sql.SQL(
     "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
-    " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+    " WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
 ).format(sql.Identifier(LEDGER_SCHEMA, EVENTS_TABLE))
+LAST = 2**63 - 1  # the largest bigint: no upper bound
 _READ_POSITION = sql.SQL("SELECT position FROM {} WHERE name = %s FOR UPDATE").format(POSITIONS)
 _WRITE_POSITION = sql.SQL(
     "INSERT INTO {} (name, position, updated_at) VALUES (%s, %s, now())"
@@ -89,12 +90,12 @@ class ProjectionRunner:
                 log.warning("projection %s lost its database connection: %s", self.position_name, error)
                 stop.wait(self.poll_seconds)
 
-    def process_batch(self, conn: psycopg.Connection[Any]) -> int:
-        """Apply the next batch in one transaction; returns how many events it held."""
+    def process_batch(self, conn: psycopg.Connection[Any], upto: int = LAST) -> int:
+        """Apply the next batch (up to position ``upto``) in one transaction; returns how many events it held."""
         with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(_READ_POSITION, (self.position_name,)).fetchone()
             position = row["position"] if row else 0
-            rows = cur.execute(_SELECT_EVENTS, (position, self.batch_size)).fetchall()
+            rows = cur.execute(_SELECT_EVENTS, (position, upto, self.batch_size)).fetchall()
             if not rows:
                 return 0
             batch = decode(self.mapper, rows)
