@@ -21,6 +21,7 @@ from api.routers import (
     orders,
     projections,
     stock,
+    support,
 )
 
 DESCRIPTION = """
@@ -48,6 +49,7 @@ def create_app(container: Container) -> FastAPI:
         audit.router,
         audit.as_of_router,
         customers.router,
+        support.router,
     ):
         app.include_router(router)
     settings = container.settings

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -53,3 +58,43 @@ def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert (body["status"], body["code"]) == (status, code), body
     assert body["type"] and body["title"] and body["detail"]
     return body
+
+
+@contextmanager
+def serving(container: Container) -> Iterator[str]:
+    """The app on a real uvicorn server on a free loopback port; yields its base URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(create_app(container), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        container.close()
+
+
+@dataclass
+class Served:
+    base: str
+    container: Container
+    keys: dict[Role, str]
+
+    def headers(self, role: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+
+@pytest.fixture
+def served_as(pg_url: str) -> Iterator[Served]:
+    """A real server with a key for every role."""
+    container = build(settings_for(pg_url), run_upgrade=False)
+    keys = {role: container.keys.create(f"{role.value}-tester", role) for role in Role}
+    with serving(container) as base:
+        yield Served(base, container, keys)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,12 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psycopg
 import pytest
-import uvicorn
 
-from api.app import create_app
 from api.bootstrap import build
 from api.keys import Role
-from tests.api.conftest import Api, problem, settings_for
+from tests.api.conftest import Api, problem, serving, settings_for
 from tests.helpers import item
 from tests.integration.test_postgres_ledger import event_count
 
@@ -57,31 +53,13 @@ def test_a_database_failure_mid_command_writes_nothing_and_a_retry_succeeds_once
     assert item(api.container.ledger, "A", "main").committed == 1
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(pg_url: str) -> Iterator[tuple[str, str]]:
     """A real uvicorn server on a loopback port, and an integrator key."""
     container = build(settings_for(pg_url, pool_size=16, command_attempts=50), run_upgrade=False)
     key = container.keys.create("race", Role.INTEGRATOR)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(container), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", key
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        container.close()
+    with serving(container) as base:
+        yield base, key
 
 
 def test_many_http_clients_ordering_the_last_units_never_oversell(served: tuple[str, str]) -> None:
