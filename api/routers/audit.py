@@ -16,6 +16,7 @@ from api.keys import Principal, Role
 from api.reads import Limit, ReadConnection
 from api.routers.paths import LocationIdPath, OrderIdPath, SkuPath
 from api.schemas.as_of import OrderAsOf, StockAsOf, TimeKind
+from api.schemas.common import PRINTABLE_PATTERN
 from commands.chain import verify
 from domain.errors import InvalidCommand, OrderNotFound, StockItemNotFound
 from domain.orders import Order
@@ -72,8 +73,10 @@ def audit_events(
     after: Annotated[int, Query(ge=0, description="Only events after this ledger position (resume here).")] = 0,
     limit: Limit = 100,
     stream_id: UUID | None = None,
-    actor: Annotated[str | None, Query(max_length=200)] = None,
-    event_type: Annotated[str | None, Query(alias="type", max_length=100, description="Such as Order.Placed.")] = None,
+    actor: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE_PATTERN)] = None,
+    event_type: Annotated[
+        str | None, Query(alias="type", max_length=100, pattern=PRINTABLE_PATTERN, description="Such as Order.Placed.")
+    ] = None,
 ) -> AuditPage | Response:
     """Every event in ledger order, with who, when, why and a sentence; JSON pages or an NDJSON stream."""
     if NDJSON not in request.headers.get("accept", ""):

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from api.deps import ContainerDep
 from api.errors import READ_ERRORS
 from api.reads import CSV_ANSWER, Analyst, MinPosition, ReadConnection, as_csv, caught_up, wants_csv
-from api.schemas.common import _ID_PATTERN
+from api.schemas.common import _ID_PATTERN, PRINTABLE_PATTERN
 from queries import kpis
 from queries.models import KpiAnswer
 
@@ -25,7 +25,7 @@ def fulfillment(
     start: Annotated[date | None, Query(alias="from", description="First placement day (UTC), included.")] = None,
     end: Annotated[date | None, Query(alias="to", description="Last placement day (UTC), included.")] = None,
     granularity: kpis.Granularity = "day",
-    channel: Annotated[str | None, Query(max_length=32)] = None,
+    channel: Annotated[str | None, Query(max_length=32, pattern=PRINTABLE_PATTERN)] = None,
     location_id: Annotated[str | None, Query(max_length=64, pattern=_ID_PATTERN)] = None,
     group_by: Annotated[list[kpis.GroupBy] | None, Query(description="Also split rows by these.")] = None,
     min_position: MinPosition = None,

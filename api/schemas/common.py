@@ -30,8 +30,11 @@ VISIBLE_ASCII_PATTERN = r"^[\x21-\x7e]{1,255}$"
 VisibleAscii = Annotated[str, StringConstraints(pattern=VISIBLE_ASCII_PATTERN)]
 Quantity = Annotated[int, Field(strict=True, gt=0, le=1_000_000_000, description="A positive whole number of units.")]
 NonNegative = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-Reference = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+# No control characters in free text: PostgreSQL text cannot hold NUL, and read models
+# and sentences built from it must not break on what a client typed.
+PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=PRINTABLE_PATTERN)]
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=PRINTABLE_PATTERN)]
 
 
 def _currency(code: str) -> str:

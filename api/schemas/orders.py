@@ -6,6 +6,7 @@ from typing import Annotated, Self
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
 from api.schemas.common import (
+    PRINTABLE_PATTERN,
     Amount,
     BusinessTime,
     Currency,
@@ -40,7 +41,7 @@ class Address(Strict):
     line2: Text | None = None
     city: Text
     region: Text | None = None
-    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=16, pattern=PRINTABLE_PATTERN)]
     country: Country
     email: Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
     phone: Annotated[str, StringConstraints(max_length=32, pattern=r"^\+?[0-9 ()-]{3,}$")] | None = None
@@ -201,7 +202,9 @@ class ShipmentBody(Strict):
         default=None, min_length=1, max_length=MAX_LINES, description="Default: every committed unit at the location."
     )
     carrier: Text | None = None
-    tracking_number: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    tracking_number: (
+        Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE_PATTERN)] | None
+    ) = None
     occurred_at: BusinessTime = None
 
     @model_validator(mode="after")

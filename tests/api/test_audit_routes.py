@@ -80,6 +80,9 @@ def test_the_audit_feed_pages_filters_and_resumes(history: Api) -> None:
     assert [e["position"] for e in lines] == list(range(3, 3 + len(lines)))
     assert len(lines) + 2 == len(first["items"]) + len(rest["items"])
     problem(get("/v1/audit/events", headers=history.headers(Role.SUPPORT)), 403, "forbidden")
+    # PostgreSQL text cannot hold NUL: refused at the edge, not a 500.
+    auditor = history.headers(Role.AUDITOR)
+    problem(get("/v1/audit/events", params={"actor": "a\x00"}, headers=auditor), 422, "validation_error")
 
 
 def test_the_ledger_exports_as_ndjson_with_hashes(

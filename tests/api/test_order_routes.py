@@ -77,6 +77,8 @@ def test_insufficient_stock_names_the_skus_and_writes_nothing(stocked: Api) -> N
         {"channel": "Web Shop"},
         {"promised_ship_by": "2030-01-01T00:00:00"},
         {"ship_to": {"name": "A"}},
+        {"ship_to": {"name": "A\u0000B", "line1": "1 St", "city": "Leeds", "postal_code": "LS1", "country": "GB"}},
+        {"ship_to": {"name": "A", "line1": "1 St\n2", "city": "Leeds", "postal_code": "LS1", "country": "GB"}},
         {"coupon": "X"},
     ],
 )
