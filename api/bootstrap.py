@@ -11,6 +11,7 @@ from api.database import Database, ledger_env, open_database
 from api.keys import KeyStore
 from api.settings import Settings
 from api.upgrade import upgrade
+from commands.group_commit import GroupCommitter
 from commands.ledger import Ledger
 from projections.base import Projection
 from projections.events import make_mapper
@@ -53,6 +54,8 @@ class Container:
             self._stop.set()
             for worker in self._workers:
                 worker.join(timeout=10)
+            if self.ledger.writer is not None:
+                self.ledger.writer.stop()
             self.ledger.close()
             self.pool.close()
             self.database.close()
@@ -72,6 +75,9 @@ def build(settings: Settings, *, run_upgrade: bool = True) -> Container:
     except BaseException:
         database.close()
         raise
+    if settings.group_commit:
+        ledger.writer = GroupCommitter(ledger, settings.group_commit_max)
+        ledger.writer.start()
     return Container(
         settings, database, ledger, pool, KeyStore(pool, settings.key_cache_seconds), all_projections(make_mapper())
     )

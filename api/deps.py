@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.bootstrap import Container
 from api.errors import Forbidden, Unauthenticated
@@ -16,7 +17,9 @@ from commands.ledger import CommandContext, Ledger
 from domain.errors import InvalidCommand
 
 
-def get_container(request: Request) -> Container:
+# The dependencies are async and do no blocking I/O (a key not in the cache is looked up
+# in a worker thread), so a request does not hop threads for each of them.
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -24,14 +27,14 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_ledger(container: ContainerDep) -> Ledger:
+async def get_ledger(container: ContainerDep) -> Ledger:
     return container.ledger
 
 
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 
 
-def authenticate(
+async def authenticate(
     container: ContainerDep,
     authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
 ) -> Principal:
@@ -40,17 +43,19 @@ def authenticate(
     scheme, _, key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthenticated("send Authorization: Bearer <API key>")
-    principal = container.keys.authenticate(key.strip())
+    known, principal = container.keys.remembered(key.strip())
+    if not known:
+        principal = await run_in_threadpool(container.keys.authenticate, key.strip())
     if principal is None:
         raise Unauthenticated("the API key is unknown or revoked")
     return principal
 
 
-def require(*roles: Role) -> Callable[[Principal], Principal]:
+def require(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
     """A dependency that admits admins and the given roles."""
     allowed = {Role.ADMIN, *roles}
 
-    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if principal.role not in allowed:
             raise Forbidden(
                 f"role {principal.role.value!r} may not do this; allowed: {', '.join(sorted(r.value for r in allowed))}"
@@ -66,7 +71,7 @@ _KEY = re.compile(VISIBLE_ASCII_PATTERN)
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 
 
-def command_context(
+async def command_context(
     request: Request,
     principal: Integrator,
     idempotency_key: Annotated[

@@ -9,7 +9,7 @@ not stop the others.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -83,23 +83,41 @@ def parse_line(text: str) -> tuple[Command, str | None]:
     return command, key
 
 
-def run_line(ledger: Ledger, number: int, text: str, base: CommandContext) -> dict[str, Any]:
-    try:
-        command, key = parse_line(text)
-        result = ledger.execute(command, replace(base, idempotency_key=key) if key else base)
-    except LineError as error:
-        failed: dict[str, Any] = {"line": number, "result": "error", "code": error.code, "detail": error.detail}
-        if error.errors:
-            failed["errors"] = error.errors
-        return failed
-    except LedgerError as error:
+def _failed(number: int, error: LineError | LedgerError) -> dict[str, Any]:
+    if isinstance(error, LedgerError):
         return {"line": number, "result": "error", "code": error.code, "detail": error.detail, **error.extra}
-    except PersistenceError as error:
-        return {"line": number, "result": "error", "code": "database_unavailable", "detail": str(error)}
-    return {"line": number, "result": "ok", **result.as_dict()}
+    failed: dict[str, Any] = {"line": number, "result": "error", "code": error.code, "detail": error.detail}
+    if error.errors:
+        failed["errors"] = error.errors
+    return failed
 
 
-def run_lines(ledger: Ledger, lines: Iterable[tuple[int, str]], base: CommandContext) -> Iterator[dict[str, Any]]:
+def run_lines(ledger: Ledger, lines: Iterable[tuple[int, str]], base: CommandContext) -> list[dict[str, Any]]:
+    """Run a chunk of lines as one group commit; one result per non-empty line, in order.
+
+    A line that fails (its shape or a rule) fails alone; the others still commit.
+    """
+    results: dict[int, dict[str, Any]] = {}
+    numbers, items = [], []
     for number, text in lines:
-        if text.strip():
-            yield run_line(ledger, number, text, base)
+        if not text.strip():
+            continue
+        try:
+            command, key = parse_line(text)
+        except LineError as error:
+            results[number] = _failed(number, error)
+            continue
+        numbers.append(number)
+        items.append((command, replace(base, idempotency_key=key) if key else base))
+    try:
+        outcomes = ledger.execute_many(items) if items else []
+    except PersistenceError as error:
+        down = {"result": "error", "code": "database_unavailable", "detail": str(error)}
+        outcomes = []
+        results.update({n: {"line": n, **down} for n in numbers})
+    for number, outcome in zip(numbers, outcomes, strict=False):
+        if isinstance(outcome, LedgerError):
+            results[number] = _failed(number, outcome)
+        else:
+            results[number] = {"line": number, "result": "ok", **outcome.as_dict()}
+    return [results[n] for n in sorted(results)]

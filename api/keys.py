@@ -133,17 +133,24 @@ class KeyStore:
         Answers are cached for ``cache_seconds``, so a revocation made by another
         process takes effect within that time.
         """
+        known, principal = self.remembered(key)
+        if known:
+            return principal
         now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(key)
-        if cached is not None and now - cached[0] < self.cache_seconds:
-            return cached[1]
         principal = self._lookup(key)
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[key] = (now, principal)
         return principal
+
+    def remembered(self, key: str) -> tuple[bool, Principal | None]:
+        """(True, answer) when the key's answer is cached and fresh; no I/O."""
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+            return True, cached[1]
+        return False, None
 
     def _lookup(self, key: str) -> Principal | None:
         parts = _split(key)

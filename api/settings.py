@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     pool_size: int = Field(default=8, ge=1, le=200, description="Event-store connections per process.")
     command_attempts: int = Field(default=10, ge=1, le=100, description="Tries per command on version conflicts.")
+    group_commit: bool = Field(
+        default=True, description="One writer per process saves the commands that arrive together in one transaction."
+    )
+    group_commit_max: int = Field(default=256, ge=1, le=10_000, description="Most commands in one group commit.")
     key_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a key check is remembered; a revocation takes this long at most."
     )

@@ -7,14 +7,15 @@ reruns the command on fresh state, a bounded number of times.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import Application, ProcessingEvent
@@ -25,6 +26,7 @@ from eventsourcing.utils import EnvType
 
 from commands import messages as m
 from commands.handlers import Handler, Outcome
+from commands.handlers.hints import streams
 from commands.handlers.inventory import (
     adjust_stock,
     move_stock,
@@ -49,10 +51,13 @@ from commands.personal_data import MemoryKeyStore, PersonalData
 from commands.store import IdempotencyRecord, MemoryLedgerRecorder, PostgresLedgerRecorder, StoredResult
 from commands.unit_of_work import UnitOfWork
 from domain.base import LedgerAggregate
-from domain.errors import IdempotencyKeyReused, StaleVersion, VersionConflict
+from domain.errors import IdempotencyKeyReused, LedgerError, StaleVersion, VersionConflict
 from domain.meta import SYSTEM_ACTOR, Meta
 from domain.orders import Order
 from domain.stock import StockItem
+
+if TYPE_CHECKING:
+    from commands.group_commit import GroupCommitter
 
 HANDLERS: Mapping[type[m.Command], Handler] = {
     m.RegisterLocation: register_location,
@@ -135,6 +140,8 @@ class Ledger(Application[UUID]):
             self.mapper,
             cache_size,
         )
+        # Set by the composition root: commands then go through one writer per process.
+        self.writer: GroupCommitter | None = None
         recorder = self._results()
         keys = (
             PostgresKeyStore(recorder.datastore) if isinstance(recorder, PostgresLedgerRecorder) else MemoryKeyStore()
@@ -207,6 +214,11 @@ class Ledger(Application[UUID]):
     # --- the command loop ------------------------------------------------------
 
     def execute(self, command: m.Command, ctx: CommandContext = CommandContext()) -> CommandResult:
+        if self.writer is not None:
+            return self.writer.execute(command, ctx)
+        return self._execute(command, ctx)
+
+    def _execute(self, command: m.Command, ctx: CommandContext = CommandContext()) -> CommandResult:
         handler = HANDLERS[type(command)]
         meta = self.meta_for(command, ctx)
         request_hash = fingerprint(command)
@@ -235,6 +247,134 @@ class Ledger(Application[UUID]):
         raise VersionConflict(
             f"{type(command).__name__} lost to concurrent writers {self.max_attempts} times; try again"
         )
+
+    async def run(self, command: m.Command, ctx: CommandContext = CommandContext()) -> CommandResult:
+        """``execute`` for an event loop: waits for the writer without holding a thread."""
+        if self.writer is not None:
+            return await self.writer.submit(command, ctx)
+        return await asyncio.to_thread(self._execute, command, ctx)
+
+    def execute_many(self, items: Sequence[tuple[m.Command, CommandContext]]) -> list[CommandResult | LedgerError]:
+        """Run commands in order, saved together; through the process's writer when it has one."""
+        if self.writer is not None:
+            return self.writer.execute_many(items)
+        return self.run_batch(items)
+
+    def run_batch(self, items: Sequence[tuple[m.Command, CommandContext]]) -> list[CommandResult | LedgerError]:
+        """Run commands in order and save them in one transaction (group commit).
+
+        Each command sees the ones before it, and each is all or nothing on its own: one
+        that a rule refuses is undone alone and answered with its error, and its
+        neighbours go on. If the shared transaction loses to another writer (a version
+        or idempotency-key conflict), every command is run again on its own, with retries.
+        A repeated idempotency key starts a new transaction, so the repeat sees the first.
+        """
+        outcomes: list[CommandResult | LedgerError | None] = [None] * len(items)
+        start = 0
+        while start < len(items):
+            end, keys = start, set()
+            while end < len(items):
+                ctx = items[end][1]
+                if ctx.idempotency_key is not None:
+                    if (ctx.actor, ctx.idempotency_key) in keys:
+                        break
+                    keys.add((ctx.actor, ctx.idempotency_key))
+                end += 1
+            self._run_segment(items, range(start, end), outcomes)
+            start = end
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _run_segment(
+        self,
+        items: Sequence[tuple[m.Command, CommandContext]],
+        indexes: range,
+        outcomes: list[CommandResult | LedgerError | None],
+    ) -> None:
+        batch: list[_Queued] = []
+        for index in indexes:
+            command, ctx = items[index]
+            try:
+                request_hash = fingerprint(command)
+                if ctx.idempotency_key is not None:
+                    outcomes[index] = self._prior_result(ctx, request_hash)
+                    if outcomes[index] is not None:
+                        continue
+                meta = self.meta_for(command, ctx)
+                batch.append(_Queued(index, command.with_ids(self.new_id), ctx, meta, request_hash))
+            except LedgerError as error:
+                outcomes[index] = error
+        if not batch:
+            return
+        try:
+            self._commit_batch(batch, outcomes)
+        except IntegrityError:
+            self.conflicts += 1
+            for queued in batch:
+                outcomes[queued.index] = self._execute_alone(*items[queued.index])
+
+    def _execute_alone(self, command: m.Command, ctx: CommandContext) -> CommandResult | LedgerError:
+        try:
+            return self._execute(command, ctx)
+        except LedgerError as error:
+            return error
+
+    def _commit_batch(self, batch: list[_Queued], outcomes: list[CommandResult | LedgerError | None]) -> None:
+        self.loader.sync()
+        uow = UnitOfWork(self.loader, self.personal_data, trusted=self.writer is not None)
+        uow.prefetch(i for queued in batch for i in streams(queued.command))  # two queries for the batch
+        events: list[LedgerAggregate.Event] = []
+        records: list[IdempotencyRecord] = []
+        decided: list[tuple[_Queued, CommandResult, int]] = []  # with the index of the command's last event
+        for queued in batch:
+            uow.begin()
+            try:
+                outcome = HANDLERS[type(queued.command)](queued.command, uow, queued.meta)
+                before = uow.version_before(outcome.aggregate)
+                if queued.ctx.expected_version is not None and before != queued.ctx.expected_version:
+                    raise StaleVersion(
+                        f"{outcome.id} is at version {before}, not {queued.ctx.expected_version}",
+                        expected=queued.ctx.expected_version,
+                        actual=before,
+                    )
+            except LedgerError as error:
+                uow.rollback()
+                outcomes[queued.index] = error
+                continue
+            events += uow.command_events()
+            # The version now: a later command of the batch may change the same aggregate.
+            result = CommandResult(outcome.id, outcome.aggregate.version, None, outcome.extra)
+            decided.append((queued, result, len(events) - 1))
+            if queued.ctx.idempotency_key is not None:
+                records.append(
+                    IdempotencyRecord(
+                        queued.ctx.actor,
+                        queued.ctx.idempotency_key,
+                        queued.request_hash,
+                        result.as_dict(),
+                        len(events) - 1,
+                    )
+                )
+        changed = uow.changed()
+        try:
+            processing = ProcessingEvent[UUID]()
+            for aggregate in changed:
+                aggregate.collect_events()  # the events go in command order, gathered above
+                processing.aggregates[aggregate.id] = aggregate
+            processing.events = list(events)
+            processing.saved_kwargs = {
+                "idempotency": records,
+                "times": [(e.originator_id, e.originator_version, e.occurred_at, e.timestamp) for e in events],
+            }
+            recordings = self._record(processing) if events else []
+        except BaseException:
+            # Saved nothing, so none of these goes back to the cache: they were checked out,
+            # and dropping them makes the next command load them from the store.
+            raise
+        self._take_snapshots(processing)
+        self.loader.checkin(uow.touched())
+        for queued, result, last in decided:
+            position = recordings[last].notification.id if recordings and last >= 0 else None
+            outcomes[queued.index] = CommandResult(result.id, result.version, position, result.extra)
 
     def meta_for(self, command: m.Command, ctx: CommandContext = CommandContext()) -> Meta:
         return Meta.at(
@@ -269,7 +409,7 @@ class Ledger(Application[UUID]):
         changed = prepared.uow.changed()
         # Business and recorded times, indexed in the same transaction for as-of reads.
         times = [(e.originator_id, e.originator_version, e.occurred_at, e.timestamp) for e in _ledger_events(changed)]
-        recordings = self.save(*changed, idempotency=record, times=times)
+        recordings = self.save(*changed, idempotency=[record] if record else [], times=times)
         self.loader.checkin(prepared.uow.touched())
         position = recordings[-1].notification.id if recordings else None
         return CommandResult(result.id, result.version, position, result.extra)
@@ -297,6 +437,15 @@ class Ledger(Application[UUID]):
         if not isinstance(recorder, PostgresLedgerRecorder | MemoryLedgerRecorder):
             raise TypeError("the Ledger needs a ledger recorder (APPLICATION_RECORDER_TOPIC)")
         return recorder
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    index: int
+    command: m.Command
+    ctx: CommandContext
+    meta: Meta
+    request_hash: str
 
 
 @dataclass(frozen=True, slots=True)

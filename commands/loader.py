@@ -34,15 +34,37 @@ class AggregateLoader:
         self.cache_size = cache_size
         self._idle: OrderedDict[UUID, LedgerAggregate] = OrderedDict()
         self._lock = threading.Lock()
+        # The ledger position the idle aggregates are known to be current at, once synced.
+        self._synced: int | None = None
 
-    def checkout(self, ids: Collection[UUID]) -> dict[UUID, LedgerAggregate | None]:
-        """The current state of each aggregate (None where the stream has no events)."""
+    def sync(self) -> None:
+        """Make every idle aggregate current, in one query: those another process has
+        written since the last sync are dropped. Until a write by someone else, a
+        ``trusted`` checkout then needs no query for what the cache holds."""
+        position, changed = self.recorder.changed_since(self._synced)
+        with self._lock:
+            if self._synced is None:
+                self._idle.clear()
+            else:
+                for aggregate_id, version in changed.items():
+                    idle = self._idle.get(aggregate_id)
+                    if idle is not None and idle.version < version:
+                        del self._idle[aggregate_id]
+            self._synced = position
+
+    def checkout(self, ids: Collection[UUID], trusted: bool = False) -> dict[UUID, LedgerAggregate | None]:
+        """The current state of each aggregate (None where the stream has no events).
+
+        ``trusted``: right after ``sync``, by the one thread that writes, idle aggregates
+        are current and are not fast-forwarded; a stale one makes the save conflict."""
         found: dict[UUID, Any] = {}
         with self._lock:
             for aggregate_id in ids:
                 idle = self._idle.pop(aggregate_id, None)
                 if idle is not None:
                     found[aggregate_id] = idle
+        if trusted and len(found) == len(ids):
+            return found
         missing = [i for i in ids if i not in found]
         if missing and self.snapshots is not None:
             for stored in self._latest_snapshots(missing):

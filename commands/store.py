@@ -19,7 +19,7 @@ from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Identifier
 
 from commands import keystore
 from commands.chain import GENESIS, chain
@@ -33,6 +33,15 @@ class IdempotencyRecord:
     key: str
     request_hash: str
     result: dict[str, Any]
+    # Index, among the events saved together, of this command's last event: its position.
+    # None: the last of them all.
+    last_event: int | None = None
+
+    def stored(self, notification_ids: Sequence[int] | None) -> dict[str, Any]:
+        if not notification_ids:
+            return {**self.result, "position": None}
+        index = len(notification_ids) - 1 if self.last_event is None else self.last_event
+        return {**self.result, "position": notification_ids[index]}
 
 
 # (stream, version, business time, recorded time) of one event, indexed for as-of reads.
@@ -43,10 +52,6 @@ EventTime = tuple[UUID, int, datetime, datetime]
 class StoredResult:
     request_hash: str
     result: dict[str, Any]
-
-
-def with_position(result: dict[str, Any], notification_ids: Sequence[int] | None) -> dict[str, Any]:
-    return {**result, "position": max(notification_ids) if notification_ids else None}
 
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
@@ -64,9 +69,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 " PRIMARY KEY (scope, key))"
             ).format(table)
         )
-        self._insert_idempotency = SQL(
-            "INSERT INTO {} (scope, key, request_hash, result) VALUES (%s, %s, %s, %s)"
-        ).format(table)
+        self._insert_idempotency = (
+            SQL("INSERT INTO {} (scope, key, request_hash, result) VALUES (%s, %s, %s, %s)").format(table).as_bytes()
+        )
         hashes = Identifier(self.datastore.schema, "event_hashes")
         self.sql_create_statements.append(
             SQL("CREATE TABLE IF NOT EXISTS {} (notification_id bigint PRIMARY KEY, hash bytea NOT NULL)").format(
@@ -81,20 +86,48 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 " PRIMARY KEY (originator_id, originator_version))"
             ).format(times)
         )
-        self._insert_times = SQL(
-            "INSERT INTO {} SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[], %s::timestamptz[])"
-        ).format(times)
+        self._insert_times = (
+            SQL("INSERT INTO {} SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[], %s::timestamptz[])")
+            .format(times)
+            .as_bytes()
+        )
         self._version_at = {
             field: SQL("SELECT max(originator_version) FROM {} WHERE originator_id = %s AND {} <= %s").format(
                 times, Identifier(field)
             )
             for field in ("occurred_at", "recorded_at")
         }
-        self._last_hash = SQL("SELECT hash FROM {} ORDER BY notification_id DESC LIMIT 1").format(hashes)
-        self._insert_hashes = SQL(
-            "INSERT INTO {} (notification_id, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
-        ).format(hashes)
+        self._last_hash = SQL("SELECT hash FROM {} ORDER BY notification_id DESC LIMIT 1").format(hashes).as_bytes()
+        self._insert_hashes = (
+            SQL("INSERT INTO {} (notification_id, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[])")
+            .format(hashes)
+            .as_bytes()
+        )
         self.sql_create_statements.extend(keystore.ddl(self.datastore.schema))
+        events = Identifier(self.datastore.schema, self.events_table_name)
+        # Rendered once: a composed statement is rendered again on every execute.
+        self._latest: dict[str, bytes] = {}
+        self._after = (
+            SQL(
+                # LATERAL keeps each stream an index range scan; a plain join lets the
+                # planner hash-join against the whole table.
+                "SELECT e.originator_id, e.originator_version, e.topic, e.state"
+                " FROM unnest(%s::uuid[], %s::bigint[]) AS k(id, after)"
+                " CROSS JOIN LATERAL (SELECT * FROM {} s WHERE s.originator_id = k.id"
+                " AND s.originator_version > k.after ORDER BY s.originator_version) e"
+            )
+            .format(events)
+            .as_bytes()
+        )
+        self._head = SQL("SELECT coalesce(max(notification_id), 0) AS head FROM {}").format(events)
+        self._changed = (
+            SQL(
+                "SELECT originator_id, max(originator_version) AS version, max(notification_id) AS last FROM {}"
+                " WHERE notification_id > %s GROUP BY originator_id"
+            )
+            .format(events)
+            .as_bytes()
+        )
         self._select_idempotency = SQL("SELECT request_hash, result FROM {} WHERE scope = %s AND key = %s").format(
             table
         )
@@ -105,22 +138,21 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         if notification_ids:
             self._extend_chain(curs, stored_events, notification_ids)
-        record: IdempotencyRecord | None = kwargs.get("idempotency")
-        if record is not None:
-            result = with_position(record.result, notification_ids)
+        records: Sequence[IdempotencyRecord] = kwargs.get("idempotency") or ()
+        if records:
             # The nested pipeline syncs on exit, so a duplicate key raises here,
             # inside the library's error handling, and the transaction rolls back.
             with curs.connection.pipeline():
-                curs.execute(
+                curs.executemany(
                     self._insert_idempotency,
-                    (record.scope, record.key, record.request_hash, json.dumps(result)),
+                    [(r.scope, r.key, r.request_hash, json.dumps(r.stored(notification_ids))) for r in records],
                 )
         return notification_ids
 
     def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         times: list[EventTime] | None = kwargs.get("times")
         if times:
-            curs.execute(self._insert_times, [list(column) for column in zip(*times, strict=True)])
+            curs.execute(self._insert_times, [list(column) for column in zip(*times, strict=True)], binary=True)
         super()._insert_events(curs, stored_events, **kwargs)
 
     def version_at(self, stream_id: UUID, field: str, moment: datetime) -> int | None:
@@ -145,31 +177,40 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             )
         )
         with curs.connection.pipeline():
-            curs.execute(self._insert_hashes, ([p for p, _ in links], [h for _, h in links]))
+            curs.execute(self._insert_hashes, ([p for p, _ in links], [h for _, h in links]), binary=True)
+
+    def changed_since(self, position: int | None) -> tuple[int, dict[UUID, int]]:
+        """The ledger's last position, and the newest version of each stream written after ``position``
+        (nothing when ``position`` is None: a first look)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            if position is None:
+                row = curs.execute(self._head).fetchone()
+                return (row["head"] if row else 0), {}
+            rows = curs.execute(self._changed, (position,), prepare=True).fetchall()
+        changed = {row["originator_id"]: row["version"] for row in rows}
+        return max((row["last"] for row in rows), default=position), changed
 
     def select_latest(self, table: str, ids: Sequence[UUID]) -> list[StoredEvent]:
         """The newest row of each stream in ``table`` (the snapshots table), in one query."""
-        statement = SQL(
-            "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state FROM {}"
-            " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version DESC"
-        ).format(Identifier(self.datastore.schema, table))
+        statement = self._latest.get(table)
+        if statement is None:
+            statement = self._latest[table] = (
+                SQL(
+                    "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state FROM {}"
+                    " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version DESC"
+                )
+                .format(Identifier(self.datastore.schema, table))
+                .as_bytes()
+            )
         return self._stored(statement, (list(ids),))
 
     def select_after(self, after: Mapping[UUID, int]) -> list[StoredEvent]:
         """Every event of each stream after the given version, in one query, each stream in order."""
         if not after:
             return []
-        statement = SQL(
-            # LATERAL keeps each stream an index range scan; a plain join lets the
-            # planner hash-join against the whole table.
-            "SELECT e.originator_id, e.originator_version, e.topic, e.state"
-            " FROM unnest(%s::uuid[], %s::bigint[]) AS k(id, after)"
-            " CROSS JOIN LATERAL (SELECT * FROM {} s WHERE s.originator_id = k.id"
-            " AND s.originator_version > k.after ORDER BY s.originator_version) e"
-        ).format(Identifier(self.datastore.schema, self.events_table_name))
-        return self._stored(statement, (list(after), list(after.values())))
+        return self._stored(self._after, (list(after), list(after.values())))
 
-    def _stored(self, statement: Composed, params: tuple[Any, ...]) -> list[StoredEvent]:
+    def _stored(self, statement: bytes, params: tuple[Any, ...]) -> list[StoredEvent]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, params, prepare=True)
             return [
@@ -196,16 +237,26 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
         self._results: dict[tuple[str, str], StoredResult] = {}
         self._times: dict[UUID, list[EventTime]] = {}
 
+    def changed_since(self, position: int | None) -> tuple[int, dict[UUID, int]]:
+        notifications = self.select_notifications(start=(position or 0) + 1, limit=10**9)
+        changed: dict[UUID, int] = {}
+        for n in notifications:
+            stream = _uuid(n.originator_id)
+            changed[stream] = max(changed.get(stream, 0), n.originator_version)
+        last = notifications[-1].id if notifications else (position or 0)
+        return last, ({} if position is None else changed)
+
     def _insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        record: IdempotencyRecord | None = kwargs.get("idempotency")
+        records: Sequence[IdempotencyRecord] = kwargs.get("idempotency") or ()
         with self._database_lock:
-            if record is not None and (record.scope, record.key) in self._results:
-                raise IntegrityError(f"idempotency key {record.key!r} is already recorded")
+            keys = [(r.scope, r.key) for r in records]
+            if len(set(keys)) != len(keys) or any(k in self._results for k in keys):
+                raise IntegrityError("an idempotency key is already recorded")
             notification_ids = super()._insert_events(stored_events, **kwargs)
             for time in kwargs.get("times") or []:
                 self._times.setdefault(time[0], []).append(time)
-            if record is not None:
-                result = json.loads(json.dumps(with_position(record.result, notification_ids)))
+            for record in records:
+                result = json.loads(json.dumps(record.stored(notification_ids)))
                 self._results[(record.scope, record.key)] = StoredResult(record.request_hash, result)
             return notification_ids
 

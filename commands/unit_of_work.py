@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -19,28 +20,90 @@ from domain.stock import StockItem
 A = TypeVar("A", bound=LedgerAggregate)
 
 
+class _Absent:
+    """Not loaded before the current command began."""
+
+
+ABSENT = _Absent()
+
+
 @dataclass
 class UnitOfWork:
     loader: AggregateLoader
     personal_data: PersonalData
+    # After the loader's sync, in the one writer thread: cached aggregates need no query.
+    trusted: bool = False
     _seen: dict[UUID, LedgerAggregate | None] = field(default_factory=dict)
+    # Savepoint of the current command, when several commands share this unit of work:
+    # each aggregate's state before the command touched it, and its pending-event count then.
+    _undo: dict[UUID, LedgerAggregate | _Absent | None] | None = None
+    _marks: dict[UUID, int] = field(default_factory=dict)
 
     def prefetch(self, ids: Iterable[UUID]) -> None:
         """Load these aggregates together (two queries), ahead of ``get``."""
-        wanted = [i for i in dict.fromkeys(ids) if i not in self._seen]
+        ids = list(dict.fromkeys(ids))
+        if self._undo is not None:
+            # In the order first named, which is the order this command's events are saved in.
+            for aggregate_id in ids:
+                self._remember(aggregate_id)
+        wanted = [i for i in ids if i not in self._seen]
         if wanted:
-            self._seen.update(self.loader.checkout(wanted))
+            self._seen.update(self.loader.checkout(wanted, self.trusted))
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         self.prefetch([aggregate_id])
+        self._remember(aggregate_id)
         found = self._seen[aggregate_id]
         if found is not None and not isinstance(found, cls):
             raise TypeError(f"stream {aggregate_id} holds a {type(found).__name__}, not a {cls.__name__}")
         return found
 
     def add(self, aggregate: A) -> A:
+        self._remember(aggregate.id)
         self._seen[aggregate.id] = aggregate
         return aggregate
+
+    # --- several commands in one unit of work ---------------------------------
+
+    def begin(self) -> None:
+        """Start a command that can be undone alone, leaving the earlier ones' changes."""
+        self._undo, self._marks = {}, {}
+
+    def rollback(self) -> None:
+        """Put back what the current command changed. Aggregates it loaded itself may be
+        half-changed: they are forgotten, so they never reach the cache."""
+        for aggregate_id, before in (self._undo or {}).items():
+            if isinstance(before, _Absent):
+                self._seen.pop(aggregate_id, None)
+            else:
+                self._seen[aggregate_id] = before
+        self._undo, self._marks = None, {}
+
+    def command_events(self) -> list[LedgerAggregate.Event]:
+        """The events the current command added, in the order it first touched each aggregate."""
+        events: list[LedgerAggregate.Event] = []
+        for aggregate_id in self._undo or {}:
+            aggregate = self._seen.get(aggregate_id)
+            if aggregate is not None:
+                events.extend(aggregate.pending_events[self._marks.get(aggregate_id, 0) :])  # type: ignore[arg-type]
+        return events
+
+    def version_before(self, aggregate: LedgerAggregate) -> int:
+        """The aggregate's version before the current command (or before the unit of work, if none)."""
+        mark = self._marks.get(aggregate.id, 0) if self._undo is not None else 0
+        return aggregate.version - len(aggregate.pending_events) + mark
+
+    def _remember(self, aggregate_id: UUID) -> None:
+        if self._undo is None or aggregate_id in self._undo:
+            return
+        before = self._seen.get(aggregate_id, ABSENT)
+        if isinstance(before, LedgerAggregate):
+            self._marks[aggregate_id] = len(before.pending_events)
+            # Holding an earlier command's unsaved events, it must be put back as it was; an
+            # aggregate with none can simply be forgotten, and loaded again if needed.
+            self._undo[aggregate_id] = copy.deepcopy(before) if before.pending_events else ABSENT
+        else:
+            self._undo[aggregate_id] = before
 
     def touched(self) -> list[LedgerAggregate]:
         return [a for a in self._seen.values() if a is not None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -12,6 +13,7 @@ from domain.errors import InvalidCommand
 _NAMESPACE = uuid5(NAMESPACE_URL, "urn:oms:ledger")
 
 
+@lru_cache(maxsize=65_536)  # hot SKUs and orders are named again and again
 def stream_id(kind: str, *parts: str) -> UUID:
     """A deterministic stream id, so a command finds an aggregate without an index.
 

@@ -21,41 +21,41 @@ router = APIRouter(prefix="/v1/inventory", tags=["inventory"], responses=COMMAND
 
 
 @router.post("/receipts", response_model=CommandAnswer)
-def receive_stock(body: ReceiveStockBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+async def receive_stock(body: ReceiveStockBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
     """Receive units from a supplier into `available`."""
-    return answer(ledger.receive_stock(body.to_command(), ctx))
+    return answer(await ledger.run(body.to_command(), ctx))
 
 
 @router.post("/adjustments", response_model=CommandAnswer)
-def adjust_stock(body: AdjustStockBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+async def adjust_stock(body: AdjustStockBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
     """Adjust by a `delta`, or to a `counted_quantity` of on-hand units."""
-    return answer(ledger.adjust_stock(body.to_command(), ctx))
+    return answer(await ledger.run(body.to_command(), ctx))
 
 
 @router.post("/moves", response_model=CommandAnswer)
-def move_stock(body: MoveStockBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+async def move_stock(body: MoveStockBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
     """Move units between available, damaged, quality_control and safety_stock."""
-    return answer(ledger.move_stock(body.to_command(), ctx))
+    return answer(await ledger.run(body.to_command(), ctx))
 
 
 @router.post("/transfers", status_code=201, response_model=CommandAnswer)
-def transfer_stock(body: TransferStockBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+async def transfer_stock(body: TransferStockBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
     """Send units to another location; they show as `incoming` there until received."""
-    result = ledger.transfer_stock(body.to_command(), ctx)
+    result = await ledger.run(body.to_command(), ctx)
     return answer(result, 201, location=f"/v1/inventory/transfers/{result.id}")
 
 
 @router.post("/transfers/{transfer_id}/receipt", response_model=CommandAnswer)
-def receive_transfer(
+async def receive_transfer(
     transfer_id: TransferIdPath, body: ReceiveTransferBody, ledger: LedgerDep, ctx: ContextDep
 ) -> JSONResponse:
     """Receive a transfer, whole or in part."""
-    return answer(ledger.receive_transfer(body.to_command(transfer_id), ctx))
+    return answer(await ledger.run(body.to_command(transfer_id), ctx))
 
 
 @router.put("/{sku}/{location_id}/policy", response_model=CommandAnswer)
-def set_stock_policy(
+async def set_stock_policy(
     sku: SkuPath, location_id: LocationIdPath, body: StockPolicyBody, ledger: LedgerDep, ctx: ContextDep
 ) -> JSONResponse:
     """Set reorder point and quantity, safety stock and whether backorders are allowed."""
-    return answer(ledger.set_stock_policy(body.to_command(sku, location_id), ctx))
+    return answer(await ledger.run(body.to_command(sku, location_id), ctx))

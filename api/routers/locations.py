@@ -25,6 +25,6 @@ def locations(
 
 
 @router.post("", status_code=201, response_model=CommandAnswer, responses=COMMAND_ERRORS)
-def register_location(body: RegisterLocationBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+async def register_location(body: RegisterLocationBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
     """Register a location where stock is kept; its priority ranks it for sourcing."""
-    return answer(ledger.register_location(body.to_command(), ctx), 201)
+    return answer(await ledger.run(body.to_command(), ctx), 201)

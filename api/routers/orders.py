@@ -92,51 +92,53 @@ def get_order(
 
 
 @router.post("", status_code=201, response_model=CommandAnswer, responses=COMMAND_ERRORS)
-def place_order(body: PlaceOrderBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+async def place_order(body: PlaceOrderBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
     """Place an order and commit stock for every line, in one transaction.
 
     Lines that cannot be committed are backordered where the item allows it; otherwise
     the order fails with `insufficient_stock` naming the SKUs, and nothing is written.
     """
-    result = ledger.place_order(body.to_command(), ctx)
+    result = await ledger.run(body.to_command(), ctx)
     return answer(result, 201, location=f"/v1/orders/{result.id}")
 
 
 @router.post("/{order_id}/payments", response_model=CommandAnswer, responses=COMMAND_ERRORS)
-def record_payment(order_id: OrderIdPath, body: PaymentBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+async def record_payment(order_id: OrderIdPath, body: PaymentBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
     """Record an authorization, capture, void or refund (refunded <= captured <= authorized)."""
-    return answer(ledger.record_payment(body.to_command(order_id), ctx))
+    return answer(await ledger.run(body.to_command(order_id), ctx))
 
 
 @router.post("/{order_id}/cancellation", response_model=CommandAnswer, responses=COMMAND_ERRORS)
-def cancel_order(order_id: OrderIdPath, body: CancellationBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+async def cancel_order(
+    order_id: OrderIdPath, body: CancellationBody, ledger: LedgerDep, ctx: ContextDep
+) -> JSONResponse:
     """Cancel the whole order, or some line quantities; committed stock is released."""
-    return answer(ledger.cancel_order(body.to_command(order_id), ctx))
+    return answer(await ledger.run(body.to_command(order_id), ctx))
 
 
 @router.post("/{order_id}/shipments", status_code=201, response_model=CommandAnswer, responses=COMMAND_ERRORS)
-def ship_order(order_id: OrderIdPath, body: ShipmentBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+async def ship_order(order_id: OrderIdPath, body: ShipmentBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
     """Ship from one location; without lines, every committed unit held there."""
-    return answer(ledger.ship_order(body.to_command(order_id), ctx), 201)
+    return answer(await ledger.run(body.to_command(order_id), ctx), 201)
 
 
 @router.post("/{order_id}/shipments/{shipment_id}/delivery", response_model=CommandAnswer, responses=COMMAND_ERRORS)
-def deliver_shipment(
+async def deliver_shipment(
     order_id: OrderIdPath, shipment_id: ShipmentIdPath, body: DeliveryBody, ledger: LedgerDep, ctx: ContextDep
 ) -> JSONResponse:
     """Record that a shipment was delivered."""
-    return answer(ledger.deliver_shipment(body.to_command(order_id, shipment_id), ctx))
+    return answer(await ledger.run(body.to_command(order_id, shipment_id), ctx))
 
 
 @router.post("/{order_id}/returns", status_code=201, response_model=CommandAnswer, responses=COMMAND_ERRORS)
-def request_return(order_id: OrderIdPath, body: ReturnBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+async def request_return(order_id: OrderIdPath, body: ReturnBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
     """Open a return for shipped units."""
-    return answer(ledger.request_return(body.to_command(order_id), ctx), 201)
+    return answer(await ledger.run(body.to_command(order_id), ctx), 201)
 
 
 @router.post("/{order_id}/returns/{return_id}/receipt", response_model=CommandAnswer, responses=COMMAND_ERRORS)
-def receive_return(
+async def receive_return(
     order_id: OrderIdPath, return_id: ReturnIdPath, body: ReturnReceiptBody, ledger: LedgerDep, ctx: ContextDep
 ) -> JSONResponse:
     """Receive returned units at a location, restocked or set aside as damaged."""
-    return answer(ledger.receive_return(body.to_command(order_id, return_id), ctx))
+    return answer(await ledger.run(body.to_command(order_id, return_id), ctx))

@@ -1,0 +1,125 @@
+"""Group commit against PostgreSQL: losing to another writer, and many callers at once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from eventsourcing.application import ProcessingEvent
+
+from api.database import ledger_env
+from commands import messages as m
+from commands.group_commit import GroupCommitter
+from commands.ledger import CommandContext, CommandResult, Ledger
+from domain.errors import InsufficientStock, LedgerError
+from tests.helpers import item, receive, register
+
+pytestmark = pytest.mark.postgres
+
+
+class Interleaved(Ledger):
+    """Lets another writer commit just before this ledger's group transaction."""
+
+    name = "Ledger"  # the same tables
+    before_commit: Callable[[], None] | None = None
+
+    def _record(self, processing_event: ProcessingEvent[Any]) -> Any:
+        if self.before_commit is not None:
+            step, self.before_commit = self.before_commit, None
+            step()
+        return super()._record(processing_event)
+
+
+def order(order_id: str, quantity: int, key: str | None = None) -> tuple[m.Command, CommandContext]:
+    command = m.PlaceOrder(
+        order_id=order_id,
+        channel="web",
+        customer_id="c",
+        currency="GBP",
+        lines=(m.OrderLine(sku="A", quantity=quantity, unit_price=Decimal(1)),),
+    )
+    return command, CommandContext(actor="integrator:t", idempotency_key=key)
+
+
+@pytest.fixture
+def two_writers(pg_url: str) -> Iterator[tuple[Interleaved, Ledger]]:
+    first, second = Interleaved(env=ledger_env(pg_url, pool_size=4)), Ledger(env=ledger_env(pg_url, pool_size=4))
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_a_batch_that_loses_to_another_writer_reruns_each_command_on_fresh_state(
+    two_writers: tuple[Interleaved, Ledger],
+) -> None:
+    ours, theirs = two_writers
+    register(ours, "main")
+    receive(ours, "A", "main", 3)
+    item(ours, "A", "main")  # cached in our process, about to go stale
+    ours.before_commit = lambda: theirs.execute(*order("theirs", 2))
+    outcomes = ours.run_batch([order("o1", 2, key="k1"), order("o2", 1, key="k2")])
+    assert ours.conflicts == 1
+    assert isinstance(outcomes[0], InsufficientStock)  # only 1 left after their order
+    assert isinstance(outcomes[1], CommandResult)
+    stock = item(ours, "A", "main")
+    assert (stock.available, stock.committed) == (0, 3)
+    # The key of the failed command is free; the other's replays its answer.
+    (again,) = ours.run_batch([order("o2", 1, key="k2")])
+    assert isinstance(again, CommandResult)
+    assert (again.replayed, again.as_dict()) == (True, outcomes[1].as_dict())
+
+
+def test_many_callers_through_the_writer_never_oversell_and_each_gets_its_own_answer(pg_ledger: Ledger) -> None:
+    register(pg_ledger, "main")
+    receive(pg_ledger, "A", "main", 25)
+    writer = GroupCommitter(pg_ledger, max_batch=16)
+    pg_ledger.writer = writer
+    writer.start()
+    barrier = threading.Barrier(40)
+
+    def place(n: int) -> CommandResult | LedgerError:
+        barrier.wait()
+        try:
+            return pg_ledger.execute(*order(f"o{n}", 1, key=f"k{n}"))
+        except LedgerError as error:
+            return error
+
+    try:
+        with ThreadPoolExecutor(40) as pool:
+            outcomes = list(pool.map(place, range(40)))
+    finally:
+        writer.stop()
+        pg_ledger.writer = None
+    placed = [o for o in outcomes if isinstance(o, CommandResult)]
+    assert len(placed) == 25
+    assert all(isinstance(o, InsufficientStock) for o in outcomes if o not in placed)
+    assert sorted(o.id for o in placed) == sorted({o.id for o in placed})
+    positions = [o.position for o in placed]
+    assert len(set(positions)) == 25 and None not in positions
+    assert item(pg_ledger, "A", "main").available == 0
+    assert writer.batches < 40  # some callers shared a transaction
+
+
+def test_a_writer_sees_what_another_process_wrote_since_its_last_batch(two_writers: tuple[Interleaved, Ledger]) -> None:
+    ours, theirs = two_writers
+    writer = GroupCommitter(ours)
+    ours.writer = writer
+    writer.start()
+    try:
+        register(ours, "main")
+        receive(ours, "A", "main", 10)
+        ours.execute(*order("o1", 1))  # the item is now cached in our process
+        theirs.execute(*order("theirs", 4))
+        assert isinstance(ours.execute(*order("o2", 5)), CommandResult)
+        with pytest.raises(InsufficientStock):
+            ours.execute(*order("o3", 1))
+    finally:
+        writer.stop()
+        ours.writer = None
+    # Our batches found their order by the sync query, not by losing a commit and retrying.
+    assert ours.conflicts == 0
+    assert item(ours, "A", "main").available == 0
