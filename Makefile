@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck unit clean
+.PHONY: run test install lint typecheck unit bench clean
 
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -35,6 +35,15 @@ typecheck: $(STAMP)
 
 test: $(STAMP) $(CHROMIUM) lint typecheck
 	$(BIN)/pytest
+
+# Every benchmark beside its floor, on the PostgreSQL at OMS_BENCH_SERVER (default: 127.0.0.1:5432).
+bench: $(STAMP) /usr/bin/wrk
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+/usr/bin/wrk:
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk || \
+	  { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk; }
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/property

@@ -22,41 +22,42 @@ from projections.runner import ProjectionRunner
 SUFFIX = "__bench"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=2000)
-    parser.add_argument("--only", nargs="*", default=None)
-    args = parser.parse_args()
-    url = os.environ["OMS_DATABASE_URL"]
+def catch_up(url: str, batch_size: int = 2000, only: list[str] | None = None) -> list[tuple[str, int, float]]:
+    """(projection, events, seconds) for each projection alone, then ``together`` (ledger events)."""
     mapper = make_mapper()
     projections = all_projections(mapper)
-    names = args.only or list(projections)
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT max(notification_id) FROM ledger.ledger_events").fetchone()
-    head = row[0] if row and row[0] else 0
-    print(f"ledger: {head:,} events; batch size {args.batch_size}")
-    runners = [ProjectionRunner(projections[n], url, mapper, batch_size=args.batch_size, suffix=SUFFIX) for n in names]
+    names = only or list(projections)
+    runners = [ProjectionRunner(projections[n], url, mapper, batch_size=batch_size, suffix=SUFFIX) for n in names]
+    results = []
     for runner in runners:
         start_fresh(runner)
         started = time.perf_counter()
         count = runner.run_until_caught_up()
-        elapsed = time.perf_counter() - started
-        print(f"{runner.projection.name:8} {count:>10,} events {elapsed:8.1f} s {count / elapsed:>10,.0f} events/s")
+        results.append((runner.projection.name, count, time.perf_counter() - started))
     for runner in runners:
         start_fresh(runner)
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT max(notification_id) FROM ledger.ledger_events").fetchone()
+    head = row[0] if row and row[0] else 0
     started = time.perf_counter()
     threads = [threading.Thread(target=r.run_until_caught_up) for r in runners]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
-    print(
-        f"{'together':8} {head * len(runners):>10,} events {elapsed:8.1f} s "
-        f"{head * len(runners) / elapsed:>10,.0f} events/s ({head / elapsed:,.0f} ledger events/s)"
-    )
+    results.append(("together", head, time.perf_counter() - started))
     for runner in runners:
         drop(runner)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--only", nargs="*", default=None)
+    args = parser.parse_args()
+    for name, count, seconds in catch_up(os.environ["OMS_DATABASE_URL"], args.batch_size, args.only):
+        print(f"{name:8} {count:>10,} events {seconds:8.1f} s {count / seconds:>10,.0f} events/s")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,201 @@
+"""Every benchmark in one run, each beside its floor measured in the same run: ``make bench``.
+
+1. place-order over HTTP from 1, 8, 32 and 64 clients (wrk), with group commit and
+   without, beside raw psycopg writing as many rows per transaction;
+2. the whole data set imported with ``oms import``, beside a COPY of as many event rows;
+3. projection catch-up on that ledger;
+4. read latency at that size; 5. as-of latency, one order and a stock item with 100,000 events.
+
+Writes ``bench/results/latest.json``, ``latest.md`` (the README's table) and ``throughput.png``.
+Usage: ``python -m bench.run [--seconds 15] [--invoices N] [--keep]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from api.database import ledger_env
+from bench import http_orders, import_copy, reads
+from bench.common import api_key, drop_database, fresh_database, server
+from bench.projections import catch_up
+from commands.ledger import Ledger
+from projections.events import make_mapper
+from projections.registry import all_projections
+from projections.runner import ProjectionRunner
+
+RESULTS = Path(__file__).with_name("results")
+CLIENTS = [1, 8, 32, 64]
+HOT_EVENTS = 100_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15, help="each HTTP and floor run")
+    parser.add_argument("--invoices", type=int, default=None, help="import only the first N invoices")
+    parser.add_argument("--requests", type=int, default=2000, help="reads per latency figure")
+    parser.add_argument("--hot-events", type=int, default=HOT_EVENTS, help="events of the hot stock item")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "command": "make bench",
+    }
+    http(results, args.seconds, args.keep)
+    url, name = imports(results, args.invoices)
+    print("3. projection catch-up", flush=True)
+    results["catch_up"] = [
+        {"projection": n, "events": c, "seconds": s, "events_per_second": c / s} for n, c, s in catch_up(url)
+    ]
+    for row in results["catch_up"]:
+        print(f"   {row['projection']:8} {row['events_per_second']:>10,.0f} events/s", flush=True)
+    latencies(results, url, args.requests, args.hot_events)
+    if not args.keep:
+        drop_database(name)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
+    (RESULTS / "latest.md").write_text(table(results))
+    plot(results, RESULTS / "throughput.png")
+    print(table(results))
+
+
+def http(results: dict[str, Any], seconds: int, keep: bool) -> None:
+    print("1. place-order over HTTP", flush=True)
+    url = fresh_database("oms_bench_http")
+    results["http_group"] = [asdict(r) for r in http_orders.http_runs(url, CLIENTS, seconds, group_commit=True)]
+    _show(results["http_group"])
+    single = fresh_database("oms_bench_http_single")
+    results["http_single"] = [asdict(r) for r in http_orders.http_runs(single, CLIENTS, seconds, group_commit=False)]
+    _show(results["http_single"])
+    results["rows_per_order"] = rows = http_orders.rows_per_order(url)
+    results["http_floor"] = [asdict(r) for r in http_orders.floor_runs(url, CLIENTS, seconds, rows)]
+    _show(results["http_floor"])
+    if not keep:
+        drop_database("oms_bench_http")
+        drop_database("oms_bench_http_single")
+
+
+def imports(results: dict[str, Any], invoices: int | None) -> tuple[str, str]:
+    print("2. import of the data set", flush=True)
+    suffix = f"-{invoices}" if invoices else ""
+    source = import_copy.commands_file(RESULTS / f"retail{suffix}.ndjson.gz", invoices)
+    name = "oms_bench_import" + suffix.replace("-", "_")
+    url = fresh_database(name)
+    imported = import_copy.run_import(url, source)
+    floor = import_copy.copy_floor(url)
+    results["import"] = {**asdict(imported), "events_per_second": imported.events_per_second}
+    results["copy"] = {**asdict(floor), "events_per_second": floor.events_per_second}
+    print(
+        f"   import {imported.events:,} events in {imported.seconds:.0f} s: {imported.events_per_second:,.0f}/s;"
+        f" COPY {floor.events_per_second:,.0f}/s",
+        flush=True,
+    )
+    return url, name
+
+
+def latencies(results: dict[str, Any], url: str, requests: int, hot_events: int) -> None:
+    print("4-5. reads and as-of", flush=True)
+    mapper = make_mapper()
+    for projection in all_projections(mapper).values():  # the live read models the reads use
+        ProjectionRunner(projection, url, mapper).run_until_caught_up()
+    key = api_key(url, "admin")
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT location_id FROM read.locations LIMIT 1").fetchone()
+        order_ids = [r[0] for r in conn.execute("SELECT order_id FROM read.orders ORDER BY random() LIMIT 500")]
+    location = row[0] if row else "main"
+    ledger = Ledger(env=ledger_env(url, pool_size=2))
+    span = reads.hot_item(ledger, location, hot_events)
+    ledger.close()
+    with server(url) as base:
+        measured = reads.query_latencies(base, url, key, requests)
+        measured += reads.as_of_latencies(base, key, location, span, order_ids=order_ids, requests=requests)
+    results["latency"] = [asdict(x) for x in measured]
+    for x in measured:
+        print(f"   {x.name:34} p50 {x.p50_ms:6.1f} ms  p99 {x.p99_ms:6.1f} ms", flush=True)
+
+
+def _show(runs: list[dict[str, Any]]) -> None:
+    for r in runs:
+        print(
+            f"   {r['clients']:>3} clients {r['per_second']:>8,.0f}/s  p50 {r['p50_ms']:6.1f} ms  "
+            f"p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}",
+            flush=True,
+        )
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [
+        f"Measured {results['when']} on {results['machine']}; PostgreSQL on the same machine, durable commits.",
+        "",
+        "| benchmark | ours | floor (same run) | goal |",
+        "|---|---|---|---|",
+    ]
+    for ours, single, floor in zip(results["http_group"], results["http_single"], results["http_floor"], strict=True):
+        lines.append(
+            f"| place-order over HTTP, {ours['clients']} clients | {_rate(ours)} (one transaction per command:"
+            f" {_rate(single)}) | psycopg, {results['rows_per_order']} rows per transaction: {_rate(floor)}"
+            " | 1,000/s at p99 <= 50 ms |"
+        )
+    imp, copy = results["import"], results["copy"]
+    lines.append(
+        f"| import, {imp['commands']:,} commands, {imp['events']:,} events | {imp['events_per_second']:,.0f} events/s"
+        f" ({imp['seconds']:.0f} s, {imp['failed']} failed) | COPY of the event rows:"
+        f" {copy['events_per_second']:,.0f}/s | 20,000 events/s |"
+    )
+    for row in results["catch_up"]:
+        goal = "10,000 events/s" if row["projection"] != "together" else ""
+        rate = f"{row['events_per_second']:,.0f} events/s ({row['seconds']:.0f} s)"
+        lines.append(f"| catch-up, {row['projection']} | {rate} | | {goal} |")
+    goals = {
+        "one order": "p99 <= 20 ms",
+        "one timeline": "p99 <= 20 ms",
+        "as-of, hot item (100,000 events)": "<= 10 ms",
+    }
+    for x in results["latency"]:
+        lines.append(
+            f"| {x['name']} | p50 {x['p50_ms']:.1f} ms, p99 {x['p99_ms']:.1f} ms | | {goals.get(x['name'], '')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _rate(run: dict[str, Any]) -> str:
+    return f"{run['per_second']:,.0f}/s, p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms"
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for key, label, style in (
+        ("http_floor", f"floor: psycopg, {results['rows_per_order']} rows/transaction", "k--"),
+        ("http_group", "place-order over HTTP, group commit", "C0-o"),
+        ("http_single", "place-order over HTTP, one transaction each", "C1-s"),
+    ):
+        runs = results[key]
+        axis.plot([r["clients"] for r in runs], [r["per_second"] for r in runs], style, label=label)
+    axis.axhline(1000, color="C2", linewidth=0.8, label="goal: 1,000/s")
+    axis.set_xscale("log", base=2)
+    axis.set_xticks(CLIENTS, [str(c) for c in CLIENTS])
+    axis.set_xlabel("concurrent clients")
+    axis.set_ylabel("commands per second")
+    axis.set_title("Throughput against concurrent clients")
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+if __name__ == "__main__":
+    main()
