@@ -59,6 +59,8 @@ from domain.stock import StockItem
 if TYPE_CHECKING:
     from commands.group_commit import GroupCommitter
 
+BATCH_ATTEMPTS = 3
+
 HANDLERS: Mapping[type[m.Command], Handler] = {
     m.RegisterLocation: register_location,
     m.ReceiveStock: receive_stock,
@@ -221,7 +223,8 @@ class Ledger(Application[UUID]):
     def _execute(self, command: m.Command, ctx: CommandContext = CommandContext()) -> CommandResult:
         handler = HANDLERS[type(command)]
         meta = self.meta_for(command, ctx)
-        request_hash = fingerprint(command)
+        # Only a command with a key is ever compared with an earlier one.
+        request_hash = fingerprint(command) if ctx.idempotency_key is not None else ""
         if ctx.idempotency_key is not None:
             prior = self._prior_result(ctx, request_hash)
             if prior is not None:
@@ -294,8 +297,9 @@ class Ledger(Application[UUID]):
         for index in indexes:
             command, ctx = items[index]
             try:
-                request_hash = fingerprint(command)
+                request_hash = ""
                 if ctx.idempotency_key is not None:
+                    request_hash = fingerprint(command)
                     outcomes[index] = self._prior_result(ctx, request_hash)
                     if outcomes[index] is not None:
                         continue
@@ -305,12 +309,18 @@ class Ledger(Application[UUID]):
                 outcomes[index] = error
         if not batch:
             return
-        try:
-            self._commit_batch(batch, outcomes)
-        except IntegrityError:
-            self.conflicts += 1
-            for queued in batch:
-                outcomes[queued.index] = self._execute_alone(*items[queued.index])
+        # Another process's batch may have saved one of ours first: run the batch again on
+        # fresh state (the sync drops what it changed), then, if it keeps losing, one by one.
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            try:
+                self._commit_batch(batch, outcomes)
+                return
+            except IntegrityError:
+                self.conflicts += 1
+                if attempt < BATCH_ATTEMPTS:
+                    time.sleep(random.uniform(0, self.backoff_seconds * 2**attempt))  # noqa: S311
+        for queued in batch:
+            outcomes[queued.index] = self._execute_alone(*items[queued.index])
 
     def _execute_alone(self, command: m.Command, ctx: CommandContext) -> CommandResult | LedgerError:
         try:

@@ -212,7 +212,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
 
     def _stored(self, statement: bytes, params: tuple[Any, ...]) -> list[StoredEvent]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, params, prepare=True)
+            curs.execute(statement, params, prepare=True, binary=True)
             return [
                 StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
                 for row in curs.fetchall()
