@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -21,10 +20,14 @@ A = TypeVar("A", bound=LedgerAggregate)
 
 
 class _Absent:
-    """Not loaded before the current command began."""
+    """Not loaded before the current command began, or holding nothing unsaved: forgotten on rollback."""
 
 
-ABSENT = _Absent()
+class _Rebuild:
+    """Holding an earlier command's unsaved events: rebuilt on rollback from the store and those events."""
+
+
+ABSENT, REBUILD = _Absent(), _Rebuild()
 
 
 @dataclass
@@ -36,7 +39,7 @@ class UnitOfWork:
     _seen: dict[UUID, LedgerAggregate | None] = field(default_factory=dict)
     # Savepoint of the current command, when several commands share this unit of work:
     # each aggregate's state before the command touched it, and its pending-event count then.
-    _undo: dict[UUID, LedgerAggregate | _Absent | None] | None = None
+    _undo: dict[UUID, _Absent | _Rebuild | None] | None = None
     _marks: dict[UUID, int] = field(default_factory=dict)
 
     def prefetch(self, ids: Iterable[UUID]) -> None:
@@ -75,9 +78,23 @@ class UnitOfWork:
         for aggregate_id, before in (self._undo or {}).items():
             if isinstance(before, _Absent):
                 self._seen.pop(aggregate_id, None)
+            elif isinstance(before, _Rebuild):
+                self._seen[aggregate_id] = self._rebuild(aggregate_id)
             else:
                 self._seen[aggregate_id] = before
         self._undo, self._marks = None, {}
+
+    def _rebuild(self, aggregate_id: UUID) -> LedgerAggregate | None:
+        """The aggregate as the earlier commands of the batch left it: its stored state with their
+        events applied again. Rollbacks are rare; this keeps the usual path free of copies."""
+        changed = self._seen[aggregate_id]
+        earlier = changed.pending_events[: self._marks[aggregate_id]] if changed is not None else []
+        aggregate = self.loader.checkout([aggregate_id])[aggregate_id]
+        for event in earlier:
+            aggregate = event.mutate(aggregate)
+        if aggregate is not None:
+            aggregate._pending_events = list(earlier)  # still to be saved with the batch
+        return aggregate
 
     def command_events(self) -> list[LedgerAggregate.Event]:
         """The events the current command added, in the order it first touched each aggregate."""
@@ -99,9 +116,7 @@ class UnitOfWork:
         before = self._seen.get(aggregate_id, ABSENT)
         if isinstance(before, LedgerAggregate):
             self._marks[aggregate_id] = len(before.pending_events)
-            # Holding an earlier command's unsaved events, it must be put back as it was; an
-            # aggregate with none can simply be forgotten, and loaded again if needed.
-            self._undo[aggregate_id] = copy.deepcopy(before) if before.pending_events else ABSENT
+            self._undo[aggregate_id] = REBUILD if before.pending_events else ABSENT
         else:
             self._undo[aggregate_id] = before
 
