@@ -427,7 +427,17 @@ class Ledger(Application[UUID]):
     def as_of(self, stream_id: UUID, moment: datetime, time: str = "business") -> LedgerAggregate | None:
         """The aggregate as it stood at ``moment``: after its last event with business (or recorded)
         time at or before then, folded in ledger order. None if it had no event by then."""
-        version = self._results().version_at(stream_id, "occurred_at" if time == "business" else "recorded_at", moment)
+        field = "occurred_at" if time == "business" else "recorded_at"
+        recorder = self._results()
+        if isinstance(recorder, PostgresLedgerRecorder) and self.snapshots is not None:
+            # One query, and the events fold themselves, as the command side's loader does.
+            table = getattr(self.snapshots.recorder, "events_table_name", "")
+            snapshot, events = recorder.select_as_of(table, stream_id, field, moment)
+            state: Any = self.mapper.to_domain_event(snapshot).mutate(None) if snapshot else None  # type: ignore[attr-defined]
+            for stored in events:
+                state = self.mapper.to_domain_event(stored).mutate(state)  # type: ignore[attr-defined]
+            return state if isinstance(state, LedgerAggregate) else None
+        version = recorder.version_at(stream_id, field, moment)
         if version is None:
             return None
         aggregate: LedgerAggregate = self.repository.get(stream_id, version=version)

@@ -115,6 +115,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         )
         # Rendered once: a composed statement is rendered again on every execute.
         self._latest: dict[str, bytes] = {}
+        self._as_of: dict[tuple[str, str], bytes] = {}
         self._after = (
             SQL(
                 # LATERAL keeps each stream an index range scan; a plain join lets the
@@ -178,6 +179,43 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         if times:
             curs.execute(self._insert_times, [list(column) for column in zip(*times, strict=True)])
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def select_as_of(
+        self, snapshots_table: str, stream_id: UUID, field: str, moment: datetime
+    ) -> tuple[StoredEvent | None, list[StoredEvent]]:
+        """In one query: the stream's latest snapshot at or below its version as of ``moment``
+        (by business or recorded time), and the events from there up to that version."""
+        key = (snapshots_table, field)
+        statement = self._as_of.get(key)
+        if statement is None:
+            statement = self._as_of[key] = (
+                SQL(
+                    "WITH v AS (SELECT max(originator_version) AS version FROM {times}"
+                    " WHERE originator_id = %(id)s AND {field} <= %(at)s),"
+                    " s AS (SELECT originator_version, topic, state FROM {snapshots} WHERE originator_id = %(id)s"
+                    " AND originator_version <= (SELECT version FROM v) ORDER BY originator_version DESC LIMIT 1)"
+                    " SELECT true AS snapshot, originator_version, topic, state FROM s"
+                    " UNION ALL SELECT false, originator_version, topic, state FROM {events}"
+                    " WHERE originator_id = %(id)s AND originator_version <= (SELECT version FROM v)"
+                    " AND originator_version > coalesce((SELECT originator_version FROM s), 0)"
+                    " ORDER BY snapshot DESC, originator_version"
+                )
+                .format(
+                    times=Identifier(self.datastore.schema, "event_times"),
+                    field=Identifier(field),
+                    snapshots=Identifier(self.datastore.schema, snapshots_table),
+                    events=Identifier(self.datastore.schema, self.events_table_name),
+                )
+                .as_bytes()
+            )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            rows = curs.execute(statement, {"id": stream_id, "at": moment}, prepare=True, binary=True).fetchall()
+        stored = [
+            (row["snapshot"], StoredEvent(stream_id, row["originator_version"], row["topic"], bytes(row["state"])))
+            for row in rows
+        ]
+        snapshot = stored[0][1] if stored and stored[0][0] else None
+        return snapshot, [event for is_snapshot, event in stored if not is_snapshot]
 
     def version_at(self, stream_id: UUID, field: str, moment: datetime) -> int | None:
         """The last version of a stream whose business (``occurred_at``) or recorded time is <= moment."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from api.database import ledger_env
 from commands import messages as m
 from commands.ledger import CommandContext, Ledger
 from domain.errors import LedgerError
@@ -48,22 +51,51 @@ def test_as_of_equals_a_replay_up_to_that_time(
 ) -> None:
     ledger = (Snapshotting if snapshots else Ledger)(env=MEMORY_ENV)
     register(ledger, "main")
+    check(ledger, steps, probes, "A", "")
+
+
+class SnapshottingOnPostgres(Ledger):
+    name = "Ledger"  # the same tables
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {StockItem: 3, Order: 2}
+
+
+@pytest.mark.postgres
+def test_as_of_on_postgres_equals_a_replay_up_to_that_time(pg_url: str) -> None:
+    """The same, through PostgreSQL's one-query path (snapshot and events by the time index)."""
+    ledger = SnapshottingOnPostgres(env=ledger_env(pg_url, pool_size=2))
+    register(ledger, "main")
+    examples = itertools.count()
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(steps=st.lists(step, min_size=1, max_size=20), probes=st.lists(st.integers(-5, 120), min_size=1, max_size=4))
+    def run(steps: list[tuple[str, int, int]], probes: list[int]) -> None:
+        n = next(examples)
+        check(ledger, steps, probes, f"A{n}", f"x{n}-")
+
+    try:
+        run()
+        assert next(examples) >= 10  # Hypothesis really ran the examples
+    finally:
+        ledger.close()
+
+
+def check(ledger: Ledger, steps: list[tuple[str, int, int]], probes: list[int], sku: str, prefix: str) -> None:
     orders: list[str] = []
     for n, (kind, quantity, hours) in enumerate(steps):
         when = START + timedelta(hours=hours)  # business times out of lifecycle order on purpose
         try:
             if kind == "receive":
-                ledger.receive_stock(m.ReceiveStock(sku="A", location_id="main", quantity=quantity, occurred_at=when))
+                ledger.receive_stock(m.ReceiveStock(sku=sku, location_id="main", quantity=quantity, occurred_at=when))
             elif kind == "order":
                 orders.append(
                     ledger.place_order(
                         m.PlaceOrder(
-                            order_id=f"o{n}",
+                            order_id=f"{prefix}o{n}",
                             channel="web",
                             customer_id="c",
                             currency="GBP",
                             occurred_at=when,
-                            lines=(m.OrderLine(sku="A", quantity=quantity, unit_price=Decimal(1)),),
+                            lines=(m.OrderLine(sku=sku, quantity=quantity, unit_price=Decimal(1)),),
                         )
                     ).id
                 )
@@ -79,7 +111,7 @@ def test_as_of_equals_a_replay_up_to_that_time(
                 ledger.cancel_order(m.CancelOrder(order_id=orders[0], reason="r", occurred_at=when))
         except LedgerError:
             pass
-    streams = [StockItem.id_for("A", "main"), *(Order.id_for(o) for o in orders)]
+    streams = [StockItem.id_for(sku, "main"), *(Order.id_for(o) for o in orders)]
     recorded = [e.timestamp for s in streams for e in ledger.events.get(s)] or [START]
     for hours in probes:
         business_moment = START + timedelta(hours=hours)
