@@ -161,8 +161,17 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         """The library's insert, with four arrays sent in binary (%b) instead of one array of a
         composite type in text, which escaped every byte of every event's state."""
+        # Nothing is prepared on a connection that writes events: a statement prepared inside
+        # a pipeline whose transaction then fails on a conflict is lost on the server while
+        # psycopg still counts it as prepared ("prepared statement _pg3_N does not exist").
+        curs.connection.prepare_threshold = None
         self._lock_table(curs)
         self._notify_channel(curs)
+        # The time index goes in under the table lock too: inserted before it, two commands
+        # writing the same streams could each hold a key the other waits for (a deadlock).
+        times: list[EventTime] | None = kwargs.get("times")
+        if times:
+            curs.execute(self._insert_times, [list(column) for column in zip(*times, strict=True)])
         curs.execute(
             self._insert_columns,
             (
@@ -173,12 +182,6 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             ),
             binary=True,
         )
-
-    def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        times: list[EventTime] | None = kwargs.get("times")
-        if times:
-            curs.execute(self._insert_times, [list(column) for column in zip(*times, strict=True)])
-        super()._insert_events(curs, stored_events, **kwargs)
 
     def select_as_of(
         self, snapshots_table: str, stream_id: UUID, field: str, moment: datetime

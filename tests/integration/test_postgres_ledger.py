@@ -158,3 +158,32 @@ def test_insufficient_stock_on_postgres_names_the_skus(pg_ledger: Ledger) -> Non
     with pytest.raises(InsufficientStock) as caught:
         place(pg_ledger, [("NONE", 1)])
     assert caught.value.skus == ["NONE"]
+
+
+def test_many_conflicting_writers_see_only_rule_errors_never_a_database_error(pg_url: str) -> None:
+    """Conflicts abort pipelined transactions; a statement psycopg prepared in one of them used to
+    be lost on the server and fail the connection's next command with 'does not exist'."""
+    ledger = Ledger(env=ledger_env(pg_url, pool_size=8), max_attempts=50)
+    try:
+        register(ledger, "main")
+        for sku in "ABCDEF":
+            receive(ledger, sku, "main", 1_000)
+
+        def orders(worker: int) -> Counter[str]:
+            seen: Counter[str] = Counter()
+            for n in range(30):
+                lines = [("ABCDEF"[(worker + n + k) % 6], 1) for k in range(3)]
+                try:
+                    place(ledger, lines, order_id=f"w{worker}-{n}")
+                    seen["ok"] += 1
+                except (LedgerError, PersistenceError) as error:
+                    seen[type(error).__name__] += 1
+            return seen
+
+        with ThreadPoolExecutor(8) as pool:
+            outcomes = sum(pool.map(orders, range(8)), Counter())
+        assert outcomes == Counter({"ok": 240}), outcomes
+        assert sum(1_000 - item(ledger, sku, "main").available for sku in "ABCDEF") == 240 * 3
+        assert ledger.conflicts > 0  # the writers really did collide
+    finally:
+        ledger.close()
