@@ -233,7 +233,7 @@ class Ledger(Application[UUID]):
         for attempt in range(1, self.max_attempts + 1):
             prepared = self.prepare(command, meta, handler)
             try:
-                _check_expected_version(prepared.outcome, ctx.expected_version)
+                _check_expected_version(prepared.outcome, ctx.expected_version, prepared.uow)
             except StaleVersion:
                 self.loader.checkin(prepared.uow.touched())
                 raise
@@ -339,13 +339,7 @@ class Ledger(Application[UUID]):
             uow.begin()
             try:
                 outcome = HANDLERS[type(queued.command)](queued.command, uow, queued.meta)
-                before = uow.version_before(outcome.aggregate)
-                if queued.ctx.expected_version is not None and before != queued.ctx.expected_version:
-                    raise StaleVersion(
-                        f"{outcome.id} is at version {before}, not {queued.ctx.expected_version}",
-                        expected=queued.ctx.expected_version,
-                        actual=before,
-                    )
+                _check_expected_version(outcome, queued.ctx.expected_version, uow)
             except LedgerError as error:
                 uow.rollback()
                 outcomes[queued.index] = error
@@ -481,10 +475,9 @@ def _ledger_events(aggregates: list[LedgerAggregate]) -> Iterator[LedgerAggregat
                 yield event
 
 
-def _check_expected_version(outcome: Outcome, expected: int | None) -> None:
+def _check_expected_version(outcome: Outcome, expected: int | None, uow: UnitOfWork) -> None:
     if expected is None:
         return
-    aggregate = outcome.aggregate
-    before = aggregate.version - len(aggregate.pending_events)
+    before = uow.version_before(outcome.aggregate)  # before this command, in a batch too
     if before != expected:
         raise StaleVersion(f"{outcome.id} is at version {before}, not {expected}", expected=expected, actual=before)
