@@ -285,7 +285,10 @@ class Ledger(Application[UUID]):
                 end += 1
             self._run_segment(items, range(start, end), outcomes)
             start = end
-        return [outcome for outcome in outcomes if outcome is not None]
+        answered = [outcome for outcome in outcomes if outcome is not None]
+        if len(answered) != len(items):  # callers pair answers with commands by position
+            raise RuntimeError("a command of the batch was left without an answer")
+        return answered
 
     def _run_segment(
         self,
@@ -329,8 +332,12 @@ class Ledger(Application[UUID]):
             return error
 
     def _commit_batch(self, batch: list[_Queued], outcomes: list[CommandResult | LedgerError | None]) -> None:
-        self.loader.sync()
-        uow = UnitOfWork(self.loader, self.personal_data, trusted=self.writer is not None)
+        # Only the process's one writer may trust its cache, and only after the sync; any other
+        # caller fast-forwards what it loads anyway, so the sync would be a wasted query.
+        trusted = self.writer is not None
+        if trusted:
+            self.loader.sync()
+        uow = UnitOfWork(self.loader, self.personal_data, trusted=trusted)
         uow.prefetch(i for queued in batch for i in streams(queued.command))  # two queries for the batch
         events: list[LedgerAggregate.Event] = []
         records: list[IdempotencyRecord] = []
