@@ -113,11 +113,11 @@ def run_lines(ledger: Ledger, lines: Iterable[tuple[int, str]], base: CommandCon
         outcomes = ledger.execute_many(items) if items else []
     except PersistenceError as error:
         down = {"result": "error", "code": "database_unavailable", "detail": str(error)}
-        outcomes = []
         results.update({n: {"line": n, **down} for n in numbers})
-    for number, outcome in zip(numbers, outcomes, strict=False):
-        if isinstance(outcome, LedgerError):
-            results[number] = _failed(number, outcome)
-        else:
-            results[number] = {"line": number, "result": "ok", **outcome.as_dict()}
+    else:
+        for number, outcome in zip(numbers, outcomes, strict=True):
+            if isinstance(outcome, LedgerError):
+                results[number] = _failed(number, outcome)
+            else:
+                results[number] = {"line": number, "result": "ok", **outcome.as_dict()}
     return [results[n] for n in sorted(results)]

@@ -15,6 +15,7 @@ import psycopg
 from bench.common import percentile
 from commands import messages as m
 from commands.ledger import CommandContext, Ledger
+from domain.errors import LedgerError
 from domain.stock import AdjustmentReason
 
 
@@ -92,7 +93,7 @@ def hot_item(ledger: Ledger, location: str, events: int, chunk: int = 100) -> tu
             )
             for n in range(first, min(first + chunk, events))
         ]
-        failed = [o for o in ledger.run_batch(items) if not hasattr(o, "position")]
+        failed = [o for o in ledger.run_batch(items) if isinstance(o, LedgerError)]
         if failed:
             raise RuntimeError(f"hot item: {failed[0]}")
     return start, start + events * step
