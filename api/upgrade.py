@@ -10,6 +10,7 @@ from psycopg import sql
 from api import keys
 from api.database import LEDGER_SCHEMA, ledger_env
 from commands.ledger import Ledger
+from commands.store import upgrade_time_index
 from projections.events import make_mapper
 from projections.registry import create_read_schema
 
@@ -24,6 +25,8 @@ def upgrade(url: str) -> None:
         conn.execute("SELECT pg_advisory_lock(%s)", (UPGRADE_LOCK_KEY,))
         try:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(LEDGER_SCHEMA)))
+            with conn.transaction(), conn.cursor() as cur:
+                upgrade_time_index(cur, LEDGER_SCHEMA)
             # The library knows its own DDL; constructing with CREATE_TABLE runs it.
             Ledger(env=ledger_env(url, pool_size=1, create_tables=True)).close()
             for statement in keys.DDL:

@@ -19,7 +19,7 @@ from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Placeholder
 
 from commands import keystore
 from commands.chain import GENESIS, chain
@@ -79,21 +79,26 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             )
         )
         times = Identifier(self.datastore.schema, "event_times")
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {} (originator_id uuid NOT NULL, originator_version bigint NOT NULL,"
-                " occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL,"
-                " PRIMARY KEY (originator_id, originator_version))"
-            ).format(times)
-        )
+        self.sql_create_statements.extend(time_index_ddl(self.datastore.schema))
         self._insert_times = (
-            SQL("INSERT INTO {} SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::timestamptz[], %b::timestamptz[])")
-            .format(times)
+            SQL(
+                # out_of_order: earlier, by either clock, than an event before it in the stream.
+                # Only such events can be the answer after the latest time at or before a moment.
+                "INSERT INTO {times} SELECT u.id, u.version, u.occurred, u.recorded,"
+                " coalesce(u.occurred < greatest(max(u.occurred) OVER w, p.occurred), false)"
+                " OR coalesce(u.recorded < greatest(max(u.recorded) OVER w, p.recorded), false)"
+                " FROM unnest(%b::uuid[], %b::bigint[], %b::timestamptz[], %b::timestamptz[])"
+                " AS u(id, version, occurred, recorded)"
+                " JOIN LATERAL (SELECT max(occurred_at) AS occurred, max(recorded_at) AS recorded FROM {times}"
+                " WHERE originator_id = u.id) p ON true"
+                " WINDOW w AS (PARTITION BY u.id ORDER BY u.version ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+            )
+            .format(times=times)
             .as_bytes()
         )
         self._version_at = {
-            field: SQL("SELECT max(originator_version) FROM {} WHERE originator_id = %s AND {} <= %s").format(
-                times, Identifier(field)
+            field: SQL("SELECT {} AS max").format(
+                _version_at(times, field, Placeholder(name="id"), Placeholder(name="at"))
             )
             for field in ("occurred_at", "recorded_at")
         }
@@ -193,8 +198,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         if statement is None:
             statement = self._as_of[key] = (
                 SQL(
-                    "WITH v AS (SELECT max(originator_version) AS version FROM {times}"
-                    " WHERE originator_id = %(id)s AND {field} <= %(at)s),"
+                    "WITH v AS (SELECT {version} AS version),"
                     " s AS (SELECT originator_version, topic, state FROM {snapshots} WHERE originator_id = %(id)s"
                     " AND originator_version <= (SELECT version FROM v) ORDER BY originator_version DESC LIMIT 1)"
                     " SELECT true AS snapshot, originator_version, topic, state FROM s"
@@ -204,8 +208,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     " ORDER BY snapshot DESC, originator_version"
                 )
                 .format(
-                    times=Identifier(self.datastore.schema, "event_times"),
-                    field=Identifier(field),
+                    version=_version_at(
+                        Identifier(self.datastore.schema, "event_times"), field, Placeholder("id"), Placeholder("at")
+                    ),
                     snapshots=Identifier(self.datastore.schema, snapshots_table),
                     events=Identifier(self.datastore.schema, self.events_table_name),
                 )
@@ -223,7 +228,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def version_at(self, stream_id: UUID, field: str, moment: datetime) -> int | None:
         """The last version of a stream whose business (``occurred_at``) or recorded time is <= moment."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            row = curs.execute(self._version_at[field], (stream_id, moment)).fetchone()
+            row = curs.execute(self._version_at[field], {"id": stream_id, "at": moment}).fetchone()
         return None if row is None else row["max"]
 
     def _extend_chain(
@@ -288,6 +293,62 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             curs.execute(self._select_idempotency, (scope, key))
             row = curs.fetchone()
         return None if row is None else StoredResult(row["request_hash"], row["result"])
+
+
+def time_index_ddl(schema: str) -> list[Composed]:
+    times = Identifier(schema, "event_times")
+    return [
+        SQL(
+            "CREATE TABLE IF NOT EXISTS {} (originator_id uuid NOT NULL, originator_version bigint NOT NULL,"
+            " occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL, out_of_order boolean NOT NULL,"
+            " PRIMARY KEY (originator_id, originator_version))"
+        ).format(times),
+        *(
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (originator_id, {}, originator_version)").format(
+                Identifier(f"event_times_{field}"), times, Identifier(field)
+            )
+            for field in ("occurred_at", "recorded_at")
+        ),
+        SQL(
+            "CREATE INDEX IF NOT EXISTS event_times_out_of_order ON {} (originator_id, originator_version)"
+            " WHERE out_of_order"
+        ).format(times),
+    ]
+
+
+def upgrade_time_index(cur: Cursor[Any], schema: str) -> None:
+    """Ledgers from before ``out_of_order``: add the column, worked out from the rows there."""
+    times = Identifier(schema, "event_times")
+    cur.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = 'event_times'"
+        " AND column_name IN ('occurred_at', 'out_of_order')",
+        (schema,),
+    )
+    if len(cur.fetchall()) != 1:  # no table yet, or already upgraded
+        return
+    cur.execute(SQL("ALTER TABLE {} ADD COLUMN out_of_order boolean").format(times))
+    cur.execute(
+        SQL(
+            "UPDATE {times} t SET out_of_order = o.out_of_order FROM (SELECT originator_id, originator_version,"
+            " coalesce(occurred_at < max(occurred_at) OVER w, false)"
+            " OR coalesce(recorded_at < max(recorded_at) OVER w, false) AS out_of_order FROM {times}"
+            " WINDOW w AS (PARTITION BY originator_id ORDER BY originator_version"
+            " ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) o"
+            " WHERE (t.originator_id, t.originator_version) = (o.originator_id, o.originator_version)"
+        ).format(times=times)
+    )
+    cur.execute(SQL("ALTER TABLE {} ALTER COLUMN out_of_order SET NOT NULL").format(times))
+
+
+def _version_at(times: Identifier, field: str, stream: Placeholder, moment: Placeholder) -> Composed:
+    """The last version of a stream whose business (``occurred_at``) or recorded time is <= moment:
+    the latest event by that time, or a later one that went in out of order, in two index lookups."""
+    return SQL(
+        "greatest((SELECT originator_version FROM {times} WHERE originator_id = {id} AND {field} <= {at}"
+        " ORDER BY {field} DESC, originator_version DESC LIMIT 1),"
+        " (SELECT max(originator_version) FROM {times} WHERE originator_id = {id} AND out_of_order"
+        " AND {field} <= {at}))"
+    ).format(times=times, field=Identifier(field), id=stream, at=moment)
 
 
 def _uuid(value: UUID | str) -> UUID:

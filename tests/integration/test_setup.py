@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -13,8 +14,12 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.bootstrap import build
 from api.cli import cli
+from api.database import ledger_env
 from api.settings import Settings
 from api.upgrade import upgrade
+from commands import messages as m
+from commands.ledger import Ledger
+from domain.stock import StockItem
 from projections.admin import statuses
 from projections.runner import wait_for
 from tests.helpers import item, receive, register
@@ -45,6 +50,32 @@ def test_upgrade_creates_the_ledger_tables_and_is_safe_to_repeat_concurrently(em
     assert errors == []
     upgrade(empty_pg_url)
     assert {"ledger_events", "ledger_snapshots", "idempotency_keys"} <= tables(empty_pg_url)
+
+
+def test_upgrade_works_out_which_events_went_into_the_time_index_out_of_order(empty_pg_url: str) -> None:
+    """Ledgers from before the flag get it from their rows, the same as it is set on insert."""
+    upgrade(empty_pg_url)
+    ledger = Ledger(env=ledger_env(empty_pg_url, pool_size=1))
+    register(ledger, "main")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for hours in (10, 5, 20, 20, 15):  # the second and the last go back in business time
+        ledger.receive_stock(
+            m.ReceiveStock(sku="S", location_id="main", quantity=1, occurred_at=start + timedelta(hours=hours))
+        )
+    stream = StockItem.id_for("S", "main")
+    flags = "SELECT originator_version, out_of_order FROM ledger.event_times WHERE originator_id = %s ORDER BY 1"
+    with psycopg.connect(empty_pg_url, autocommit=True) as conn:
+        on_insert = conn.execute(flags, (stream,)).fetchall()
+        conn.execute("ALTER TABLE ledger.event_times DROP COLUMN out_of_order")  # as the old schema had it
+    upgrade(empty_pg_url)
+    with psycopg.connect(empty_pg_url) as conn:
+        assert conn.execute(flags, (stream,)).fetchall() == on_insert
+    assert [flag for _, flag in on_insert] == [False, False, True, False, False, True]
+    # At 12 h the latest event by business time is the receipt at 10 h (version 2); the one at
+    # 5 h came after it in the ledger (version 3), so the item stood at version 3.
+    at = ledger.as_of(stream, start + timedelta(hours=12))
+    assert isinstance(at, StockItem) and (at.version, at.on_hand) == (3, 2)
+    ledger.close()
 
 
 def test_nothing_creates_tables_except_the_upgrade(empty_pg_url: str) -> None:
