@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Transcoder
 from eventsourcing.popo import POPOFactory
 from eventsourcing.utils import EnvType
 
@@ -49,6 +49,7 @@ from commands.keystore import PostgresKeyStore
 from commands.loader import AggregateLoader
 from commands.personal_data import MemoryKeyStore, PersonalData
 from commands.store import IdempotencyRecord, MemoryLedgerRecorder, PostgresLedgerRecorder, StoredResult
+from commands.transcoder import LedgerTranscoder
 from commands.unit_of_work import UnitOfWork
 from domain.base import LedgerAggregate
 from domain.errors import IdempotencyKeyReused, LedgerError, StaleVersion, VersionConflict
@@ -163,6 +164,11 @@ class Ledger(Application[UUID]):
         snapshots = [Snapshot.take(processing_event.aggregates[i]) for i in due]
         if snapshots:
             self.snapshots.put(snapshots)
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = LedgerTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def construct_recorder(self) -> ApplicationRecorder:
         if isinstance(self.factory, POPOFactory):

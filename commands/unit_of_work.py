@@ -54,9 +54,12 @@ class UnitOfWork:
             self._seen.update(self.loader.checkout(wanted, self.trusted))
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        self.prefetch([aggregate_id])
+        # Handlers ask for the same few aggregates many times per command: no list for those.
+        found = self._seen.get(aggregate_id, ABSENT)
+        if isinstance(found, _Absent):
+            self.prefetch([aggregate_id])
+            found = self._seen[aggregate_id]
         self._remember(aggregate_id)
-        found = self._seen[aggregate_id]
         if found is not None and not isinstance(found, cls):
             raise TypeError(f"stream {aggregate_id} holds a {type(found).__name__}, not a {cls.__name__}")
         return found

@@ -3,7 +3,8 @@
 After every step: no oversell, every SKU's buckets sum to zero, every aggregate
 reloads from the store equal to the live one (snapshots included), and every
 order's line quantities agree with each other and with the stock movements the
-order caused.
+order caused. At the end, every stored event and snapshot is byte for byte what the
+library's JSON encoder writes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, JSONTranscoder
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -389,6 +390,14 @@ class LedgerMachine(RuleBasedStateMachine):
         return item.sku
 
     def teardown(self) -> None:
+        # Every stored event and snapshot holds exactly the bytes the library's own encoder writes.
+        library = JSONTranscoder()
+        self.ledger.register_transcodings(library)
+        assert self.ledger.snapshots is not None
+        stored = self.ledger.recorder.select_notifications(start=None, limit=1_000_000)
+        snapshots = [s for i in self.live for s in self.ledger.snapshots.recorder.select_events(i)]
+        for record in [*stored, *snapshots]:
+            assert library.encode(library.decode(record.state)) == record.state, record.topic
         self.ledger.close()
 
 
