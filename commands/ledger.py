@@ -389,6 +389,8 @@ class Ledger(Application[UUID]):
             raise
         self._take_snapshots(processing)
         self.loader.checkin(uow.touched())
+        if trusted and recordings:
+            self.loader.saved([r.notification.id for r in recordings])
         for queued, result, last in decided:
             position = recordings[last].notification.id if recordings and last >= 0 else None
             outcomes[queued.index] = CommandResult(result.id, result.version, position, result.extra)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -51,6 +51,19 @@ class AggregateLoader:
                     if idle is not None and idle.version < version:
                         del self._idle[aggregate_id]
             self._synced = position
+
+    def saved(self, positions: Sequence[int]) -> None:
+        """The writer saved events at these ledger positions. If they follow on from the synced
+        position with no gap, nobody else wrote in between (positions are taken under the
+        table lock, in commit order), so the next sync need not read them back."""
+        with self._lock:
+            if (
+                self._synced is not None
+                and positions
+                and positions[0] == self._synced + 1
+                and positions[-1] - positions[0] == len(positions) - 1
+            ):
+                self._synced = positions[-1]
 
     def checkout(self, ids: Collection[UUID], trusted: bool = False) -> dict[UUID, LedgerAggregate | None]:
         """The current state of each aggregate (None where the stream has no events).

@@ -13,6 +13,7 @@ from eventsourcing.application import ProcessingEvent
 
 from api.database import ledger_env
 from commands import messages as m
+from commands import store
 from commands.group_commit import GroupCommitter
 from commands.ledger import CommandContext, CommandResult, Ledger
 from domain.errors import InsufficientStock, LedgerError
@@ -34,13 +35,13 @@ class Interleaved(Ledger):
         return super()._record(processing_event)
 
 
-def order(order_id: str, quantity: int, key: str | None = None) -> tuple[m.Command, CommandContext]:
+def order(order_id: str, quantity: int, key: str | None = None, sku: str = "A") -> tuple[m.Command, CommandContext]:
     command = m.PlaceOrder(
         order_id=order_id,
         channel="web",
         customer_id="c",
         currency="GBP",
-        lines=(m.OrderLine(sku="A", quantity=quantity, unit_price=Decimal(1)),),
+        lines=(m.OrderLine(sku=sku, quantity=quantity, unit_price=Decimal(1)),),
     )
     return command, CommandContext(actor="integrator:t", idempotency_key=key)
 
@@ -104,7 +105,11 @@ def test_many_callers_through_the_writer_never_oversell_and_each_gets_its_own_an
     assert writer.batches < 40  # some callers shared a transaction
 
 
-def test_a_writer_sees_what_another_process_wrote_since_its_last_batch(two_writers: tuple[Interleaved, Ledger]) -> None:
+@pytest.mark.parametrize("page", [store.CHANGED_PAGE, 2], ids=["one page", "pages of two events"])
+def test_a_writer_sees_what_another_process_wrote_since_its_last_batch(
+    two_writers: tuple[Interleaved, Ledger], page: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "CHANGED_PAGE", page)
     ours, theirs = two_writers
     writer = GroupCommitter(ours)
     ours.writer = writer
@@ -113,6 +118,8 @@ def test_a_writer_sees_what_another_process_wrote_since_its_last_batch(two_write
         register(ours, "main")
         receive(ours, "A", "main", 10)
         ours.execute(*order("o1", 1))  # the item is now cached in our process
+        for sku in "CDE":  # more events than a page holds, before the one that matters
+            receive(theirs, sku, "main", 1)
         theirs.execute(*order("theirs", 4))
         assert isinstance(ours.execute(*order("o2", 5)), CommandResult)
         with pytest.raises(InsufficientStock):
@@ -123,3 +130,28 @@ def test_a_writer_sees_what_another_process_wrote_since_its_last_batch(two_write
     # Our batches found their order by the sync query, not by losing a commit and retrying.
     assert ours.conflicts == 0
     assert item(ours, "A", "main").available == 0
+
+
+def test_a_write_by_another_process_between_our_sync_and_our_commit_is_still_seen(
+    two_writers: tuple[Interleaved, Ledger],
+) -> None:
+    """The writer skips reading back its own batch only when no one wrote in between."""
+    ours, theirs = two_writers
+    writer = GroupCommitter(ours)
+    ours.writer = writer
+    writer.start()
+    try:
+        register(ours, "main")
+        receive(ours, "A", "main", 10)
+        receive(ours, "B", "main", 10)
+        ours.execute(*order("b1", 1, sku="B"))  # B is now cached in our process
+        ours.before_commit = lambda: theirs.execute(*order("theirs", 4, sku="B"))
+        ours.execute(*order("a1", 1))  # commits after theirs, on another stream: no conflict
+        assert isinstance(ours.execute(*order("b2", 5, sku="B")), CommandResult)
+        with pytest.raises(InsufficientStock):
+            ours.execute(*order("b3", 1, sku="B"))
+    finally:
+        writer.stop()
+        ours.writer = None
+    assert ours.conflicts == 0  # B was reloaded after the sync, not after losing a commit
+    assert item(ours, "B", "main").available == 0
