@@ -1,0 +1,53 @@
+"""Group commits too large for psycopg's pipeline mode are saved whole, with keys and chain."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Sequence
+
+import psycopg
+import pytest
+from eventsourcing.persistence import StoredEvent
+
+from commands import messages as m
+from commands import store
+from commands.chain import verify
+from commands.ledger import CommandContext, CommandResult, Ledger
+from commands.store import PostgresLedgerRecorder
+from tests.helpers import item, register
+
+pytestmark = pytest.mark.postgres
+
+
+def test_forty_megabytes_of_events_in_one_transaction_are_saved(pg_ledger: Ledger) -> None:
+    """In a pipeline, this insert waited for ever: the last flush left data unsent."""
+    recorder = pg_ledger.recorder
+    assert isinstance(recorder, PostgresLedgerRecorder)
+    events = [StoredEvent(uuid.uuid4(), 1, "tests:Large", b"x" * 2_000) for _ in range(20_000)]
+    saved: list[Sequence[int] | None] = []
+    worker = threading.Thread(target=lambda: saved.append(recorder.insert_events(events)), daemon=True)
+    worker.start()
+    worker.join(120)  # a hang guard, not a speed check: the insert takes about a second
+    assert not worker.is_alive(), "the insert hung"
+    (ids,) = saved
+    assert ids is not None and len(ids) == 20_000 and list(ids) == list(range(ids[0], ids[0] + 20_000))
+
+
+def test_a_group_commit_outside_the_pipeline_keeps_idempotency_and_the_hash_chain(
+    pg_ledger: Ledger, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "PIPELINE_MAX_BYTES", 0)  # every insert goes the unpipelined way
+    register(pg_ledger, "main")
+    receipts = [
+        (m.ReceiveStock(sku=f"S{n}", location_id="main", quantity=n), CommandContext(idempotency_key=f"k{n}"))
+        for n in range(1, 21)
+    ]
+    first = pg_ledger.run_batch(receipts)
+    assert all(isinstance(o, CommandResult) and o.position is not None for o in first)
+    again = pg_ledger.run_batch(receipts[:3])
+    assert [o.as_dict() for o in again if isinstance(o, CommandResult)] == [o.as_dict() for o in first[:3]]
+    assert all(isinstance(o, CommandResult) and o.replayed for o in again)
+    assert item(pg_ledger, "S20", "main").on_hand == 20
+    with psycopg.connect(pg_url) as conn:
+        assert verify(conn).ok
