@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -46,6 +47,19 @@ def order(order_id: str, quantity: int, key: str | None = None, sku: str = "A") 
     return command, CommandContext(actor="integrator:t", idempotency_key=key)
 
 
+@contextmanager
+def through_a_writer(ledger: Ledger, max_batch: int = 256) -> Iterator[GroupCommitter]:
+    """The ledger with its process's writer running, as the server runs it."""
+    writer = GroupCommitter(ledger, max_batch=max_batch)
+    ledger.writer = writer
+    writer.start()
+    try:
+        yield writer
+    finally:
+        writer.stop()
+        ledger.writer = None
+
+
 @pytest.fixture
 def two_writers(pg_url: str) -> Iterator[tuple[Interleaved, Ledger]]:
     first, second = Interleaved(env=ledger_env(pg_url, pool_size=4)), Ledger(env=ledger_env(pg_url, pool_size=4))
@@ -77,9 +91,6 @@ def test_a_batch_that_loses_to_another_writer_reruns_each_command_on_fresh_state
 def test_many_callers_through_the_writer_never_oversell_and_each_gets_its_own_answer(pg_ledger: Ledger) -> None:
     register(pg_ledger, "main")
     receive(pg_ledger, "A", "main", 25)
-    writer = GroupCommitter(pg_ledger, max_batch=16)
-    pg_ledger.writer = writer
-    writer.start()
     barrier = threading.Barrier(40)
 
     def place(n: int) -> CommandResult | LedgerError:
@@ -89,12 +100,8 @@ def test_many_callers_through_the_writer_never_oversell_and_each_gets_its_own_an
         except LedgerError as error:
             return error
 
-    try:
-        with ThreadPoolExecutor(40) as pool:
-            outcomes = list(pool.map(place, range(40)))
-    finally:
-        writer.stop()
-        pg_ledger.writer = None
+    with through_a_writer(pg_ledger, max_batch=16) as writer, ThreadPoolExecutor(40) as pool:
+        outcomes = list(pool.map(place, range(40)))
     placed = [o for o in outcomes if isinstance(o, CommandResult)]
     assert len(placed) == 25
     assert all(isinstance(o, InsufficientStock) for o in outcomes if o not in placed)
@@ -111,10 +118,7 @@ def test_a_writer_sees_what_another_process_wrote_since_its_last_batch(
 ) -> None:
     monkeypatch.setattr(store, "CHANGED_PAGE", page)
     ours, theirs = two_writers
-    writer = GroupCommitter(ours)
-    ours.writer = writer
-    writer.start()
-    try:
+    with through_a_writer(ours):
         register(ours, "main")
         receive(ours, "A", "main", 10)
         ours.execute(*order("o1", 1))  # the item is now cached in our process
@@ -124,9 +128,6 @@ def test_a_writer_sees_what_another_process_wrote_since_its_last_batch(
         assert isinstance(ours.execute(*order("o2", 5)), CommandResult)
         with pytest.raises(InsufficientStock):
             ours.execute(*order("o3", 1))
-    finally:
-        writer.stop()
-        ours.writer = None
     # Our batches found their order by the sync query, not by losing a commit and retrying.
     assert ours.conflicts == 0
     assert item(ours, "A", "main").available == 0
@@ -137,10 +138,7 @@ def test_a_write_by_another_process_between_our_sync_and_our_commit_is_still_see
 ) -> None:
     """The writer skips reading back its own batch only when no one wrote in between."""
     ours, theirs = two_writers
-    writer = GroupCommitter(ours)
-    ours.writer = writer
-    writer.start()
-    try:
+    with through_a_writer(ours):
         register(ours, "main")
         receive(ours, "A", "main", 10)
         receive(ours, "B", "main", 10)
@@ -150,8 +148,5 @@ def test_a_write_by_another_process_between_our_sync_and_our_commit_is_still_see
         assert isinstance(ours.execute(*order("b2", 5, sku="B")), CommandResult)
         with pytest.raises(InsufficientStock):
             ours.execute(*order("b3", 1, sku="B"))
-    finally:
-        writer.stop()
-        ours.writer = None
     assert ours.conflicts == 0  # B was reloaded after the sync, not after losing a commit
     assert item(ours, "B", "main").available == 0
