@@ -341,9 +341,6 @@ def time_index_ddl(schema: str) -> list[Composed]:
             "CREATE TABLE IF NOT EXISTS {} (originator_id uuid NOT NULL, originator_version bigint NOT NULL,"
             " occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL, out_of_order boolean NOT NULL)"
         ).format(times),
-        # The events' own key already makes (stream, version) unique in the same transaction;
-        # a key here only cost a third index on every event written.
-        SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS event_times_pkey").format(times),
         *(
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (originator_id, {}, originator_version)").format(
                 Identifier(f"event_times_{field}"), times, Identifier(field)
@@ -358,8 +355,18 @@ def time_index_ddl(schema: str) -> list[Composed]:
 
 
 def upgrade_time_index(cur: Cursor[Any], schema: str) -> None:
-    """Ledgers from before ``out_of_order``: add the column, worked out from the rows there."""
+    """Ledgers from before ``out_of_order``: add the column, worked out from the rows there;
+    and drop the key they had on (stream, version)."""
     times = Identifier(schema, "event_times")
+    # The events' own key already makes (stream, version) unique in the same transaction; this
+    # one only cost a third index on every event written. Dropped only where it exists, since
+    # even a no-op ALTER TABLE would lock the table against writers.
+    cur.execute(
+        "SELECT 1 FROM pg_constraint WHERE conname = 'event_times_pkey' AND connamespace = %s::regnamespace",
+        (schema,),
+    )
+    if cur.fetchone() is not None:
+        cur.execute(SQL("ALTER TABLE {} DROP CONSTRAINT event_times_pkey").format(times))
     cur.execute(
         "SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = 'event_times'"
         " AND column_name IN ('occurred_at', 'out_of_order')",

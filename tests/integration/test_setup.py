@@ -53,7 +53,8 @@ def test_upgrade_creates_the_ledger_tables_and_is_safe_to_repeat_concurrently(em
 
 
 def test_upgrade_works_out_which_events_went_into_the_time_index_out_of_order(empty_pg_url: str) -> None:
-    """Ledgers from before the flag get it from their rows, the same as it is set on insert."""
+    """Ledgers from before the flag get it from their rows, the same as it is set on insert,
+    and lose the key the time index no longer has."""
     upgrade(empty_pg_url)
     ledger = Ledger(env=ledger_env(empty_pg_url, pool_size=1))
     register(ledger, "main")
@@ -66,10 +67,14 @@ def test_upgrade_works_out_which_events_went_into_the_time_index_out_of_order(em
     flags = "SELECT originator_version, out_of_order FROM ledger.event_times WHERE originator_id = %s ORDER BY 1"
     with psycopg.connect(empty_pg_url, autocommit=True) as conn:
         on_insert = conn.execute(flags, (stream,)).fetchall()
-        conn.execute("ALTER TABLE ledger.event_times DROP COLUMN out_of_order")  # as the old schema had it
+        # As the old schema had it: no flag, and a key on (stream, version).
+        conn.execute("ALTER TABLE ledger.event_times DROP COLUMN out_of_order")
+        conn.execute("ALTER TABLE ledger.event_times ADD PRIMARY KEY (originator_id, originator_version)")
     upgrade(empty_pg_url)
     with psycopg.connect(empty_pg_url) as conn:
         assert conn.execute(flags, (stream,)).fetchall() == on_insert
+        keys = "SELECT count(*) FROM pg_constraint WHERE conname = 'event_times_pkey'"
+        assert conn.execute(keys).fetchone() == (0,)
     assert [flag for _, flag in on_insert] == [False, False, True, False, False, True]
     # At 12 h the latest event by business time is the receipt at 10 h (version 2); the one at
     # 5 h came after it in the ledger (version 3), so the item stood at version 3.
