@@ -12,7 +12,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -48,7 +48,13 @@ from commands.handlers.orders import (
 from commands.keystore import PostgresKeyStore
 from commands.loader import AggregateLoader
 from commands.personal_data import MemoryKeyStore, PersonalData
-from commands.store import IdempotencyRecord, MemoryLedgerRecorder, PostgresLedgerRecorder, StoredResult
+from commands.store import (
+    EventTime,
+    IdempotencyRecord,
+    MemoryLedgerRecorder,
+    PostgresLedgerRecorder,
+    StoredResult,
+)
 from commands.transcoder import LedgerTranscoder
 from commands.unit_of_work import UnitOfWork
 from domain.base import LedgerAggregate
@@ -229,12 +235,9 @@ class Ledger(Application[UUID]):
     def _execute(self, command: m.Command, ctx: CommandContext = CommandContext()) -> CommandResult:
         handler = HANDLERS[type(command)]
         meta = self.meta_for(command, ctx)
-        # Only a command with a key is ever compared with an earlier one.
-        request_hash = fingerprint(command) if ctx.idempotency_key is not None else ""
-        if ctx.idempotency_key is not None:
-            prior = self._prior_result(ctx, request_hash)
-            if prior is not None:
-                return prior
+        request_hash, prior = self._replay(command, ctx)
+        if prior is not None:
+            return prior
         command = command.with_ids(self.new_id)
         for attempt in range(1, self.max_attempts + 1):
             prepared = self.prepare(command, meta, handler)
@@ -275,7 +278,8 @@ class Ledger(Application[UUID]):
         Each command sees the ones before it, and each is all or nothing on its own: one
         that a rule refuses is undone alone and answered with its error, and its
         neighbours go on. If the shared transaction loses to another writer (a version
-        or idempotency-key conflict), every command is run again on its own, with retries.
+        or idempotency-key conflict), the batch runs again on fresh state, and if it keeps
+        losing, every command runs on its own, with retries.
         A repeated idempotency key starts a new transaction, so the repeat sees the first.
         """
         outcomes: list[CommandResult | LedgerError | None] = [None] * len(items)
@@ -306,12 +310,10 @@ class Ledger(Application[UUID]):
         for index in indexes:
             command, ctx = items[index]
             try:
-                request_hash = ""
-                if ctx.idempotency_key is not None:
-                    request_hash = fingerprint(command)
-                    outcomes[index] = self._prior_result(ctx, request_hash)
-                    if outcomes[index] is not None:
-                        continue
+                request_hash, prior = self._replay(command, ctx)
+                if prior is not None:
+                    outcomes[index] = prior
+                    continue
                 meta = self.meta_for(command, ctx)
                 batch.append(_Queued(index, command.with_ids(self.new_id), ctx, meta, request_hash))
             except LedgerError as error:
@@ -371,22 +373,15 @@ class Ledger(Application[UUID]):
                         len(events) - 1,
                     )
                 )
-        changed = uow.changed()
-        try:
-            processing = ProcessingEvent[UUID]()
-            for aggregate in changed:
-                aggregate.collect_events()  # the events go in command order, gathered above
-                processing.aggregates[aggregate.id] = aggregate
-            processing.events = list(events)
-            processing.saved_kwargs = {
-                "idempotency": records,
-                "times": [(e.originator_id, e.originator_version, e.occurred_at, e.timestamp) for e in events],
-            }
-            recordings = self._record(processing) if events else []
-        except BaseException:
-            # Saved nothing, so none of these goes back to the cache: they were checked out,
-            # and dropping them makes the next command load them from the store.
-            raise
+        processing = ProcessingEvent[UUID]()
+        for aggregate in uow.changed():
+            aggregate.collect_events()  # the events go in command order, gathered above
+            processing.aggregates[aggregate.id] = aggregate
+        processing.events = list(events)
+        processing.saved_kwargs = {"idempotency": records, "times": _event_times(events)}
+        # If this raises, nothing was saved and nothing goes back to the cache: the aggregates
+        # were checked out, and dropping them makes the next command load them from the store.
+        recordings = self._record(processing) if events else []
         self._take_snapshots(processing)
         self.loader.checkin(uow.touched())
         if trusted and recordings:
@@ -427,7 +422,7 @@ class Ledger(Application[UUID]):
         # go back into the cache, so they are checked in only after it succeeds.
         changed = prepared.uow.changed()
         # Business and recorded times, indexed in the same transaction for as-of reads.
-        times = [(e.originator_id, e.originator_version, e.occurred_at, e.timestamp) for e in _ledger_events(changed)]
+        times = _event_times(_ledger_events(changed))
         recordings = self.save(*changed, idempotency=[record] if record else [], times=times)
         self.loader.checkin(prepared.uow.touched())
         position = recordings[-1].notification.id if recordings else None
@@ -451,6 +446,14 @@ class Ledger(Application[UUID]):
             return None
         aggregate: LedgerAggregate = self.repository.get(stream_id, version=version)
         return aggregate
+
+    def _replay(self, command: m.Command, ctx: CommandContext) -> tuple[str, CommandResult | None]:
+        """The command's hash, and the first answer if its idempotency key was used before.
+        Only a command with a key is ever compared with an earlier one, so only it is hashed."""
+        if ctx.idempotency_key is None:
+            return "", None
+        request_hash = fingerprint(command)
+        return request_hash, self._prior_result(ctx, request_hash)
 
     def _prior_result(self, ctx: CommandContext, request_hash: str) -> CommandResult | None:
         assert ctx.idempotency_key is not None
@@ -488,6 +491,10 @@ def _ledger_events(aggregates: list[LedgerAggregate]) -> Iterator[LedgerAggregat
         for event in aggregate.pending_events:
             if isinstance(event, LedgerAggregate.Event):
                 yield event
+
+
+def _event_times(events: Iterable[LedgerAggregate.Event]) -> list[EventTime]:
+    return [(e.originator_id, e.originator_version, e.occurred_at, e.timestamp) for e in events]
 
 
 def _check_expected_version(outcome: Outcome, expected: int | None, uow: UnitOfWork) -> None:
