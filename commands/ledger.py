@@ -26,7 +26,7 @@ from eventsourcing.utils import EnvType
 
 from commands import messages as m
 from commands.handlers import Handler, Outcome
-from commands.handlers.hints import streams
+from commands.handlers.hints import created, streams
 from commands.handlers.inventory import (
     adjust_stock,
     move_stock,
@@ -64,7 +64,7 @@ from domain.orders import Order
 from domain.stock import StockItem
 
 if TYPE_CHECKING:
-    from commands.group_commit import GroupCommitter
+    from commands.group_commit import Writer
 
 BATCH_ATTEMPTS = 3
 
@@ -150,7 +150,7 @@ class Ledger(Application[UUID]):
             cache_size,
         )
         # Set by the composition root: commands then go through one writer per process.
-        self.writer: GroupCommitter | None = None
+        self.writer: Writer | None = None
         recorder = self._results()
         keys = (
             PostgresKeyStore(recorder.datastore) if isinstance(recorder, PostgresLedgerRecorder) else MemoryKeyStore()
@@ -159,17 +159,20 @@ class Ledger(Application[UUID]):
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshot from the saved aggregate in memory, rather than reloading it."""
+        snapshots = self._snapshots_due(processing_event)
+        if snapshots and self.snapshots is not None:
+            self.snapshots.put(snapshots)
+
+    def _snapshots_due(self, processing_event: ProcessingEvent[UUID]) -> list[Snapshot]:
         if self.snapshots is None:
-            return
+            return []
         due = {
             event.originator_id
             for event in processing_event.events
             if (interval := self.snapshotting_intervals.get(type(processing_event.aggregates.get(event.originator_id))))
             and event.originator_version % interval == 0
         }
-        snapshots = [Snapshot.take(processing_event.aggregates[i]) for i in due]
-        if snapshots:
-            self.snapshots.put(snapshots)
+        return [Snapshot.take(processing_event.aggregates[i]) for i in due]
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = LedgerTranscoder()
@@ -283,29 +286,17 @@ class Ledger(Application[UUID]):
         A repeated idempotency key starts a new transaction, so the repeat sees the first.
         """
         outcomes: list[CommandResult | LedgerError | None] = [None] * len(items)
-        start = 0
-        while start < len(items):
-            end, keys = start, set()
-            while end < len(items):
-                ctx = items[end][1]
-                if ctx.idempotency_key is not None:
-                    if (ctx.actor, ctx.idempotency_key) in keys:
-                        break
-                    keys.add((ctx.actor, ctx.idempotency_key))
-                end += 1
-            self._run_segment(items, range(start, end), outcomes)
-            start = end
-        answered = [outcome for outcome in outcomes if outcome is not None]
-        if len(answered) != len(items):  # callers pair answers with commands by position
-            raise RuntimeError("a command of the batch was left without an answer")
-        return answered
+        for segment in _segments(items):
+            self._run_segment(items, segment, outcomes)
+        return _answered(outcomes)
 
-    def _run_segment(
+    def _queue(
         self,
         items: Sequence[tuple[m.Command, CommandContext]],
         indexes: range,
         outcomes: list[CommandResult | LedgerError | None],
-    ) -> None:
+    ) -> list[_Queued]:
+        """The commands to decide: repeats answered from their first run, ids generated once."""
         batch: list[_Queued] = []
         for index in indexes:
             command, ctx = items[index]
@@ -315,16 +306,30 @@ class Ledger(Application[UUID]):
                     outcomes[index] = prior
                     continue
                 meta = self.meta_for(command, ctx)
-                batch.append(_Queued(index, command.with_ids(self.new_id), ctx, meta, request_hash))
+                with_ids = command.with_ids(self.new_id)
+                batch.append(_Queued(index, with_ids, ctx, meta, request_hash, created(command, with_ids)))
             except LedgerError as error:
                 outcomes[index] = error
+        return batch
+
+    def _run_segment(
+        self,
+        items: Sequence[tuple[m.Command, CommandContext]],
+        indexes: range,
+        outcomes: list[CommandResult | LedgerError | None],
+    ) -> None:
+        batch = self._queue(items, indexes, outcomes)
         if not batch:
             return
         # Another process's batch may have saved one of ours first: run the batch again on
         # fresh state (the sync drops what it changed), then, if it keeps losing, one by one.
         for attempt in range(1, BATCH_ATTEMPTS + 1):
             try:
-                self._commit_batch(batch, outcomes)
+                decision = self._decide(batch, outcomes)
+                # If this raises, nothing was saved and nothing goes back to the cache: the
+                # aggregates were checked out, and dropping them makes the next command load them.
+                self._save(decision, outcomes)
+                self.loader.checkin(decision.touched)
                 return
             except IntegrityError:
                 self.conflicts += 1
@@ -339,13 +344,15 @@ class Ledger(Application[UUID]):
         except LedgerError as error:
             return error
 
-    def _commit_batch(self, batch: list[_Queued], outcomes: list[CommandResult | LedgerError | None]) -> None:
+    def _decide(self, batch: list[_Queued], outcomes: list[CommandResult | LedgerError | None]) -> _Decision:
+        """Run the commands in order in one unit of work, each all or nothing; nothing is saved."""
         # Only the process's one writer may trust its cache, and only after the sync; any other
         # caller fast-forwards what it loads anyway, so the sync would be a wasted query.
-        trusted = self.writer is not None
+        trusted = self.writer is not None and self.writer.runs_batches
         if trusted:
             self.loader.sync()
         uow = UnitOfWork(self.loader, self.personal_data, trusted=trusted)
+        uow.known_absent(i for queued in batch for i in queued.created)
         uow.prefetch(i for queued in batch for i in streams(queued.command))  # two queries for the batch
         events: list[LedgerAggregate.Event] = []
         records: list[IdempotencyRecord] = []
@@ -379,14 +386,15 @@ class Ledger(Application[UUID]):
             processing.aggregates[aggregate.id] = aggregate
         processing.events = list(events)
         processing.saved_kwargs = {"idempotency": records, "times": _event_times(events)}
-        # If this raises, nothing was saved and nothing goes back to the cache: the aggregates
-        # were checked out, and dropping them makes the next command load them from the store.
-        recordings = self._record(processing) if events else []
-        self._take_snapshots(processing)
-        self.loader.checkin(uow.touched())
-        if trusted and recordings:
+        return _Decision(processing, self._snapshots_due(processing), decided, uow.touched(), trusted)
+
+    def _save(self, decision: _Decision, outcomes: list[CommandResult | LedgerError | None]) -> None:
+        recordings = self._record(decision.processing) if decision.processing.events else []
+        if decision.snapshots and self.snapshots is not None:
+            self.snapshots.put(decision.snapshots)
+        if decision.trusted and recordings:
             self.loader.saved([r.notification.id for r in recordings])
-        for queued, result, last in decided:
+        for queued, result, last in decision.decided:
             position = recordings[last].notification.id if recordings and last >= 0 else None
             outcomes[queued.index] = CommandResult(result.id, result.version, position, result.extra)
 
@@ -478,12 +486,47 @@ class _Queued:
     ctx: CommandContext
     meta: Meta
     request_hash: str
+    created: list[UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    processing: ProcessingEvent[UUID]
+    snapshots: list[Snapshot]
+    decided: list[tuple[_Queued, CommandResult, int]]  # with the index of each command's last event
+    touched: list[LedgerAggregate]
+    trusted: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
     outcome: Outcome
     uow: UnitOfWork
+
+
+def _segments(items: Sequence[tuple[m.Command, CommandContext]]) -> list[range]:
+    """Runs of commands that can share a transaction: a repeated idempotency key starts a new
+    one, so the repeat sees the first."""
+    segments, start = [], 0
+    while start < len(items):
+        end, keys = start, set()
+        while end < len(items):
+            ctx = items[end][1]
+            if ctx.idempotency_key is not None:
+                if (ctx.actor, ctx.idempotency_key) in keys:
+                    break
+                keys.add((ctx.actor, ctx.idempotency_key))
+            end += 1
+        segments.append(range(start, end))
+        start = end
+    return segments
+
+
+def _answered(outcomes: list[CommandResult | LedgerError | None]) -> list[CommandResult | LedgerError]:
+    answered = [outcome for outcome in outcomes if outcome is not None]
+    if len(answered) != len(outcomes):  # callers pair answers with commands by position
+        raise RuntimeError("a command of the batch was left without an answer")
+    return answered
 
 
 def _ledger_events(aggregates: list[LedgerAggregate]) -> Iterator[LedgerAggregate.Event]:

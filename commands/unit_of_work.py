@@ -53,6 +53,11 @@ class UnitOfWork:
         if wanted:
             self._seen.update(self.loader.checkout(wanted, self.trusted))
 
+    def known_absent(self, ids: Iterable[UUID]) -> None:
+        """Streams that surely hold no events yet: they are not looked for."""
+        for aggregate_id in ids:
+            self._seen.setdefault(aggregate_id, None)
+
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         # Handlers ask for the same few aggregates many times per command: no list for those.
         found = self._seen.get(aggregate_id, ABSENT)
