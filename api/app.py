@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -34,8 +36,18 @@ with a stable `code`.
 """
 
 
-def create_app(container: Container) -> FastAPI:
-    app = FastAPI(title="Order and inventory ledger", version="0.1.0", description=DESCRIPTION)
+def create_app(container: Container, *, close_on_shutdown: bool = False) -> FastAPI:
+    """The app over ``container``; an HTTP worker process's app also closes it when the server stops."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if close_on_shutdown:
+                container.close()
+
+    app = FastAPI(title="Order and inventory ledger", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.container = container
     errors.install(app)
     for router in (

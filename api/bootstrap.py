@@ -13,6 +13,7 @@ from api.settings import Settings
 from api.upgrade import upgrade
 from commands.group_commit import GroupCommitter
 from commands.ledger import Ledger
+from commands.remote import RemoteWriter
 from projections.base import Projection
 from projections.events import make_mapper
 from projections.registry import all_projections
@@ -75,9 +76,17 @@ def build(settings: Settings, *, run_upgrade: bool = True) -> Container:
     except BaseException:
         database.close()
         raise
-    if settings.group_commit:
-        ledger.writer = GroupCommitter(ledger, settings.group_commit_max)
-        ledger.writer.start()
-    return Container(
+    container = Container(
         settings, database, ledger, pool, KeyStore(pool, settings.key_cache_seconds), all_projections(make_mapper())
     )
+    try:
+        if settings.writer_socket is not None:
+            # An HTTP worker process: the serving process's one writer runs its commands.
+            ledger.writer = RemoteWriter(settings.writer_socket, bytes.fromhex(settings.writer_key or ""))
+        elif settings.group_commit:
+            ledger.writer = GroupCommitter(ledger, settings.group_commit_max)
+            ledger.writer.start()
+    except BaseException:
+        container.close()
+        raise
+    return container

@@ -6,6 +6,7 @@ import gzip
 import itertools
 import json
 import logging
+import os
 import sys
 import time
 from collections import Counter
@@ -69,15 +70,24 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     projections: Annotated[bool, typer.Option(help="Also run the projections in this process.")] = True,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="HTTP processes (default OMS_HTTP_WORKERS); one writer.")
+    ] = None,
 ) -> None:
     """Run the HTTP service (upgrading the database first)."""
     import uvicorn
 
     from api.app import create_app
     from api.bootstrap import build
+    from api.runtime import tune_gc
+    from api.workers import writer_for_workers
 
     _configure_logging()
     settings = Settings()
+    workers = workers or settings.http_workers
+    if workers > 1 and not settings.group_commit:
+        typer.echo("HTTP worker processes hand commands to the group commit: set OMS_GROUP_COMMIT=true", err=True)
+        raise typer.Exit(2)
     container = build(settings)
     try:
         first_key = container.keys.create_first_admin()
@@ -86,7 +96,21 @@ def serve(
             typer.echo(first_key)
         if projections:
             container.start_projections()
-        uvicorn.run(create_app(container), host=host or settings.host, port=port or settings.port)
+        host, port = host or settings.host, port or settings.port
+        tune_gc()
+        if workers == 1:
+            uvicorn.run(create_app(container), host=host, port=port, access_log=settings.access_log)
+        else:
+            with writer_for_workers(container) as worker_settings:
+                os.environ.update(worker_settings)  # worker processes are spawned with this environment
+                uvicorn.run(
+                    "api.workers:create_worker_app",
+                    factory=True,
+                    workers=workers,
+                    host=host,
+                    port=port,
+                    access_log=settings.access_log,
+                )
     finally:
         container.close()
 
@@ -307,6 +331,7 @@ def import_file(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from api.importing import run_lines
+    from api.runtime import tune_gc
     from commands.ledger import CommandContext
 
     with _open(path) as counting:
@@ -328,6 +353,7 @@ def import_file(
             ) as progress,
         ):
             task = progress.add_task("import", total=total, failed=0)
+            tune_gc()
             base = CommandContext(actor=actor, correlation_id=f"import:{path.name}")
             numbered = enumerate(lines, start=1)
             # Each chunk is one group commit; a failing line still fails alone.

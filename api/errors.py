@@ -13,6 +13,7 @@ from psycopg import OperationalError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from commands.group_commit import Stopped
 from domain import errors as e
 
 PROBLEM_JSON = "application/problem+json"
@@ -176,6 +177,11 @@ def install(app: FastAPI) -> None:
         return from_ledger_error(
             DatabaseUnavailable("the database failed during the command; repeat it with the same Idempotency-Key")
         )
+
+    @app.exception_handler(Stopped)
+    async def writer_stopped(_: Request, error: Stopped) -> JSONResponse:
+        log.error("the ledger's writer is not available: %s", error)
+        return problem(503, "writer_unavailable", "The ledger's writer is not running", str(error))
 
     @app.exception_handler(OperationalError)
     async def operational_error(_: Request, error: OperationalError) -> JSONResponse:

@@ -23,6 +23,21 @@ class Settings(BaseSettings):
     group_commit: bool = Field(
         default=True, description="One writer per process saves the commands that arrive together in one transaction."
     )
+    http_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="HTTP processes. Above 1, each hands its commands to the one writer of the serving process.",
+    )
+    access_log: bool = Field(
+        default=True, description="Log a line per request (a proxy in front may log them already)."
+    )
+    writer_socket: str | None = Field(
+        default=None, description="Set by `oms serve` for its HTTP worker processes: where the writer listens."
+    )
+    writer_key: str | None = Field(
+        default=None, description="Set by `oms serve` for its HTTP worker processes: the writer's secret (hex)."
+    )
     group_commit_max: int = Field(default=256, ge=1, le=10_000, description="Most commands in one group commit.")
     key_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a key check is remembered; a revocation takes this long at most."

@@ -86,7 +86,14 @@ def wrk(base: str, key: str, clients: int, seconds: int) -> Run:
 
 def http_runs(url: str, clients: list[int], seconds: int, group_commit: bool = True) -> list[Run]:
     key = api_key(url, "integrator")
-    env = {"OMS_GROUP_COMMIT": "true" if group_commit else "false", "OMS_POOL_SIZE": "16"}
+    # Group commit runs as it is meant to be served on this machine: two HTTP processes and the
+    # writer's process. One transaction per command cannot hand over to a writer: one process.
+    env = {
+        "OMS_GROUP_COMMIT": "true" if group_commit else "false",
+        "OMS_HTTP_WORKERS": "2" if group_commit else "1",
+        "OMS_ACCESS_LOG": "false",
+        "OMS_POOL_SIZE": "16",
+    }
     with server(url, env) as base:
         stock_up(base, key)
         wrk(base, key, 8, 3)  # warm the caches

@@ -1,10 +1,11 @@
-"""One writer per process: commands that arrive together are saved in one transaction.
+"""One writer per ledger: commands that arrive together are saved in one transaction.
 
 The event store serialises commits through a table lock, so one transaction per
 command caps a process at one commit (and one fsync) per command. Callers hand their
 commands to the writer and wait; the writer takes everything queued, runs it through
 ``Ledger.run_batch`` (in order, each command all or nothing on its own), commits
-once, and answers each caller with its own results.
+once, and answers each caller with its own results. HTTP worker processes reach the
+same writer through ``commands.remote``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import logging
 import queue
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -34,10 +36,45 @@ class _Request:
 
 
 class Stopped(RuntimeError):
-    """The writer has stopped; no more commands are taken."""
+    """The writer has stopped (or, seen from an HTTP process, gone away); no more commands are taken."""
 
 
-class GroupCommitter:
+class Writer(ABC):
+    """Where a process's Ledger sends its commands: its own group committer, or, in an HTTP
+    worker process, the one writer of the serving process (``commands.remote``)."""
+
+    # Only the writer that runs the batches itself may trust the Ledger's aggregate cache.
+    runs_batches: bool = False
+
+    @abstractmethod
+    def enqueue(self, items: Items) -> Future[Outcomes]:
+        """Hand commands over; the future answers each with its result or error, in order."""
+
+    @abstractmethod
+    def stop(self, timeout: float = 30) -> None: ...
+
+    def execute(self, command: m.Command, ctx: CommandContext) -> CommandResult:
+        """One command through the writer; raises its error as ``Ledger.execute`` would."""
+        (outcome,) = self.execute_many([(command, ctx)])
+        if isinstance(outcome, LedgerError):
+            raise outcome
+        return outcome
+
+    async def submit(self, command: m.Command, ctx: CommandContext) -> CommandResult:
+        """``execute`` for an event loop: awaits the writer's answer without holding a thread."""
+        (outcome,) = await asyncio.wrap_future(self.enqueue([(command, ctx)]))
+        if isinstance(outcome, LedgerError):
+            raise outcome
+        return outcome
+
+    def execute_many(self, items: Items) -> Outcomes:
+        """Commands through the writer, in order and saved together; each outcome a result or an error."""
+        return self.enqueue(items).result()
+
+
+class GroupCommitter(Writer):
+    runs_batches = True
+
     def __init__(self, ledger: Ledger, max_batch: int = 256) -> None:
         self.ledger = ledger
         self.max_batch = max_batch
@@ -58,25 +95,7 @@ class GroupCommitter:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def execute(self, command: m.Command, ctx: CommandContext) -> CommandResult:
-        """One command through the writer; raises its error as ``Ledger.execute`` would."""
-        (outcome,) = self.execute_many([(command, ctx)])
-        if isinstance(outcome, LedgerError):
-            raise outcome
-        return outcome
-
-    async def submit(self, command: m.Command, ctx: CommandContext) -> CommandResult:
-        """``execute`` for an event loop: awaits the writer's answer without holding a thread."""
-        (outcome,) = await asyncio.wrap_future(self._enqueue([(command, ctx)]))
-        if isinstance(outcome, LedgerError):
-            raise outcome
-        return outcome
-
-    def execute_many(self, items: Items) -> Outcomes:
-        """Commands through the writer, in order and saved together; each outcome a result or an error."""
-        return self._enqueue(items).result()
-
-    def _enqueue(self, items: Items) -> Future[Outcomes]:
+    def enqueue(self, items: Items) -> Future[Outcomes]:
         if self._stopping or self._thread is None:
             raise Stopped("the ledger's writer is not running")
         answer: Future[Outcomes] = Future()

@@ -21,6 +21,15 @@ class LedgerError(Exception):
         self.detail = detail
         self.extra: dict[str, Any] = extra
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross to HTTP worker processes as pickles; rebuilding through __init__ would
+        # fail for subclasses that take other arguments, so the state is restored as it was.
+        return (_rebuild, (type(self), self.args), self.__dict__)
+
+
+def _rebuild(kind: type[LedgerError], args: tuple[Any, ...]) -> LedgerError:
+    return kind.__new__(kind, *args)
+
 
 class InvalidCommand(LedgerError):
     """The command is malformed or breaks a rule about its own values."""

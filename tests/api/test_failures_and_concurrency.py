@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +18,7 @@ import pytest
 
 from api.bootstrap import build
 from api.keys import Role
-from tests.api.conftest import Api, problem, serving, settings_for
+from tests.api.conftest import Api, free_port, problem, serving, settings_for
 from tests.helpers import item
 from tests.integration.test_postgres_ledger import event_count
 
@@ -62,8 +67,43 @@ def served(pg_url: str) -> Iterator[tuple[str, str]]:
         yield base, key
 
 
-def test_many_http_clients_ordering_the_last_units_never_oversell(served: tuple[str, str]) -> None:
-    base, key = served
+@pytest.fixture
+def served_by_workers(pg_url: str) -> Iterator[tuple[str, str]]:
+    """``oms serve --workers 2``: two HTTP processes handing commands to the writer of a third."""
+    container = build(settings_for(pg_url), run_upgrade=False)
+    key = container.keys.create("race", Role.INTEGRATOR)
+    container.close()
+    port = free_port()
+    env = {**os.environ, "OMS_DATABASE_URL": pg_url, "OMS_ACCESS_LOG": "false"}
+    command = [sys.executable, "-m", "api", "serve", "--no-projections", "--workers", "2", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not _ready(base):
+            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+        yield base, key
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.mark.parametrize("server", ["served", "served_by_workers"])
+def test_many_http_clients_ordering_the_last_units_never_oversell(server: str, request: pytest.FixtureRequest) -> None:
+    base, key = request.getfixturevalue(server)
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
         client.post("/v1/locations", json={"location_id": "main", "name": "Main", "kind": "warehouse", "priority": 1})
@@ -96,3 +136,4 @@ def test_many_http_clients_ordering_the_last_units_never_oversell(served: tuple[
             },
         )
     assert sold_out.json()["code"] == "insufficient_stock"
+    assert sold_out.json()["skus"] == ["LAST"]
