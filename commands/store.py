@@ -8,6 +8,7 @@ inside the database, which aborts the whole transaction, events included.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,6 +56,12 @@ CHANGED_PAGE = 10_000
 EventTime = tuple[UUID, int, datetime, datetime]
 
 
+class _ChainHead(threading.local):
+    """The query for the chain's head, sent with an insert and read back after it, per thread."""
+
+    cursor: Cursor[DictRow] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class StoredResult:
     request_hash: str
@@ -64,6 +71,7 @@ class StoredResult:
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        self._chain_head = _ChainHead()
         table = Identifier(self.datastore.schema, "idempotency_keys")
         self.sql_create_statements.append(
             SQL(
@@ -206,6 +214,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         curs.connection.prepare_threshold = None
         self._lock_table(curs)
         self._notify_channel(curs)
+        # The chain's head is read under the lock, in the same round trip as the inserts.
+        self._chain_head.cursor = curs.connection.cursor()
+        self._chain_head.cursor.execute(self._last_hash)
         # The time index goes in under the table lock too: inserted before it, two commands
         # writing the same streams could each hold a key the other waits for (a deadlock).
         times: list[EventTime] | None = kwargs.get("times")
@@ -269,7 +280,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]
     ) -> None:
         """Hash the new events onto the chain; the event store's table lock is held here."""
-        row = curs.execute(self._last_hash).fetchone()
+        head, self._chain_head.cursor = self._chain_head.cursor, None
+        row = (head or curs.execute(self._last_hash)).fetchone()
         previous = bytes(row["hash"]) if row else GENESIS
         links = list(
             chain(
@@ -280,8 +292,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 ),
             )
         )
-        with curs.connection.pipeline():
-            curs.execute(self._insert_hashes, ([p for p, _ in links], [h for _, h in links]))
+        # No sync of its own: positions are new and taken under the lock, so this cannot conflict,
+        # and the commit's round trip carries it.
+        curs.execute(self._insert_hashes, ([p for p, _ in links], [h for _, h in links]))
 
     def changed_since(self, position: int | None) -> tuple[int, dict[UUID, int]]:
         """The ledger's last position, and the newest version of each stream written after ``position``
