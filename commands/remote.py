@@ -83,19 +83,22 @@ class WriterServer:
             except OSError:
                 return  # closed
             peer.settimeout(None)
-            conn = Connection(os.dup(peer.fileno()))
-            try:
-                deliver_challenge(conn, self.authkey)
-                answer_challenge(conn, self.authkey)
-            except (AuthenticationError, EOFError, OSError) as error:
-                log.warning("refused a connection to the writer: %s", error)
-                conn.close()
-                peer.close()
-                continue
             self._peers.append(peer)
-            threading.Thread(target=self._serve, args=(peer, conn), name="writer-peer", daemon=True).start()
+            # The handshake happens in the peer's own thread: one that never answers holds up no one.
+            threading.Thread(target=self._serve, args=(peer,), name="writer-peer", daemon=True).start()
 
-    def _serve(self, peer: socket.socket, conn: Connection) -> None:
+    def _serve(self, peer: socket.socket) -> None:
+        conn = Connection(os.dup(peer.fileno()))
+        try:
+            deliver_challenge(conn, self.authkey)
+            answer_challenge(conn, self.authkey)
+        except (AuthenticationError, EOFError, OSError) as error:
+            log.warning("refused a connection to the writer: %s", error)
+            conn.close()
+            with suppress(ValueError):
+                self._peers.remove(peer)
+            peer.close()
+            return
         lock = threading.Lock()
         with conn:
             while True:

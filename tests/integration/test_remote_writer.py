@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -88,6 +89,20 @@ def test_a_batch_from_a_worker_keeps_its_order_and_each_command_its_own_answer(s
 def test_a_worker_without_the_secret_is_refused(server: WriterServer) -> None:
     with pytest.raises(AuthenticationError):
         RemoteWriter(server.address, secrets.token_bytes(32))
+
+
+def test_a_connection_that_never_answers_the_challenge_holds_up_no_other(server: WriterServer) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+        silent.connect(server.address)
+        connected: list[RemoteWriter] = []
+        connecting = threading.Thread(target=lambda: connected.append(RemoteWriter(server.address, KEY)), daemon=True)
+        connecting.start()
+        connecting.join(10)
+        assert connected, "the next connection waited behind the silent one"
+        try:
+            assert not isinstance(connected[0].execute_many([order("s1", 1)])[0], LedgerError)
+        finally:
+            connected[0].stop()
 
 
 def test_when_the_writer_goes_away_workers_hear_it_instead_of_waiting(server: WriterServer) -> None:
