@@ -1,4 +1,4 @@
-"""Process-wide tuning for the long-running commands (serve, import, project)."""
+"""Process-wide tuning for the long-running commands: serve (and its HTTP processes) and import."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import gc
 
 # Python's cyclic collector runs every 700 allocations by default, and its older
 # generations then walk every object alive: the aggregate cache and the app's routes
-# and models included. Nothing the ledger keeps is freed by it (aggregates, events and
-# answers hold no cycles that outlive a command), so it runs far less often here.
+# and models included. Aggregates, events and answers are trees, so cycles are rare
+# here, and the collector can run far less often.
 GC_THRESHOLDS = (50_000, 20, 100)
 
 

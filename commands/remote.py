@@ -202,7 +202,9 @@ class RemoteWriter(Writer):
                 log.exception("an answer from the writer could not be read; dropping the connection")
                 break
             with self._lock:
-                waiting = [(self._pending.pop(request_id), ok, payload) for request_id, ok, payload in answers]
+                # None for a request already given up on (its send failed): no one to tell.
+                found = [(self._pending.pop(request_id, None), ok, payload) for request_id, ok, payload in answers]
+            waiting = [(waiter, ok, payload) for waiter, ok, payload in found if waiter is not None]
             on_loops: dict[asyncio.AbstractEventLoop, list[tuple[_Waiter, bool, Any]]] = {}
             for waiter, ok, payload in waiting:
                 if isinstance(waiter, asyncio.Future):
