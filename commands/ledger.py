@@ -159,20 +159,17 @@ class Ledger(Application[UUID]):
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshot from the saved aggregate in memory, rather than reloading it."""
-        snapshots = self._snapshots_due(processing_event)
-        if snapshots and self.snapshots is not None:
-            self.snapshots.put(snapshots)
-
-    def _snapshots_due(self, processing_event: ProcessingEvent[UUID]) -> list[Snapshot]:
         if self.snapshots is None:
-            return []
+            return
         due = {
             event.originator_id
             for event in processing_event.events
             if (interval := self.snapshotting_intervals.get(type(processing_event.aggregates.get(event.originator_id))))
             and event.originator_version % interval == 0
         }
-        return [Snapshot.take(processing_event.aggregates[i]) for i in due]
+        snapshots = [Snapshot.take(processing_event.aggregates[i]) for i in due]
+        if snapshots:
+            self.snapshots.put(snapshots)
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = LedgerTranscoder()
@@ -344,11 +341,15 @@ class Ledger(Application[UUID]):
         except LedgerError as error:
             return error
 
-    def _decide(self, batch: list[_Queued], outcomes: list[CommandResult | LedgerError | None]) -> _Decision:
-        """Run the commands in order in one unit of work, each all or nothing; nothing is saved."""
+    @property
+    def _trusts_cache(self) -> bool:
         # Only the process's one writer may trust its cache, and only after the sync; any other
         # caller fast-forwards what it loads anyway, so the sync would be a wasted query.
-        trusted = self.writer is not None and self.writer.runs_batches
+        return self.writer is not None and self.writer.runs_batches
+
+    def _decide(self, batch: list[_Queued], outcomes: list[CommandResult | LedgerError | None]) -> _Decision:
+        """Run the commands in order in one unit of work, each all or nothing; nothing is saved."""
+        trusted = self._trusts_cache
         if trusted:
             self.loader.sync()
         uow = UnitOfWork(self.loader, self.personal_data, trusted=trusted)
@@ -386,13 +387,12 @@ class Ledger(Application[UUID]):
             processing.aggregates[aggregate.id] = aggregate
         processing.events = list(events)
         processing.saved_kwargs = {"idempotency": records, "times": _event_times(events)}
-        return _Decision(processing, self._snapshots_due(processing), decided, uow.touched(), trusted)
+        return _Decision(processing, decided, uow.touched())
 
     def _save(self, decision: _Decision, outcomes: list[CommandResult | LedgerError | None]) -> None:
         recordings = self._record(decision.processing) if decision.processing.events else []
-        if decision.snapshots and self.snapshots is not None:
-            self.snapshots.put(decision.snapshots)
-        if decision.trusted and recordings:
+        self._take_snapshots(decision.processing)
+        if self._trusts_cache and recordings:
             self.loader.saved([r.notification.id for r in recordings])
         for queued, result, last in decision.decided:
             position = recordings[last].notification.id if recordings and last >= 0 else None
@@ -492,10 +492,8 @@ class _Queued:
 @dataclass(frozen=True, slots=True)
 class _Decision:
     processing: ProcessingEvent[UUID]
-    snapshots: list[Snapshot]
     decided: list[tuple[_Queued, CommandResult, int]]  # with the index of each command's last event
     touched: list[LedgerAggregate]
-    trusted: bool
 
 
 @dataclass(frozen=True, slots=True)
