@@ -281,7 +281,11 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     ) -> None:
         """Hash the new events onto the chain; the event store's table lock is held here."""
         head, self._chain_head.cursor = self._chain_head.cursor, None
-        row = (head or curs.execute(self._last_hash)).fetchone()
+        if head is None:
+            row = curs.execute(self._last_hash).fetchone()
+        else:
+            with head:
+                row = head.fetchone()
         previous = bytes(row["hash"]) if row else GENESIS
         links = list(
             chain(
