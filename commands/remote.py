@@ -88,37 +88,38 @@ class WriterServer:
             threading.Thread(target=self._serve, args=(peer,), name="writer-peer", daemon=True).start()
 
     def _serve(self, peer: socket.socket) -> None:
-        conn = Connection(os.dup(peer.fileno()))
         try:
-            deliver_challenge(conn, self.authkey)
-            answer_challenge(conn, self.authkey)
-        except (AuthenticationError, EOFError, OSError) as error:
-            log.warning("refused a connection to the writer: %s", error)
-            conn.close()
+            with Connection(os.dup(peer.fileno())) as conn:
+                try:
+                    deliver_challenge(conn, self.authkey)
+                    answer_challenge(conn, self.authkey)
+                except (AuthenticationError, EOFError, OSError) as error:
+                    log.warning("refused a connection to the writer: %s", error)
+                    return
+                self._take_requests(conn)
+        finally:
             with suppress(ValueError):
                 self._peers.remove(peer)
             peer.close()
-            return
+
+    def _take_requests(self, conn: Connection) -> None:
+        """Until the worker process hangs up."""
         lock = threading.Lock()
-        with conn:
-            while True:
-                try:
-                    requests: list[Request] = conn.recv()
-                except (EOFError, OSError):
-                    with suppress(ValueError):
-                        self._peers.remove(peer)
-                    peer.close()
-                    return
-                # What a worker sent together goes to the writer together and comes back in one
-                # message: one wake-up of each process per group, not per command.
-                items = [item for _, request_items in requests for item in request_items]
-                try:
-                    answer = self.writer.enqueue(items)
-                except Stopped as error:
-                    _send(conn, lock, [(request_id, False, error) for request_id, _ in requests])
-                    continue
-                # The callback runs in the writer's thread, as soon as the group is saved.
-                answer.add_done_callback(partial(_reply, conn, lock, requests))
+        while True:
+            try:
+                requests: list[Request] = conn.recv()
+            except (EOFError, OSError):
+                return
+            # What a worker sent together goes to the writer together and comes back in one
+            # message: one wake-up of each process per group, not per command.
+            items = [item for _, request_items in requests for item in request_items]
+            try:
+                answer = self.writer.enqueue(items)
+            except Stopped as error:
+                _send(conn, lock, [(request_id, False, error) for request_id, _ in requests])
+                continue
+            # The callback runs in the writer's thread, as soon as the group is saved.
+            answer.add_done_callback(partial(_reply, conn, lock, requests))
 
 
 class RemoteWriter(Writer):
