@@ -50,6 +50,8 @@ from commands.loader import AggregateLoader
 from commands.personal_data import MemoryKeyStore, PersonalData
 from commands.store import (
     EventTime,
+    HeadCheck,
+    HeadMoved,
     IdempotencyRecord,
     MemoryLedgerRecorder,
     PostgresLedgerRecorder,
@@ -67,6 +69,10 @@ if TYPE_CHECKING:
     from commands.group_commit import Writer
 
 BATCH_ATTEMPTS = 3
+
+# After seeing another writer's events, the writer looks for more before every batch for this
+# long, rather than deciding on its cache and finding out at the insert.
+LOOK_SECONDS = 1.0
 
 HANDLERS: Mapping[type[m.Command], Handler] = {
     m.RegisterLocation: register_location,
@@ -143,6 +149,8 @@ class Ledger(Application[UUID]):
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.conflicts = 0
+        self.resyncs = 0  # batches decided again because another writer had saved since the last look
+        self._look_until = 0.0
         self.loader = AggregateLoader(
             self._results(),
             self.snapshots.recorder if self.snapshots else None,
@@ -320,18 +328,28 @@ class Ledger(Application[UUID]):
             return
         # Another process's batch may have saved one of ours first: run the batch again on
         # fresh state (the sync drops what it changed), then, if it keeps losing, one by one.
-        for attempt in range(1, BATCH_ATTEMPTS + 1):
+        attempt, look = 1, False
+        while True:
             try:
-                decision = self._decide(batch, outcomes)
+                decision = self._decide(batch, outcomes, look)
                 # If this raises, nothing was saved and nothing goes back to the cache: the
                 # aggregates were checked out, and dropping them makes the next command load them.
                 self._save(decision, outcomes)
                 self.loader.checkin(decision.touched)
                 return
+            except HeadMoved:
+                # Decided on the cache alone, and another writer had saved since: look, then
+                # decide again. Not a lost race: nothing of theirs was in the way yet.
+                self.resyncs += 1
+                self._look_until = time.monotonic() + LOOK_SECONDS
+                look = True
             except IntegrityError:
                 self.conflicts += 1
-                if attempt < BATCH_ATTEMPTS:
-                    time.sleep(random.uniform(0, self.backoff_seconds * 2**attempt))  # noqa: S311
+                look = True
+                if attempt == BATCH_ATTEMPTS:
+                    break
+                time.sleep(random.uniform(0, self.backoff_seconds * 2**attempt))  # noqa: S311
+                attempt += 1
         for queued in batch:
             outcomes[queued.index] = self._execute_alone(*items[queued.index])
 
@@ -347,11 +365,22 @@ class Ledger(Application[UUID]):
         # caller fast-forwards what it loads anyway, so the sync would be a wasted query.
         return self.writer is not None and self.writer.runs_batches
 
-    def _decide(self, batch: list[_Queued], outcomes: list[CommandResult | LedgerError | None]) -> _Decision:
-        """Run the commands in order in one unit of work, each all or nothing; nothing is saved."""
+    def _decide(
+        self, batch: list[_Queued], outcomes: list[CommandResult | LedgerError | None], look: bool = False
+    ) -> _Decision:
+        """Run the commands in order in one unit of work, each all or nothing; nothing is saved.
+
+        The process's writer trusts its cache. It looks for other writers' events first only
+        when it has lately seen some (or is told to ``look``): otherwise the insert checks,
+        under the table lock, that the ledger's head is where the cache last saw it."""
         trusted = self._trusts_cache
+        head = None
         if trusted:
-            self.loader.sync()
+            synced = self.loader.synced
+            strict = not look and synced is not None and time.monotonic() >= self._look_until
+            if synced is None or not strict:
+                synced = self.loader.sync()
+            head = HeadCheck(synced, strict)
         uow = UnitOfWork(self.loader, self.personal_data, trusted=trusted)
         uow.known_absent(i for queued in batch for i in queued.created)
         uow.prefetch(i for queued in batch for i in streams(queued.command))  # two queries for the batch
@@ -386,14 +415,17 @@ class Ledger(Application[UUID]):
             aggregate.collect_events()  # the events go in command order, gathered above
             processing.aggregates[aggregate.id] = aggregate
         processing.events = list(events)
-        processing.saved_kwargs = {"idempotency": records, "times": _event_times(events)}
-        return _Decision(processing, decided, uow.touched())
+        processing.saved_kwargs = {"idempotency": records, "times": _event_times(events), "head": head}
+        return _Decision(processing, decided, uow.touched(), head)
 
     def _save(self, decision: _Decision, outcomes: list[CommandResult | LedgerError | None]) -> None:
         recordings = self._record(decision.processing) if decision.processing.events else []
         self._take_snapshots(decision.processing)
         if self._trusts_cache and recordings:
-            self.loader.saved([r.notification.id for r in recordings])
+            head = decision.head
+            if head is not None and head.seen is not None and head.seen != head.expected:
+                self._look_until = time.monotonic() + LOOK_SECONDS  # someone wrote between our look and our insert
+            self.loader.saved([r.notification.id for r in recordings], head.seen if head else None)
         for queued, result, last in decision.decided:
             position = recordings[last].notification.id if recordings and last >= 0 else None
             outcomes[queued.index] = CommandResult(result.id, result.version, position, result.extra)
@@ -494,6 +526,7 @@ class _Decision:
     processing: ProcessingEvent[UUID]
     decided: list[tuple[_Queued, CommandResult, int]]  # with the index of each command's last event
     touched: list[LedgerAggregate]
+    head: HeadCheck | None
 
 
 @dataclass(frozen=True, slots=True)

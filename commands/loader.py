@@ -37,10 +37,11 @@ class AggregateLoader:
         # The ledger position the idle aggregates are known to be current at, once synced.
         self._synced: int | None = None
 
-    def sync(self) -> None:
+    def sync(self) -> int:
         """Make every idle aggregate current, in one query: those another process has
         written since the last sync are dropped. Until a write by someone else, a
-        ``trusted`` checkout then needs no query for what the cache holds."""
+        ``trusted`` checkout then needs no query for what the cache holds. Returns the
+        position synced at."""
         position, changed = self.recorder.changed_since(self._synced)
         with self._lock:
             if self._synced is None:
@@ -51,18 +52,27 @@ class AggregateLoader:
                     if idle is not None and idle.version < version:
                         del self._idle[aggregate_id]
             self._synced = position
+        return position
 
-    def saved(self, positions: Sequence[int]) -> None:
-        """The writer saved events at these ledger positions. If they follow on from the synced
-        position with no gap, nobody else wrote in between (positions are taken under the
-        table lock, in commit order), so the next sync need not read them back."""
+    @property
+    def synced(self) -> int | None:
+        """The ledger position the idle aggregates are current at (None: never synced)."""
+        return self._synced
+
+    def saved(self, positions: Sequence[int], head_before: int | None = None) -> None:
+        """The writer saved events at these ledger positions. If nobody else wrote between the
+        synced position and them, the next sync need not read them back. ``head_before``, the
+        ledger's last position as the insert saw it under the table lock, tells for sure; else
+        positions that follow on with no gap do (positions are taken under the lock, in commit
+        order), and a gap left by a rolled-back transaction only costs a sync."""
         with self._lock:
-            if (
-                self._synced is not None
-                and positions
-                and positions[0] == self._synced + 1
-                and positions[-1] - positions[0] == len(positions) - 1
-            ):
+            if self._synced is None or not positions:
+                return
+            if head_before is not None:
+                follows = head_before == self._synced
+            else:
+                follows = positions[0] == self._synced + 1 and positions[-1] - positions[0] == len(positions) - 1
+            if follows:
                 self._synced = positions[-1]
 
     def checkout(self, ids: Collection[UUID], trusted: bool = False) -> dict[UUID, LedgerAggregate | None]:

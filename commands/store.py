@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
@@ -60,6 +62,23 @@ class _ChainHead(threading.local):
     """The query for the chain's head, sent with an insert and read back after it, per thread."""
 
     cursor: Cursor[DictRow] | None = None
+
+
+@dataclass(slots=True)
+class HeadCheck:
+    """The ledger's last position as a writer last knew it, checked under the table lock.
+
+    ``strict``: the writer decided without looking for other writers' events, so a head that
+    moved means its cache may be stale, and the insert fails with ``HeadMoved``. Either way
+    the insert leaves the head it saw in ``seen``."""
+
+    expected: int
+    strict: bool
+    seen: int | None = None
+
+
+class HeadMoved(IntegrityError):
+    """Another writer saved events since this writer last looked: nothing was saved."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +140,21 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             )
             for field in ("occurred_at", "recorded_at")
         }
-        self._last_hash = SQL("SELECT hash FROM {} ORDER BY notification_id DESC LIMIT 1").format(hashes).as_bytes()
+        events = Identifier(self.datastore.schema, self.events_table_name)
+        self._last_hash = (
+            SQL(
+                "SELECT (SELECT max(notification_id) FROM {}) AS head,"
+                " (SELECT hash FROM {} ORDER BY notification_id DESC LIMIT 1) AS hash"
+            )
+            .format(events, hashes)
+            .as_bytes()
+        )
         self._insert_hashes = (
             SQL("INSERT INTO {} (notification_id, hash) SELECT * FROM unnest(%b::bigint[], %b::bytea[])")
             .format(hashes)
             .as_bytes()
         )
         self.sql_create_statements.extend(keystore.ddl(self.datastore.schema))
-        events = Identifier(self.datastore.schema, self.events_table_name)
         self._insert_columns = (
             SQL(
                 "INSERT INTO {} (originator_id, originator_version, topic, state)"
@@ -174,12 +200,35 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         without: psycopg's pipeline stops sending once no command is left to queue, even when
         its last flush left data behind, and then waits for results the server can't send
         before it has read that data (seen with 15 MB; reproducibly with 40 MB)."""
+        if not stored_events:
+            return None
         ids: Sequence[int] | None
         if sum(len(e.state) for e in stored_events) < PIPELINE_MAX_BYTES:
-            ids = super().insert_events(stored_events, **kwargs)
+            ids = self._insert_events_pipelined(stored_events, **kwargs)
         else:
             ids = self._insert_events_unpipelined(stored_events, **kwargs)
         return ids
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _insert_events_pipelined(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """The library's pipelined insert, except that an error raised here in Python (``HeadMoved``)
+        leaves through the transaction and rolls it back; the library's would commit."""
+        with (
+            self.datastore.get_connection() as conn,
+            conn.pipeline() as pipeline,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            self._insert_events(curs, stored_events, **kwargs)
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            try:
+                pipeline.sync()  # a conflict raises here, before the commit is sent
+            except psycopg.IntegrityError:
+                # A writer that decided on a stale cache is told so, rather than that it lost a race.
+                with suppress(psycopg.Error):
+                    self._chain_head_row(kwargs.get("head"))
+                raise
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def _insert_events_unpipelined(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -193,7 +242,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         if notification_ids:
-            self._extend_chain(curs, stored_events, notification_ids)
+            self._extend_chain(curs, stored_events, notification_ids, kwargs.get("head"))
         records: Sequence[IdempotencyRecord] = kwargs.get("idempotency") or ()
         if records:
             # The nested pipeline syncs on exit, so a duplicate key raises here,
@@ -277,16 +326,15 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         return None if row is None else row["max"]
 
     def _extend_chain(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]
+        self,
+        curs: Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        notification_ids: Sequence[int],
+        check: HeadCheck | None = None,
     ) -> None:
         """Hash the new events onto the chain; the event store's table lock is held here."""
-        head, self._chain_head.cursor = self._chain_head.cursor, None
-        if head is None:
-            row = curs.execute(self._last_hash).fetchone()
-        else:
-            with head:
-                row = head.fetchone()
-        previous = bytes(row["hash"]) if row else GENESIS
+        row = self._chain_head_row(check)
+        previous = bytes(row["hash"]) if row and row["hash"] is not None else GENESIS
         links = list(
             chain(
                 previous,
@@ -299,6 +347,20 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         # No sync of its own: positions are new and taken under the lock, so this cannot conflict,
         # and the commit's round trip carries it.
         curs.execute(self._insert_hashes, ([p for p, _ in links], [h for _, h in links]))
+
+    def _chain_head_row(self, check: HeadCheck | None) -> DictRow | None:
+        """The ledger's head and last hash, read under the lock before the insert; raises
+        ``HeadMoved`` if the head is not where a strict ``check`` expects it."""
+        head, self._chain_head.cursor = self._chain_head.cursor, None
+        if head is None:
+            raise RuntimeError("the chain's head is read with the insert, under the lock")
+        with head:
+            row: DictRow | None = head.fetchone()
+        if check is not None:
+            check.seen = (row["head"] or 0) if row else 0
+            if check.strict and check.seen != check.expected:
+                raise HeadMoved(f"another writer saved events after position {check.expected}")
+        return row
 
     def changed_since(self, position: int | None) -> tuple[int, dict[UUID, int]]:
         """The ledger's last position, and the newest version of each stream written after ``position``
@@ -439,7 +501,12 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
 
     def _insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         records: Sequence[IdempotencyRecord] = kwargs.get("idempotency") or ()
+        check: HeadCheck | None = kwargs.get("head")
         with self._database_lock:
+            if check is not None:
+                check.seen = len(self._stored_events)
+                if check.strict and check.seen != check.expected:
+                    raise HeadMoved(f"another writer saved events after position {check.expected}")
             keys = [(r.scope, r.key) for r in records]
             if len(set(keys)) != len(keys) or any(k in self._results for k in keys):
                 raise IntegrityError("an idempotency key is already recorded")

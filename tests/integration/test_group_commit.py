@@ -8,16 +8,21 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
+import psycopg
 import pytest
 from eventsourcing.application import ProcessingEvent
+from eventsourcing.persistence import StoredEvent
 
 from api.database import ledger_env
 from commands import messages as m
 from commands import store
+from commands.chain import verify
 from commands.group_commit import GroupCommitter
 from commands.ledger import CommandContext, CommandResult, Ledger
 from domain.errors import InsufficientStock, LedgerError
+from domain.locations import LocationDirectory
 from tests.helpers import item, receive, register
 
 pytestmark = pytest.mark.postgres
@@ -128,25 +133,41 @@ def test_a_writer_sees_what_another_process_wrote_since_its_last_batch(
         assert isinstance(ours.execute(*order("o2", 5)), CommandResult)
         with pytest.raises(InsufficientStock):
             ours.execute(*order("o3", 1))
-    # Our batches found their order by the sync query, not by losing a commit and retrying.
-    assert ours.conflicts == 0
+    # Our batch saw at the insert that the ledger had moved on, looked, and decided again:
+    # it found their order without losing a commit and retrying.
+    assert (ours.conflicts, ours.resyncs) == (0, 1)
     assert item(ours, "A", "main").available == 0
 
 
-def test_a_write_by_another_process_between_our_sync_and_our_commit_is_still_seen(
-    two_writers: tuple[Interleaved, Ledger],
-) -> None:
-    """The writer skips reading back its own batch only when no one wrote in between."""
-    ours, theirs = two_writers
-    with through_a_writer(ours):
-        register(ours, "main")
-        receive(ours, "A", "main", 10)
-        receive(ours, "B", "main", 10)
-        ours.execute(*order("b1", 1, sku="B"))  # B is now cached in our process
-        ours.before_commit = lambda: theirs.execute(*order("theirs", 4, sku="B"))
-        ours.execute(*order("a1", 1))  # commits after theirs, on another stream: no conflict
-        assert isinstance(ours.execute(*order("b2", 5, sku="B")), CommandResult)
-        with pytest.raises(InsufficientStock):
-            ours.execute(*order("b3", 1, sku="B"))
-    assert ours.conflicts == 0  # B was reloaded after the sync, not after losing a commit
-    assert item(ours, "B", "main").available == 0
+def test_the_only_writer_looks_for_other_writers_events_once(pg_ledger: Ledger) -> None:
+    looks: list[int | None] = []
+    changed_since = pg_ledger.loader.recorder.changed_since
+
+    def spy(position: int | None) -> tuple[int, dict[Any, int]]:
+        looks.append(position)
+        return changed_since(position)
+
+    pg_ledger.loader.recorder.changed_since = spy  # type: ignore[method-assign]
+    with through_a_writer(pg_ledger):
+        register(pg_ledger, "main")
+        receive(pg_ledger, "A", "main", 10)
+        for n in range(5):
+            pg_ledger.execute(*order(f"o{n}", 1))
+    assert looks == [None]  # the first batch learns the head; each insert then checks it
+    assert (pg_ledger.resyncs, pg_ledger.conflicts) == (0, 0)
+    assert item(pg_ledger, "A", "main").available == 5
+
+
+def test_an_insert_that_finds_the_head_moved_saves_nothing(pg_ledger: Ledger, pg_url: str) -> None:
+    register(pg_ledger, "main")
+    recorder = pg_ledger.loader.recorder
+    head = recorder.max_notification_id() or 0
+    registered = recorder.select_events(LocationDirectory.ID)[0]
+    event = StoredEvent(uuid4(), 1, registered.topic, registered.state)
+    check = store.HeadCheck(expected=head - 1, strict=True)
+    with pytest.raises(store.HeadMoved):
+        recorder.insert_events([event], head=check)
+    assert check.seen == head
+    assert recorder.max_notification_id() == head  # rolled back, chain and all
+    with psycopg.connect(pg_url) as conn:
+        assert verify(conn).ok
