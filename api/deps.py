@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -13,7 +14,8 @@ from api.bootstrap import Container
 from api.errors import Forbidden, Unauthenticated
 from api.keys import Principal, Role
 from api.schemas.common import VISIBLE_ASCII_PATTERN
-from commands.ledger import CommandContext, Ledger
+from commands.ledger import CommandContext, CommandResult, Ledger
+from commands.messages import Command
 from domain.errors import InvalidCommand
 
 
@@ -34,10 +36,14 @@ async def get_ledger(container: ContainerDep) -> Ledger:
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 
 
-async def authenticate(
-    container: ContainerDep,
-    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
-) -> Principal:
+Authorization = Annotated[str | None, Header(description="Bearer <API key>")]
+
+
+async def authenticate(container: ContainerDep, authorization: Authorization = None) -> Principal:
+    return await _principal(container, authorization)
+
+
+async def _principal(container: Container, authorization: str | None) -> Principal:
     if not authorization:
         raise Unauthenticated("send Authorization: Bearer <API key>")
     scheme, _, key = authorization.partition(" ")
@@ -53,16 +59,20 @@ async def authenticate(
 
 def require(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
     """A dependency that admits admins and the given roles."""
-    allowed = {Role.ADMIN, *roles}
+    allowed = frozenset({Role.ADMIN, *roles})
 
     async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
-        if principal.role not in allowed:
-            raise Forbidden(
-                f"role {principal.role.value!r} may not do this; allowed: {', '.join(sorted(r.value for r in allowed))}"
-            )
-        return principal
+        return _admitted(principal, allowed)
 
     return check
+
+
+def _admitted(principal: Principal, allowed: frozenset[Role]) -> Principal:
+    if principal.role not in allowed:
+        raise Forbidden(
+            f"role {principal.role.value!r} may not do this; allowed: {', '.join(sorted(r.value for r in allowed))}"
+        )
+    return principal
 
 
 Integrator = Annotated[Principal, Depends(require(Role.INTEGRATOR))]
@@ -71,14 +81,56 @@ _KEY = re.compile(VISIBLE_ASCII_PATTERN)
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 
 
+IdempotencyKey = Annotated[str | None, Header(description="Run the command once: a repeat returns the first answer.")]
+IfMatch = Annotated[str | None, Header(description="The version (ETag) the command expects; stale: 412.")]
+CausationId = Annotated[str | None, Header(description="What caused this command, for the audit trail.")]
+_SENDERS = frozenset({Role.ADMIN, Role.INTEGRATOR})
+
+
 async def command_context(
     request: Request,
     principal: Integrator,
-    idempotency_key: Annotated[
-        str | None, Header(description="Run the command once: a repeat returns the first answer.")
-    ] = None,
-    if_match: Annotated[str | None, Header(description="The version (ETag) the command expects; stale: 412.")] = None,
-    x_causation_id: Annotated[str | None, Header(description="What caused this command, for the audit trail.")] = None,
+    idempotency_key: IdempotencyKey = None,
+    if_match: IfMatch = None,
+    x_causation_id: CausationId = None,
+) -> CommandContext:
+    return _context(request, principal, idempotency_key, if_match, x_causation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Commands:
+    """The ledger, and who sends this request's command under which headers."""
+
+    ledger: Ledger
+    context: CommandContext
+
+    async def run(self, command: Command) -> CommandResult:
+        return await self.ledger.run(command, self.context)
+
+
+async def commands(
+    request: Request,
+    authorization: Authorization = None,
+    idempotency_key: IdempotencyKey = None,
+    if_match: IfMatch = None,
+    x_causation_id: CausationId = None,
+) -> Commands:
+    """What a command route needs, as one dependency: each one FastAPI resolves costs every
+    request, and commands are the requests that come by the thousand."""
+    container: Container = request.app.state.container
+    principal = _admitted(await _principal(container, authorization), _SENDERS)
+    return Commands(container.ledger, _context(request, principal, idempotency_key, if_match, x_causation_id))
+
+
+CommandsDep = Annotated[Commands, Depends(commands)]
+
+
+def _context(
+    request: Request,
+    principal: Principal,
+    idempotency_key: str | None,
+    if_match: str | None,
+    x_causation_id: str | None,
 ) -> CommandContext:
     if idempotency_key is not None and not _KEY.match(idempotency_key):
         raise InvalidCommand("Idempotency-Key must be 1 to 255 visible ASCII characters")
@@ -97,6 +149,3 @@ async def command_context(
         idempotency_key=idempotency_key,
         expected_version=expected,
     )
-
-
-ContextDep = Annotated[CommandContext, Depends(command_context)]

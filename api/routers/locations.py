@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import ContainerDep, ContextDep, LedgerDep
+from api.deps import CommandsDep, ContainerDep
 from api.errors import COMMAND_ERRORS, READ_ERRORS
 from api.reads import MinPosition, ReadConnection, Reader, caught_up
 from api.routers import answer
@@ -25,6 +25,6 @@ def locations(
 
 
 @router.post("", status_code=201, response_model=CommandAnswer, responses=COMMAND_ERRORS)
-async def register_location(body: RegisterLocationBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+async def register_location(body: RegisterLocationBody, commands: CommandsDep) -> JSONResponse:
     """Register a location where stock is kept; its priority ranks it for sourcing."""
-    return answer(await ledger.run(body.to_command(), ctx), 201)
+    return answer(await commands.run(body.to_command()), 201)

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import ContainerDep, ContextDep, LedgerDep, require
+from api.deps import CommandsDep, ContainerDep, require
 from api.errors import COMMAND_ERRORS, READ_ERRORS
 from api.keys import Principal, Role
 from api.reads import CSV_ANSWER, Cursor, Limit, MinPosition, ReadConnection, Reader, as_csv, caught_up, wants_csv
@@ -92,53 +92,51 @@ def get_order(
 
 
 @router.post("", status_code=201, response_model=CommandAnswer, responses=COMMAND_ERRORS)
-async def place_order(body: PlaceOrderBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+async def place_order(body: PlaceOrderBody, commands: CommandsDep) -> JSONResponse:
     """Place an order and commit stock for every line, in one transaction.
 
     Lines that cannot be committed are backordered where the item allows it; otherwise
     the order fails with `insufficient_stock` naming the SKUs, and nothing is written.
     """
-    result = await ledger.run(body.to_command(), ctx)
+    result = await commands.run(body.to_command())
     return answer(result, 201, location=f"/v1/orders/{result.id}")
 
 
 @router.post("/{order_id}/payments", response_model=CommandAnswer, responses=COMMAND_ERRORS)
-async def record_payment(order_id: OrderIdPath, body: PaymentBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+async def record_payment(order_id: OrderIdPath, body: PaymentBody, commands: CommandsDep) -> JSONResponse:
     """Record an authorization, capture, void or refund (refunded <= captured <= authorized)."""
-    return answer(await ledger.run(body.to_command(order_id), ctx))
+    return answer(await commands.run(body.to_command(order_id)))
 
 
 @router.post("/{order_id}/cancellation", response_model=CommandAnswer, responses=COMMAND_ERRORS)
-async def cancel_order(
-    order_id: OrderIdPath, body: CancellationBody, ledger: LedgerDep, ctx: ContextDep
-) -> JSONResponse:
+async def cancel_order(order_id: OrderIdPath, body: CancellationBody, commands: CommandsDep) -> JSONResponse:
     """Cancel the whole order, or some line quantities; committed stock is released."""
-    return answer(await ledger.run(body.to_command(order_id), ctx))
+    return answer(await commands.run(body.to_command(order_id)))
 
 
 @router.post("/{order_id}/shipments", status_code=201, response_model=CommandAnswer, responses=COMMAND_ERRORS)
-async def ship_order(order_id: OrderIdPath, body: ShipmentBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+async def ship_order(order_id: OrderIdPath, body: ShipmentBody, commands: CommandsDep) -> JSONResponse:
     """Ship from one location; without lines, every committed unit held there."""
-    return answer(await ledger.run(body.to_command(order_id), ctx), 201)
+    return answer(await commands.run(body.to_command(order_id)), 201)
 
 
 @router.post("/{order_id}/shipments/{shipment_id}/delivery", response_model=CommandAnswer, responses=COMMAND_ERRORS)
 async def deliver_shipment(
-    order_id: OrderIdPath, shipment_id: ShipmentIdPath, body: DeliveryBody, ledger: LedgerDep, ctx: ContextDep
+    order_id: OrderIdPath, shipment_id: ShipmentIdPath, body: DeliveryBody, commands: CommandsDep
 ) -> JSONResponse:
     """Record that a shipment was delivered."""
-    return answer(await ledger.run(body.to_command(order_id, shipment_id), ctx))
+    return answer(await commands.run(body.to_command(order_id, shipment_id)))
 
 
 @router.post("/{order_id}/returns", status_code=201, response_model=CommandAnswer, responses=COMMAND_ERRORS)
-async def request_return(order_id: OrderIdPath, body: ReturnBody, ledger: LedgerDep, ctx: ContextDep) -> JSONResponse:
+async def request_return(order_id: OrderIdPath, body: ReturnBody, commands: CommandsDep) -> JSONResponse:
     """Open a return for shipped units."""
-    return answer(await ledger.run(body.to_command(order_id), ctx), 201)
+    return answer(await commands.run(body.to_command(order_id)), 201)
 
 
 @router.post("/{order_id}/returns/{return_id}/receipt", response_model=CommandAnswer, responses=COMMAND_ERRORS)
 async def receive_return(
-    order_id: OrderIdPath, return_id: ReturnIdPath, body: ReturnReceiptBody, ledger: LedgerDep, ctx: ContextDep
+    order_id: OrderIdPath, return_id: ReturnIdPath, body: ReturnReceiptBody, commands: CommandsDep
 ) -> JSONResponse:
     """Receive returned units at a location, restocked or set aside as damaged."""
-    return answer(await ledger.run(body.to_command(order_id, return_id), ctx))
+    return answer(await commands.run(body.to_command(order_id, return_id)))
