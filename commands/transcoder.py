@@ -25,6 +25,13 @@ _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 class LedgerTranscoder(JSONTranscoder):
     def encode(self, obj: Any) -> bytes:
         try:
-            return orjson.dumps(obj, default=self._encode_obj, option=_OPTIONS)
+            return orjson.dumps(obj, default=self._encode_registered, option=_OPTIONS)
         except orjson.JSONEncodeError:
             return super().encode(obj)
+
+    def _encode_registered(self, o: Any) -> dict[str, Any]:
+        """The library's ``_encode_obj`` without its error handling: called for every timestamp
+        and amount, that took as long as all the rest of an event. A type with no transcoding
+        raises KeyError here, and then the library's encoder names it."""
+        transcoding = self.types[type(o)]
+        return {"_type_": transcoding.name, "_data_": transcoding.encode(o)}
