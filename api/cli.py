@@ -164,8 +164,11 @@ def project(
     import signal
     import threading
 
+    from api.runtime import tune_gc
+
     _configure_logging()
     with _container() as container:
+        tune_gc()
         container.start_projections(names or None)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -191,9 +194,11 @@ def projections_rebuild(name: Annotated[str, typer.Argument(help="stock, orders,
     """Rebuild a projection from the first event into fresh tables, then swap them in."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from api.runtime import tune_gc
     from projections.admin import head, rebuild
 
     with _container() as container:
+        tune_gc()
         if name not in container.projection_names():
             typer.echo(
                 f"unknown projection {name!r}; choose one of: {', '.join(container.projection_names())}", err=True

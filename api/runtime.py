@@ -1,4 +1,5 @@
-"""Process-wide tuning for the long-running commands: serve (and its HTTP processes) and import."""
+"""Process-wide tuning for the long-running commands: serve (and its HTTP processes), import,
+and the projection workers and rebuilds."""
 
 from __future__ import annotations
 
