@@ -14,6 +14,22 @@ from projections.base import Tables
 from projections.events import Recorded
 from projections.summaries import stream_label, summarize
 
+# audit_events' columns, for COPY in binary: the server then parses no text timestamps or ids.
+_COLUMN_TYPES = [
+    "int8",
+    "uuid",
+    "text",
+    "int8",
+    "text",
+    "timestamptz",
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+]
+
 
 class AuditProjection:
     name = "audit"
@@ -101,7 +117,8 @@ class AuditProjection:
                 new_streams,
             )
         # COPY: one row per event makes this the projection's bulk of work.
-        with cur.copy(sql.SQL("COPY {} FROM STDIN").format(t["audit_events"])) as copy:
+        with cur.copy(sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(t["audit_events"])) as copy:
+            copy.set_types(_COLUMN_TYPES)
             for row in rows:
                 copy.write_row(row)
 
