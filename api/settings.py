@@ -43,6 +43,6 @@ class Settings(BaseSettings):
         default=5.0, ge=0, description="How long a key check is remembered; a revocation takes this long at most."
     )
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest JSON command body.")
-    projection_batch_size: int = Field(default=2000, ge=1, le=100_000, description="Events per projection batch.")
+    projection_batch_size: int = Field(default=10_000, ge=1, le=100_000, description="Events per projection batch.")
     read_wait_seconds: float = Field(default=5.0, ge=0, le=60, description="Longest wait for min_position.")
     max_import_bytes: int = Field(default=1 << 30, ge=1024, description="Largest NDJSON import body.")

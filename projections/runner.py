@@ -55,7 +55,7 @@ class ProjectionRunner:
     projection: Projection
     url: str
     mapper: Mapper[UUID]
-    batch_size: int = 2000
+    batch_size: int = 10_000
     poll_seconds: float = 1.0
     suffix: str = ""
     # Called after each committed batch with (events, new position); for progress and tests.
