@@ -59,12 +59,16 @@ async def _principal(container: Container, authorization: str | None) -> Princip
 
 def require(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
     """A dependency that admits admins and the given roles."""
-    allowed = frozenset({Role.ADMIN, *roles})
+    allowed = _admitting(*roles)
 
     async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         return _admitted(principal, allowed)
 
     return check
+
+
+def _admitting(*roles: Role) -> frozenset[Role]:
+    return frozenset({Role.ADMIN, *roles})
 
 
 def _admitted(principal: Principal, allowed: frozenset[Role]) -> Principal:
@@ -75,8 +79,6 @@ def _admitted(principal: Principal, allowed: frozenset[Role]) -> Principal:
     return principal
 
 
-Integrator = Annotated[Principal, Depends(require(Role.INTEGRATOR))]
-
 _KEY = re.compile(VISIBLE_ASCII_PATTERN)
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 
@@ -84,17 +86,7 @@ _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 IdempotencyKey = Annotated[str | None, Header(description="Run the command once: a repeat returns the first answer.")]
 IfMatch = Annotated[str | None, Header(description="The version (ETag) the command expects; stale: 412.")]
 CausationId = Annotated[str | None, Header(description="What caused this command, for the audit trail.")]
-_SENDERS = frozenset({Role.ADMIN, Role.INTEGRATOR})
-
-
-async def command_context(
-    request: Request,
-    principal: Integrator,
-    idempotency_key: IdempotencyKey = None,
-    if_match: IfMatch = None,
-    x_causation_id: CausationId = None,
-) -> CommandContext:
-    return _context(request, principal, idempotency_key, if_match, x_causation_id)
+_SENDERS = _admitting(Role.INTEGRATOR)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,15 +4,14 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from api.deps import LedgerDep, command_context
+from api.deps import CommandsDep
 from api.errors import IMPORT_ERRORS, UnsupportedMediaType
 from api.importing import SPECS, run_lines
-from commands.ledger import CommandContext
 from domain.errors import InvalidCommand
 
 
@@ -82,14 +81,14 @@ async def _lines(request: Request) -> AsyncIterator[list[tuple[int, str]]]:
 )
 async def import_commands(
     request: Request,
-    ledger: LedgerDep,
-    ctx: Annotated[CommandContext, Depends(command_context)],
+    commands: CommandsDep,
     content_type: Annotated[str | None, Header()] = None,
 ) -> StreamingWhileReading:
     """Apply NDJSON commands in order; answer NDJSON, one result per line, streamed as they run."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media not in ACCEPTED:
         raise UnsupportedMediaType(f"send the commands as {NDJSON}, one JSON object per line")
+    ledger, ctx = commands.ledger, commands.context
     if ctx.idempotency_key is not None or ctx.expected_version is not None:
         raise InvalidCommand("an import takes idempotency_key per line, and no If-Match")
 
