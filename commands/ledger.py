@@ -421,11 +421,11 @@ class Ledger(Application[UUID]):
     def _save(self, decision: _Decision, outcomes: list[CommandResult | LedgerError | None]) -> None:
         recordings = self._record(decision.processing) if decision.processing.events else []
         self._take_snapshots(decision.processing)
-        if self._trusts_cache and recordings:
-            head = decision.head
-            if head is not None and head.seen is not None and head.seen != head.expected:
+        head = decision.head  # set when the writer trusts its cache; the insert saw the ledger's head
+        if recordings and head is not None and head.seen is not None:
+            if head.seen != head.expected:
                 self._look_until = time.monotonic() + LOOK_SECONDS  # someone wrote between our look and our insert
-            self.loader.saved([r.notification.id for r in recordings], head.seen if head else None)
+            self.loader.saved([r.notification.id for r in recordings], head.seen)
         for queued, result, last in decision.decided:
             position = recordings[last].notification.id if recordings and last >= 0 else None
             outcomes[queued.index] = CommandResult(result.id, result.version, position, result.extra)

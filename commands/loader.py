@@ -59,20 +59,12 @@ class AggregateLoader:
         """The ledger position the idle aggregates are current at (None: never synced)."""
         return self._synced
 
-    def saved(self, positions: Sequence[int], head_before: int | None = None) -> None:
-        """The writer saved events at these ledger positions. If nobody else wrote between the
-        synced position and them, the next sync need not read them back. ``head_before``, the
-        ledger's last position as the insert saw it under the table lock, tells for sure; else
-        positions that follow on with no gap do (positions are taken under the lock, in commit
-        order), and a gap left by a rolled-back transaction only costs a sync."""
+    def saved(self, positions: Sequence[int], head_before: int) -> None:
+        """The writer saved events at these ledger positions, and its insert saw the ledger's
+        last position before them, under the table lock, at ``head_before``. If that is the
+        synced position, nobody else wrote in between, so the next sync need not read them back."""
         with self._lock:
-            if self._synced is None or not positions:
-                return
-            if head_before is not None:
-                follows = head_before == self._synced
-            else:
-                follows = positions[0] == self._synced + 1 and positions[-1] - positions[0] == len(positions) - 1
-            if follows:
+            if positions and self._synced is not None and head_before == self._synced:
                 self._synced = positions[-1]
 
     def checkout(self, ids: Collection[UUID], trusted: bool = False) -> dict[UUID, LedgerAggregate | None]:

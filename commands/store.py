@@ -76,6 +76,11 @@ class HeadCheck:
     strict: bool
     seen: int | None = None
 
+    def see(self, head: int) -> None:
+        self.seen = head
+        if self.strict and head != self.expected:
+            raise HeadMoved(f"another writer saved events after position {self.expected}")
+
 
 class HeadMoved(IntegrityError):
     """Another writer saved events since this writer last looked: nothing was saved."""
@@ -141,7 +146,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             for field in ("occurred_at", "recorded_at")
         }
         events = Identifier(self.datastore.schema, self.events_table_name)
-        self._last_hash = (
+        self._chain_head_query = (
             SQL(
                 "SELECT (SELECT max(notification_id) FROM {}) AS head,"
                 " (SELECT hash FROM {} ORDER BY notification_id DESC LIMIT 1) AS hash"
@@ -265,7 +270,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self._notify_channel(curs)
         # The chain's head is read under the lock, in the same round trip as the inserts.
         self._chain_head.cursor = curs.connection.cursor()
-        self._chain_head.cursor.execute(self._last_hash)
+        self._chain_head.cursor.execute(self._chain_head_query)
         # The time index goes in under the table lock too: inserted before it, two commands
         # writing the same streams could each hold a key the other waits for (a deadlock).
         times: list[EventTime] | None = kwargs.get("times")
@@ -357,9 +362,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         with head:
             row: DictRow | None = head.fetchone()
         if check is not None:
-            check.seen = (row["head"] or 0) if row else 0
-            if check.strict and check.seen != check.expected:
-                raise HeadMoved(f"another writer saved events after position {check.expected}")
+            check.see((row["head"] or 0) if row else 0)
         return row
 
     def changed_since(self, position: int | None) -> tuple[int, dict[UUID, int]]:
@@ -504,9 +507,7 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
         check: HeadCheck | None = kwargs.get("head")
         with self._database_lock:
             if check is not None:
-                check.seen = len(self._stored_events)
-                if check.strict and check.seen != check.expected:
-                    raise HeadMoved(f"another writer saved events after position {check.expected}")
+                check.see(len(self._stored_events))
             keys = [(r.scope, r.key) for r in records]
             if len(set(keys)) != len(keys) or any(k in self._results for k in keys):
                 raise IntegrityError("an idempotency key is already recorded")
