@@ -16,11 +16,11 @@ import queue
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from commands import messages as m
-from commands.ledger import CommandContext, CommandResult, Ledger
+from commands.ledger import Ahead, CommandContext, CommandResult, Ledger
 from domain.errors import LedgerError
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class GroupCommitter(Writer):
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._saver = ThreadPoolExecutor(1, thread_name_prefix="group-save")
         self._stopping = False
         self.batches = 0
         self.commands = 0
@@ -94,6 +95,7 @@ class GroupCommitter(Writer):
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout)
+        self._saver.shutdown(wait=False)
 
     def enqueue(self, items: Items) -> Future[Outcomes]:
         if self._stopping or self._thread is None:
@@ -103,25 +105,60 @@ class GroupCommitter(Writer):
         return answer
 
     def _run(self) -> None:
+        # While one batch is written (in the save thread, waiting on the database), the next is
+        # decided here; its callers hear back once it is written too, in the order they came.
+        inflight: _InFlight | None = None
         while True:
-            first = self._queue.get()
-            if first is None:
+            batch = self._take(block=inflight is None)
+            ahead = self._decide_ahead(batch) if batch else None
+            if inflight is not None and not self._settle(inflight):
+                ahead = None  # it was decided on what has just failed to save
+            inflight = None
+            if batch is None:
                 return
-            batch, size = [first], len(first.items)
-            while size < self.max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)  # stop once this batch is answered
-                    break
-                batch.append(more)
-                size += len(more.items)
-            self._answer(batch)
+            if ahead is not None:
+                inflight = _InFlight(batch, ahead, self._saver.submit(self.ledger.write_ahead, ahead))
+            elif batch:
+                self._answer(batch)
+
+    def _take(self, block: bool) -> list[_Request] | None:
+        """What is queued, up to a batch; waits for the first only if told to block.
+        None when the writer is stopping and nothing else is queued."""
+        batch: list[_Request] = []
+        size = 0
+        while size < self.max_batch:
+            try:
+                more = self._queue.get() if block and not batch else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                if not batch:
+                    return None
+                self._queue.put(None)  # stop once this batch is answered
+                break
+            batch.append(more)
+            size += len(more.items)
+        return batch
+
+    def _decide_ahead(self, batch: list[_Request]) -> Ahead | None:
+        try:
+            return self.ledger.decide_ahead(_items(batch))
+        except Exception:  # noqa: BLE001 - the database is down, say: the batch then runs in the usual way
+            return None
+
+    def _settle(self, inflight: _InFlight) -> bool:
+        """Answer a batch decided ahead, once written; if the write failed, run it again in the usual way."""
+        try:
+            inflight.saved.result()
+        except Exception as error:  # noqa: BLE001 - a conflict, or the database is down
+            self.ledger.abandon_ahead(error)
+            self._answer(inflight.batch)
+            return False
+        self._answered(inflight.batch, self.ledger.settle_ahead(inflight.ahead))
+        return True
 
     def _answer(self, batch: list[_Request]) -> None:
-        items = [item for request in batch for item in request.items]
+        items = _items(batch)
         try:
             outcomes = self.ledger.run_batch(items)
         except Exception as error:  # noqa: BLE001 - the database is down, say: every caller hears it
@@ -129,9 +166,23 @@ class GroupCommitter(Writer):
             for request in batch:
                 request.answer.set_exception(error)
             return
+        self._answered(batch, outcomes)
+
+    def _answered(self, batch: list[_Request], outcomes: Outcomes) -> None:
         self.batches += 1
-        self.commands += len(items)
+        self.commands += len(outcomes)
         start = 0
         for request in batch:
             request.answer.set_result(outcomes[start : start + len(request.items)])
             start += len(request.items)
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    batch: list[_Request]
+    ahead: Ahead
+    saved: Future[None]
+
+
+def _items(batch: list[_Request]) -> list[tuple[m.Command, CommandContext]]:
+    return [item for request in batch for item in request.items]

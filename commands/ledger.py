@@ -13,6 +13,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,7 +21,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Transcoder
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent, Transcoder
 from eventsourcing.popo import POPOFactory
 from eventsourcing.utils import EnvType
 
@@ -167,17 +168,21 @@ class Ledger(Application[UUID]):
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshot from the saved aggregate in memory, rather than reloading it."""
+        if self.snapshots is not None and (due := self._snapshots_due(processing_event)):
+            self.snapshots.recorder.insert_events(due)
+
+    def _snapshots_due(self, processing_event: ProcessingEvent[UUID]) -> list[StoredEvent]:
+        """The snapshots a save makes due, encoded now: the aggregates may change again before
+        they are written, when the writer decides its next batch while this one is saved."""
         if self.snapshots is None:
-            return
+            return []
         due = {
             event.originator_id
             for event in processing_event.events
             if (interval := self.snapshotting_intervals.get(type(processing_event.aggregates.get(event.originator_id))))
             and event.originator_version % interval == 0
         }
-        snapshots = [Snapshot.take(processing_event.aggregates[i]) for i in due]
-        if snapshots:
-            self.snapshots.put(snapshots)
+        return [self.snapshots.mapper.to_stored_event(Snapshot.take(processing_event.aggregates[i])) for i in due]
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = LedgerTranscoder()
@@ -280,6 +285,19 @@ class Ledger(Application[UUID]):
             return self.writer.execute_many(items)
         return self.run_batch(items)
 
+    def submit_many(
+        self, items: Sequence[tuple[m.Command, CommandContext]]
+    ) -> Future[list[CommandResult | LedgerError]]:
+        """``execute_many`` without waiting: the writer runs the commands while the caller goes on."""
+        if self.writer is not None:
+            return self.writer.enqueue(items)
+        done: Future[list[CommandResult | LedgerError]] = Future()
+        try:
+            done.set_result(self.run_batch(items))
+        except Exception as error:  # noqa: BLE001 - the caller hears it from the future, as from a writer
+            done.set_exception(error)
+        return done
+
     def run_batch(self, items: Sequence[tuple[m.Command, CommandContext]]) -> list[CommandResult | LedgerError]:
         """Run commands in order and save them in one transaction (group commit).
 
@@ -294,6 +312,49 @@ class Ledger(Application[UUID]):
         for segment in _segments(items):
             self._run_segment(items, segment, outcomes)
         return _answered(outcomes)
+
+    def decide_ahead(self, items: Sequence[tuple[m.Command, CommandContext]]) -> Ahead | None:
+        """Decide a batch on the cache alone and encode it, without saving, so that the writer can
+        decide its next batch while this one is written (``write_ahead``, from another thread).
+
+        The aggregates go back into the cache at once, and the next batch goes on from them. If
+        the write fails, ``abandon_ahead`` drops the cache, and both batches run again with
+        ``run_batch``. None when this batch must run with ``run_batch`` once nothing is being
+        written: the writer has to look for other writers' events first, or a key repeats in it."""
+        if not self._trusts_cache or self.loader.synced is None or time.monotonic() < self._look_until:
+            return None
+        segments = _segments(items)
+        if len(segments) != 1:
+            return None
+        outcomes: list[CommandResult | LedgerError | None] = [None] * len(items)
+        batch = self._queue(items, segments[0], outcomes)
+        if not batch:
+            return Ahead(outcomes, None)
+        decision = self._decide(batch, outcomes)
+        saving = self._encode(decision)
+        self.loader.checkin(decision.touched)
+        return Ahead(outcomes, saving)
+
+    def write_ahead(self, ahead: Ahead) -> None:
+        """Save a batch decided ahead, once the one before it is settled; raises as the insert does."""
+        if ahead.saving is not None:
+            self._write(ahead.saving)
+
+    def settle_ahead(self, ahead: Ahead) -> list[CommandResult | LedgerError]:
+        """The answers of a batch decided ahead and written."""
+        if ahead.saving is not None:
+            self._settle(ahead.saving, ahead.outcomes)
+        return _answered(ahead.outcomes)
+
+    def abandon_ahead(self, error: BaseException) -> None:
+        """A batch decided ahead was not saved, and the cache holds what it decided (and maybe the
+        next batch's decisions on top): nothing there can be trusted, so all of it goes."""
+        if isinstance(error, HeadMoved):
+            self.resyncs += 1
+            self._look_until = time.monotonic() + LOOK_SECONDS
+        elif isinstance(error, IntegrityError):
+            self.conflicts += 1
+        self.loader.forget()
 
     def _queue(
         self,
@@ -374,13 +435,11 @@ class Ledger(Application[UUID]):
         when it has lately seen some (or is told to ``look``): otherwise the insert checks,
         under the table lock, that the ledger's head is where the cache last saw it."""
         trusted = self._trusts_cache
-        head = None
+        strict = None
         if trusted:
-            synced = self.loader.synced
-            strict = not look and synced is not None and time.monotonic() >= self._look_until
-            if synced is None or not strict:
-                synced = self.loader.sync()
-            head = HeadCheck(synced, strict)
+            strict = not look and self.loader.synced is not None and time.monotonic() >= self._look_until
+            if not strict:
+                self.loader.sync()
         uow = UnitOfWork(self.loader, self.personal_data, trusted=trusted)
         uow.known_absent(i for queued in batch for i in queued.created)
         uow.prefetch(i for queued in batch for i in streams(queued.command))  # two queries for the batch
@@ -415,19 +474,42 @@ class Ledger(Application[UUID]):
             aggregate.collect_events()  # the events go in command order, gathered above
             processing.aggregates[aggregate.id] = aggregate
         processing.events = list(events)
-        processing.saved_kwargs = {"idempotency": records, "times": _event_times(events), "head": head}
-        return _Decision(processing, decided, uow.touched(), head)
+        processing.saved_kwargs = {"idempotency": records, "times": _event_times(events)}
+        return _Decision(processing, decided, uow.touched(), strict)
 
     def _save(self, decision: _Decision, outcomes: list[CommandResult | LedgerError | None]) -> None:
-        recordings = self._record(decision.processing) if decision.processing.events else []
-        self._take_snapshots(decision.processing)
-        head = decision.head  # set when the writer trusts its cache; the insert saw the ledger's head
-        if recordings and head is not None and head.seen is not None:
+        saving = self._encode(decision)
+        self._write(saving)
+        self._settle(saving, outcomes)
+
+    def _encode(self, decision: _Decision) -> _Saving:
+        """The batch's events and due snapshots as stored, from the aggregates as decided."""
+        processing = decision.processing
+        return _Saving(
+            decision, [self.mapper.to_stored_event(e) for e in processing.events], self._snapshots_due(processing)
+        )
+
+    def _write(self, saving: _Saving) -> None:
+        """Save in one transaction; any thread may do it, while no other batch of this writer is saved.
+        Raises IntegrityError (``HeadMoved`` included) when another writer is in the way."""
+        decision = saving.decision
+        if decision.strict is not None and (synced := self.loader.synced) is not None:
+            saving.head = HeadCheck(synced, decision.strict)  # the insert reads the head under the lock
+        if saving.events:
+            ids = self.recorder.insert_events(saving.events, **decision.processing.saved_kwargs, head=saving.head)
+            saving.positions = list(ids or ())
+        if saving.snapshots and self.snapshots is not None:
+            self.snapshots.recorder.insert_events(saving.snapshots)
+
+    def _settle(self, saving: _Saving, outcomes: list[CommandResult | LedgerError | None]) -> None:
+        """After the save: the loader learns the new head, and each command gets its position."""
+        head, positions = saving.head, saving.positions
+        if positions and head is not None and head.seen is not None:
             if head.seen != head.expected:
                 self._look_until = time.monotonic() + LOOK_SECONDS  # someone wrote between our look and our insert
-            self.loader.saved([r.notification.id for r in recordings], head.seen)
-        for queued, result, last in decision.decided:
-            position = recordings[last].notification.id if recordings and last >= 0 else None
+            self.loader.saved(positions, head.seen)
+        for queued, result, last in saving.decision.decided:
+            position = positions[last] if positions and last >= 0 else None
             outcomes[queued.index] = CommandResult(result.id, result.version, position, result.extra)
 
     def meta_for(self, command: m.Command, ctx: CommandContext = CommandContext()) -> Meta:
@@ -526,7 +608,25 @@ class _Decision:
     processing: ProcessingEvent[UUID]
     decided: list[tuple[_Queued, CommandResult, int]]  # with the index of each command's last event
     touched: list[LedgerAggregate]
-    head: HeadCheck | None
+    # None: decided on loaded state. True: on the cache alone, so the head must not have moved.
+    strict: bool | None
+
+
+@dataclass(slots=True)
+class _Saving:
+    decision: _Decision
+    events: list[StoredEvent]
+    snapshots: list[StoredEvent]
+    head: HeadCheck | None = None  # set when the writer trusts its cache; the insert saw the ledger's head
+    positions: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Ahead:
+    """A batch decided ahead of its save: the answers so far, and what it will write."""
+
+    outcomes: list[CommandResult | LedgerError | None]
+    saving: _Saving | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,12 @@ class AggregateLoader:
             self._synced = position
         return position
 
+    def forget(self) -> None:
+        """Drop every idle aggregate and the synced position: the next batch loads afresh."""
+        with self._lock:
+            self._idle.clear()
+            self._synced = None
+
     @property
     def synced(self) -> int | None:
         """The ledger position the idle aggregates are current at (None: never synced)."""

@@ -12,7 +12,6 @@ from uuid import uuid4
 
 import psycopg
 import pytest
-from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import StoredEvent
 
 from api.database import ledger_env
@@ -34,11 +33,11 @@ class Interleaved(Ledger):
     name = "Ledger"  # the same tables
     before_commit: Callable[[], None] | None = None
 
-    def _record(self, processing_event: ProcessingEvent[Any]) -> Any:
+    def _write(self, saving: Any) -> None:
         if self.before_commit is not None:
             step, self.before_commit = self.before_commit, None
             step()
-        return super()._record(processing_event)
+        super()._write(saving)
 
 
 def order(order_id: str, quantity: int, key: str | None = None, sku: str = "A") -> tuple[m.Command, CommandContext]:
@@ -169,5 +168,30 @@ def test_an_insert_that_finds_the_head_moved_saves_nothing(pg_ledger: Ledger, pg
         recorder.insert_events([event], head=check)
     assert check.seen == head
     assert recorder.max_notification_id() == head  # rolled back, chain and all
+    with psycopg.connect(pg_url) as conn:
+        assert verify(conn).ok
+
+
+def test_a_batch_decided_ahead_on_a_save_that_fails_is_dropped_and_nothing_oversells(
+    two_writers: tuple[Interleaved, Ledger], pg_url: str
+) -> None:
+    ours, theirs = two_writers
+    with through_a_writer(ours):
+        register(ours, "main")
+        receive(ours, "A", "main", 3)
+        ours.execute(*order("o0", 1))  # the item is cached; 2 left
+    ours.writer = GroupCommitter(ours)  # the writer's part, played here step by step
+    first = ours.decide_ahead([order("o1", 1)])
+    second = ours.decide_ahead([order("o2", 1)])  # on top of the first, still unsaved
+    assert first is not None and second is not None
+    theirs.execute(*order("theirs", 2))  # takes the last two while ours are undecided in the store
+    with pytest.raises(store.HeadMoved) as moved:
+        ours.write_ahead(first)
+    ours.abandon_ahead(moved.value)
+    assert (ours.resyncs, ours.loader.synced) == (1, None)  # the cache is gone with what it decided
+    outcomes = ours.run_batch([order("o1", 1), order("o2", 1)])
+    assert all(isinstance(o, InsufficientStock) for o in outcomes)
+    stock = item(ours, "A", "main")
+    assert (stock.available, stock.committed) == (0, 3)
     with psycopg.connect(pg_url) as conn:
         assert verify(conn).ok
