@@ -335,7 +335,7 @@ def import_file(
     """Apply NDJSON commands in order, with a progress bar; a bad line does not stop the others."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from api.importing import run_lines
+    from api.importing import run_chunks
     from api.runtime import tune_gc
     from commands.ledger import CommandContext
 
@@ -361,9 +361,10 @@ def import_file(
             tune_gc()
             base = CommandContext(actor=actor, correlation_id=f"import:{path.name}")
             numbered = enumerate(lines, start=1)
+            chunks = iter(lambda: list(itertools.islice(numbered, chunk_size)), [])
             # Each chunk is one group commit; a failing line still fails alone.
-            while chunk := list(itertools.islice(numbered, chunk_size)):
-                for result in run_lines(container.ledger, chunk, base):
+            for done in run_chunks(container.ledger, chunks, base):
+                for result in done:
                     outcomes[result.get("code", "ok")] += 1
                     if sink:
                         sink.write(json.dumps(result, default=str) + "\n")

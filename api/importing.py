@@ -9,7 +9,9 @@ not stop the others.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,6 +22,7 @@ from api.errors import field_errors
 from api.schemas import inventory as inv
 from api.schemas import orders as o
 from api.schemas.common import Identifier, Sku, Strict, VisibleAscii
+from commands.group_commit import Outcomes
 from commands.ledger import CommandContext, Ledger
 from commands.messages import Command
 from domain.errors import LedgerError
@@ -92,12 +95,17 @@ def _failed(number: int, error: LineError | LedgerError) -> dict[str, Any]:
     return failed
 
 
-def run_lines(ledger: Ledger, lines: Iterable[tuple[int, str]], base: CommandContext) -> list[dict[str, Any]]:
-    """Run a chunk of lines as one group commit; one result per non-empty line, in order.
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Lines parsed: the commands to run, with their line numbers, and the lines already failed."""
 
-    A line that fails (its shape or a rule) fails alone; the others still commit.
-    """
-    results: dict[int, dict[str, Any]] = {}
+    failed: dict[int, dict[str, Any]]
+    numbers: list[int]
+    items: list[tuple[Command, CommandContext]]
+
+
+def parse_chunk(lines: Iterable[tuple[int, str]], base: CommandContext) -> Chunk:
+    failed: dict[int, dict[str, Any]] = {}
     numbers, items = [], []
     for number, text in lines:
         if not text.strip():
@@ -105,19 +113,41 @@ def run_lines(ledger: Ledger, lines: Iterable[tuple[int, str]], base: CommandCon
         try:
             command, key = parse_line(text)
         except LineError as error:
-            results[number] = _failed(number, error)
+            failed[number] = _failed(number, error)
             continue
         numbers.append(number)
         items.append((command, replace(base, idempotency_key=key) if key else base))
+    return Chunk(failed, numbers, items)
+
+
+def chunk_results(chunk: Chunk, ran: Future[Outcomes]) -> list[dict[str, Any]]:
+    """One result per non-empty line of the chunk, in order, once its commands have run."""
+    results = dict(chunk.failed)
     try:
-        outcomes = ledger.execute_many(items) if items else []
+        outcomes = ran.result()
     except PersistenceError as error:
         down = {"result": "error", "code": "database_unavailable", "detail": str(error)}
-        results.update({n: {"line": n, **down} for n in numbers})
+        results.update({n: {"line": n, **down} for n in chunk.numbers})
     else:
-        for number, outcome in zip(numbers, outcomes, strict=True):
+        for number, outcome in zip(chunk.numbers, outcomes, strict=True):
             if isinstance(outcome, LedgerError):
                 results[number] = _failed(number, outcome)
             else:
                 results[number] = {"line": number, "result": "ok", **outcome.as_dict()}
     return [results[n] for n in sorted(results)]
+
+
+def run_chunks(
+    ledger: Ledger, chunks: Iterable[list[tuple[int, str]]], base: CommandContext
+) -> Iterator[list[dict[str, Any]]]:
+    """Each chunk's results, in order: one per non-empty line. Each chunk is one group commit, in
+    which a line that fails (its shape or a rule) fails alone. A chunk is parsed and handed over
+    while the one before it runs, so the writer can decide it while the one before is written."""
+    running: deque[tuple[Chunk, Future[Outcomes]]] = deque()
+    for lines in chunks:
+        chunk = parse_chunk(lines, base)
+        running.append((chunk, ledger.submit_many(chunk.items)))
+        if len(running) > 1:
+            yield chunk_results(*running.popleft())
+    while running:
+        yield chunk_results(*running.popleft())

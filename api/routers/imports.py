@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import deque
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from concurrent.futures import Future
+from contextlib import suppress
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
@@ -11,7 +15,8 @@ from starlette.types import Receive, Scope, Send
 
 from api.deps import CommandsDep
 from api.errors import IMPORT_ERRORS, UnsupportedMediaType
-from api.importing import SPECS, run_lines
+from api.importing import SPECS, Chunk, chunk_results, parse_chunk
+from commands.group_commit import Outcomes
 from domain.errors import InvalidCommand
 
 
@@ -92,12 +97,23 @@ async def import_commands(
     if ctx.idempotency_key is not None or ctx.expected_version is not None:
         raise InvalidCommand("an import takes idempotency_key per line, and no If-Match")
 
-    def run(batch: list[tuple[int, str]]) -> list[dict[str, Any]]:
-        return list(run_lines(ledger, batch, ctx))
+    def start(batch: list[tuple[int, str]]) -> tuple[Chunk, Future[Outcomes]]:
+        chunk = parse_chunk(batch, ctx)
+        return chunk, ledger.submit_many(chunk.items)
+
+    async def finish(chunk: Chunk, ran: Future[Outcomes]) -> bytes:
+        with suppress(Exception):  # its error is the chunk's result, below
+            await asyncio.wrap_future(ran)
+        return "".join(json.dumps(result, default=str) + "\n" for result in chunk_results(chunk, ran)).encode()
 
     async def results() -> AsyncIterator[bytes]:
+        # One chunk is handed over while the one before it runs, as ``oms import`` does.
+        running: deque[tuple[Chunk, Future[Outcomes]]] = deque()
         async for batch in _lines(request):
-            done = await run_in_threadpool(run, batch)
-            yield "".join(json.dumps(result, default=str) + "\n" for result in done).encode()
+            running.append(await run_in_threadpool(start, batch))
+            if len(running) > 1:
+                yield await finish(*running.popleft())
+        while running:
+            yield await finish(*running.popleft())
 
     return StreamingWhileReading(results(), media_type=NDJSON)
