@@ -106,7 +106,8 @@ class GroupCommitter(Writer):
 
     def _run(self) -> None:
         # While one batch is written (in the save thread, waiting on the database), the next is
-        # decided here; its callers hear back once it is written too, in the order they came.
+        # decided here. The save thread answers a batch's callers once it is written; the next
+        # batch's write starts only after that, so batches are saved and answered in order.
         inflight: _InFlight | None = None
         while True:
             batch = self._take(block=inflight is None)
@@ -117,7 +118,7 @@ class GroupCommitter(Writer):
             if batch is None:
                 return
             if ahead is not None:
-                inflight = _InFlight(batch, ahead, self._saver.submit(self.ledger.write_ahead, ahead))
+                inflight = _InFlight(batch, self._saver.submit(self._save_ahead, batch, ahead))
             elif batch:
                 self._answer(batch)
 
@@ -146,15 +147,28 @@ class GroupCommitter(Writer):
         except Exception:  # noqa: BLE001 - the database is down, say: the batch then runs in the usual way
             return None
 
+    def _save_ahead(self, batch: list[_Request], ahead: Ahead) -> None:
+        """In the save thread: write a batch decided ahead, and answer its callers at once, rather
+        than once this thread has decided the next. Raises only if nothing was saved."""
+        self.ledger.write_ahead(ahead)
+        try:
+            outcomes = self.ledger.settle_ahead(ahead)
+        except Exception as error:  # a defect: the batch is saved, so it must not run again
+            log.exception("a saved batch of %d requests could not be answered", len(batch))
+            for request in batch:
+                request.answer.set_exception(error)
+            return
+        self._answered(batch, outcomes)
+
     def _settle(self, inflight: _InFlight) -> bool:
-        """Answer a batch decided ahead, once written; if the write failed, run it again in the usual way."""
+        """Wait for a batch decided ahead to be saved and answered; if nothing was saved, run it
+        again in the usual way."""
         try:
             inflight.saved.result()
         except Exception as error:  # noqa: BLE001 - a conflict, or the database is down
             self.ledger.abandon_ahead(error)
             self._answer(inflight.batch)
             return False
-        self._answered(inflight.batch, self.ledger.settle_ahead(inflight.ahead))
         return True
 
     def _answer(self, batch: list[_Request]) -> None:
@@ -180,8 +194,7 @@ class GroupCommitter(Writer):
 @dataclass(frozen=True, slots=True)
 class _InFlight:
     batch: list[_Request]
-    ahead: Ahead
-    saved: Future[None]
+    saved: Future[None]  # saved and answered
 
 
 def _items(batch: list[_Request]) -> list[tuple[m.Command, CommandContext]]:
