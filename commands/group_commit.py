@@ -155,8 +155,7 @@ class GroupCommitter(Writer):
             outcomes = self.ledger.settle_ahead(ahead)
         except Exception as error:  # a defect: the batch is saved, so it must not run again
             log.exception("a saved batch of %d requests could not be answered", len(batch))
-            for request in batch:
-                request.answer.set_exception(error)
+            _fail(batch, error)
             return
         self._answered(batch, outcomes)
 
@@ -177,8 +176,7 @@ class GroupCommitter(Writer):
             outcomes = self.ledger.run_batch(items)
         except Exception as error:  # noqa: BLE001 - the database is down, say: every caller hears it
             log.warning("a batch of %d commands failed: %s", len(items), error)
-            for request in batch:
-                request.answer.set_exception(error)
+            _fail(batch, error)
             return
         self._answered(batch, outcomes)
 
@@ -199,3 +197,9 @@ class _InFlight:
 
 def _items(batch: list[_Request]) -> list[tuple[m.Command, CommandContext]]:
     return [item for request in batch for item in request.items]
+
+
+def _fail(batch: list[_Request], error: BaseException) -> None:
+    """Every caller of the batch hears the error."""
+    for request in batch:
+        request.answer.set_exception(error)

@@ -281,9 +281,7 @@ class Ledger(Application[UUID]):
 
     def execute_many(self, items: Sequence[tuple[m.Command, CommandContext]]) -> list[CommandResult | LedgerError]:
         """Run commands in order, saved together; through the process's writer when it has one."""
-        if self.writer is not None:
-            return self.writer.execute_many(items)
-        return self.run_batch(items)
+        return self.submit_many(items).result()
 
     def submit_many(
         self, items: Sequence[tuple[m.Command, CommandContext]]
