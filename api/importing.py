@@ -120,6 +120,14 @@ def parse_chunk(lines: Iterable[tuple[int, str]], base: CommandContext) -> Chunk
     return Chunk(failed, numbers, items)
 
 
+def start_chunk(
+    ledger: Ledger, lines: Iterable[tuple[int, str]], base: CommandContext
+) -> tuple[Chunk, Future[Outcomes]]:
+    """Parse the lines and hand their commands to the ledger, without waiting for them to run."""
+    chunk = parse_chunk(lines, base)
+    return chunk, ledger.submit_many(chunk.items)
+
+
 def chunk_results(chunk: Chunk, ran: Future[Outcomes]) -> list[dict[str, Any]]:
     """One result per non-empty line of the chunk, in order, once its commands have run."""
     results = dict(chunk.failed)
@@ -145,8 +153,7 @@ def run_chunks(
     while the one before it runs, so the writer can decide it while the one before is written."""
     running: deque[tuple[Chunk, Future[Outcomes]]] = deque()
     for lines in chunks:
-        chunk = parse_chunk(lines, base)
-        running.append((chunk, ledger.submit_many(chunk.items)))
+        running.append(start_chunk(ledger, lines, base))
         if len(running) > 1:
             yield chunk_results(*running.popleft())
     while running:

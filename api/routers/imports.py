@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.deps import CommandsDep
 from api.errors import IMPORT_ERRORS, UnsupportedMediaType
-from api.importing import SPECS, Chunk, chunk_results, parse_chunk
+from api.importing import SPECS, Chunk, chunk_results, start_chunk
 from commands.group_commit import Outcomes
 from domain.errors import InvalidCommand
 
@@ -97,10 +97,6 @@ async def import_commands(
     if ctx.idempotency_key is not None or ctx.expected_version is not None:
         raise InvalidCommand("an import takes idempotency_key per line, and no If-Match")
 
-    def start(batch: list[tuple[int, str]]) -> tuple[Chunk, Future[Outcomes]]:
-        chunk = parse_chunk(batch, ctx)
-        return chunk, ledger.submit_many(chunk.items)
-
     async def finish(chunk: Chunk, ran: Future[Outcomes]) -> bytes:
         with suppress(Exception):  # its error is the chunk's result, below
             await asyncio.wrap_future(ran)
@@ -110,7 +106,7 @@ async def import_commands(
         # One chunk is handed over while the one before it runs, as ``oms import`` does.
         running: deque[tuple[Chunk, Future[Outcomes]]] = deque()
         async for batch in _lines(request):
-            running.append(await run_in_threadpool(start, batch))
+            running.append(await run_in_threadpool(start_chunk, ledger, batch, ctx))
             if len(running) > 1:
                 yield await finish(*running.popleft())
         while running:
