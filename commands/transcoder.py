@@ -14,12 +14,14 @@ encoder, which writes it as before.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from eventsourcing.persistence import JSONTranscoder
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_UTC_TIMES = 4096
 
 
 class LedgerTranscoder(JSONTranscoder):
@@ -29,9 +31,23 @@ class LedgerTranscoder(JSONTranscoder):
         except orjson.JSONEncodeError:
             return super().encode(obj)
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Every event of a command carries the same two times, so each is written once per
+        # command. Only UTC times are kept: equal times in other zones are written differently.
+        self._utc_times: dict[datetime, dict[str, Any]] = {}
+
     def _encode_registered(self, o: Any) -> dict[str, Any]:
         """The library's ``_encode_obj`` without its error handling: called for every timestamp
         and amount, that took as long as all the rest of an event. A type with no transcoding
         raises KeyError here, and then the library's encoder names it."""
+        if type(o) is datetime and o.tzinfo is UTC:
+            encoded = self._utc_times.get(o)
+            if encoded is None:
+                if len(self._utc_times) >= _UTC_TIMES:
+                    self._utc_times.clear()
+                transcoding = self.types[datetime]
+                encoded = self._utc_times[o] = {"_type_": transcoding.name, "_data_": transcoding.encode(o)}
+            return encoded
         transcoding = self.types[type(o)]
         return {"_type_": transcoding.name, "_data_": transcoding.encode(o)}

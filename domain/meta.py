@@ -16,13 +16,15 @@ class Meta:
     """The context of one command, stamped on every event it records.
 
     ``occurred_at`` is business time (when it happened in the world), as opposed to
-    the event's ``timestamp``, which is when the ledger recorded it.
+    ``recorded_at``, the ledger's clock when it ran the command, which every event of the
+    command carries as its ``timestamp`` (None: the event's own creation time).
     """
 
     occurred_at: datetime
     actor: str = SYSTEM_ACTOR
     correlation_id: str = ""
     causation_id: str | None = None
+    recorded_at: datetime | None = None
 
     @classmethod
     def at(
@@ -41,11 +43,11 @@ class Meta:
         when = when.astimezone(UTC)
         if when > now:
             raise OccurredInFuture(f"occurred_at {when.isoformat()} is after the ledger's clock {now.isoformat()}")
-        return cls(when, actor, correlation_id, causation_id)
+        return cls(when, actor, correlation_id, causation_id, now)
 
     def caused_by(self, causation_id: str) -> Meta:
         """The same context for an event another event caused."""
-        return Meta(self.occurred_at, self.actor, self.correlation_id, causation_id)
+        return Meta(self.occurred_at, self.actor, self.correlation_id, causation_id, self.recorded_at)
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -53,4 +55,5 @@ class Meta:
             "actor": self.actor,
             "correlation_id": self.correlation_id,
             "causation_id": self.causation_id,
+            "timestamp": self.recorded_at,
         }

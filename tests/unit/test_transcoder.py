@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from types import UnionType
 from typing import Any
@@ -43,6 +43,16 @@ def test_writes_what_the_library_writes_for_timestamps_amounts_enums_and_text() 
     }
     assert ours.encode(state) == library.encode(state)
     assert ours.decode(ours.encode(state)) == library.decode(library.encode(state))
+
+
+def test_a_moment_written_again_keeps_the_zone_it_is_given_in() -> None:
+    """UTC times are remembered once written; an equal time in another zone is written as given."""
+    ours, library = transcoders()
+    utc = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    paris = utc.astimezone(timezone(timedelta(hours=1)))
+    for state in ({"a": utc, "b": utc}, {"a": paris, "b": utc}, {"a": utc, "b": paris}):
+        assert ours.encode(state) == library.encode(state)
+    assert b"09:00:00+01:00" in ours.encode({"a": paris})
 
 
 def test_hands_what_orjson_refuses_to_the_library() -> None:
