@@ -53,7 +53,7 @@ class StockItem(LedgerAggregate):
     # --- reading ---------------------------------------------------------------
 
     def balance(self, bucket: Bucket) -> int:
-        return self.balances[bucket.value]
+        return self.balances[bucket]  # a Bucket hashes and compares as its value, without the enum's lookup
 
     @property
     def available(self) -> int:
@@ -266,8 +266,8 @@ class StockItem(LedgerAggregate):
     ) -> None:
         self.trigger_event(
             event_class,
-            from_bucket=source.value,
-            to_bucket=target.value,
+            from_bucket=str(source),  # the plain value: str() is the str type's own, .value the enum's
+            to_bucket=str(target),
             quantity=quantity,
             **fields,
             **meta.fields(),
