@@ -61,10 +61,11 @@ class UnitOfWork:
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         # Handlers ask for the same few aggregates many times per command: no list for those.
         found = self._seen.get(aggregate_id, ABSENT)
-        if isinstance(found, _Absent):
+        if found is ABSENT:
             self.prefetch([aggregate_id])
             found = self._seen[aggregate_id]
-        self._remember(aggregate_id)
+        if self._undo is not None and aggregate_id not in self._undo:
+            self._remember(aggregate_id)
         if found is not None and not isinstance(found, cls):
             raise TypeError(f"stream {aggregate_id} holds a {type(found).__name__}, not a {cls.__name__}")
         return found

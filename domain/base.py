@@ -51,20 +51,22 @@ class LedgerAggregate(Aggregate):
 
     def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
         """The library's ``trigger_event``, with the same result, at a third less cost per event:
-        an order line records two, and this ran for every one of them. The event's fields are
-        set in their declared order (the order they are stored in), instead of one by one
-        through the frozen dataclass's ``__init__``; the id and version are the aggregate's own,
-        so need no check; and the ledger's aggregates have no explicit topics to look up."""
+        an order line records two, and this ran for every one of them. The fields are set
+        together, instead of one by one through the frozen dataclass's ``__init__``, in the
+        order given after the library's three (the order they are stored in: callers pass
+        the command's metadata first, then the event's own fields, as declared); the id and
+        version are the aggregate's own, so need no check; and the ledger's aggregates have
+        no explicit topics to look up."""
         names, named, plain = _event_shape(event_class)
-        kwargs["originator_id"] = self.id
-        kwargs["originator_version"] = self.version + 1
         if kwargs.get("timestamp") is None:
             kwargs["timestamp"] = event_class.create_timestamp()
-        if len(kwargs) != len(names) or not kwargs.keys() >= named:
-            missing, unknown = sorted(named - kwargs.keys()), sorted(kwargs.keys() - named)
+        state = {"originator_id": self.id, "originator_version": self.version + 1, "timestamp": None}
+        state.update(kwargs)
+        if len(state) != len(names) or not state.keys() >= named:
+            missing, unknown = sorted(named - state.keys()), sorted(state.keys() - named)
             raise TypeError(f"Can't construct event {event_class}: missing {missing}, unknown {unknown}")
         event = object.__new__(event_class)
-        event.__dict__.update({name: kwargs[name] for name in names})
+        event.__dict__.update(state)
         if plain:  # the library's mutate() checks the id and version just set, then does this
             event.apply(self)
             self._version = event.originator_version

@@ -77,7 +77,7 @@ class LocationDirectory(LedgerAggregate):
     def add(self, location_id: str, priority: int, meta: Meta) -> None:
         if location_id in self.priorities:
             raise AlreadyExists(f"location {location_id!r} is already registered")
-        self.trigger_event(self.LocationAdded, location_id=location_id, priority=priority, **meta.fields())
+        self.trigger_event(self.LocationAdded, **meta.fields(), location_id=location_id, priority=priority)
 
     def contains(self, location_id: str) -> bool:
         return location_id in self.priorities

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -104,7 +105,7 @@ class Order(LedgerAggregate):
     # --- reading ---------------------------------------------------------------
 
     def total_of(self, field: str) -> int:
-        return sum(int(line[field]) for line in self.lines.values())
+        return sum(map(itemgetter(field), self.lines.values()))  # no Python frame per line
 
     @property
     def total(self) -> Decimal:
@@ -218,7 +219,7 @@ class Order(LedgerAggregate):
             raise InvalidTransition(f"order {self.order_id!r} is cancelled; it takes no new payments")
         name, fields = payments.decide(self.payments, kind, amount)
         event_class: type[LedgerAggregate.Event] = getattr(self, name)
-        self.trigger_event(event_class, reference=reference, **fields, **meta.fields())
+        self.trigger_event(event_class, **meta.fields(), **fields, reference=reference)
 
     def cancel(self, reason: str, lines: Mapping[str, int] | None, meta: Meta) -> list[dict[str, Any]]:
         """Cancel open units (all of them when ``lines`` is None); returns the releases."""
@@ -232,7 +233,7 @@ class Order(LedgerAggregate):
             if quantity > open_units:
                 raise InvalidTransition(f"line {sku} has {open_units} open units; cannot cancel {quantity}")
             cancelled.append({"sku": sku, "quantity": quantity, "releases": _releases(line, quantity)})
-        self.trigger_event(self.Cancelled, reason=reason, lines=cancelled, **meta.fields())
+        self.trigger_event(self.Cancelled, **meta.fields(), reason=reason, lines=cancelled)
         return cancelled
 
     def ship(
@@ -273,12 +274,12 @@ class Order(LedgerAggregate):
             shipped.append({"sku": sku, "committed": from_committed, "backordered": quantity - from_committed})
         self.trigger_event(
             self.Shipped,
+            **meta.fields(),
             shipment_id=shipment_id,
             location_id=location_id,
             carrier=carrier,
             tracking_number=tracking_number,
             lines=shipped,
-            **meta.fields(),
         )
         return location_id, shipped
 
@@ -300,7 +301,7 @@ class Order(LedgerAggregate):
             raise ShipmentNotFound(f"order {self.order_id!r} has no shipment {shipment_id!r}")
         if shipment["delivered_at"] is not None:
             raise InvalidTransition(f"shipment {shipment_id!r} is already delivered")
-        self.trigger_event(self.Delivered, shipment_id=shipment_id, **meta.fields())
+        self.trigger_event(self.Delivered, **meta.fields(), shipment_id=shipment_id)
 
     def request_return(self, return_id: str, lines: Mapping[str, tuple[int, str]], meta: Meta) -> None:
         if return_id in self.returns:
@@ -315,7 +316,7 @@ class Order(LedgerAggregate):
             if quantity > returnable:
                 raise InvalidTransition(f"line {sku} has {returnable} shipped units left to return, not {quantity}")
             requested.append({"sku": sku, "quantity": quantity, "reason": reason})
-        self.trigger_event(self.ReturnRequested, return_id=return_id, lines=requested, **meta.fields())
+        self.trigger_event(self.ReturnRequested, **meta.fields(), return_id=return_id, lines=requested)
 
     def receive_return(
         self, return_id: str, location_id: str, lines: Sequence[tuple[str, int, Disposition]], *, meta: Meta
@@ -341,7 +342,7 @@ class Order(LedgerAggregate):
                 )
             received.append({"sku": sku, "quantity": quantity, "disposition": disposition.value})
         self.trigger_event(
-            self.ReturnReceived, return_id=return_id, location_id=location_id, lines=received, **meta.fields()
+            self.ReturnReceived, **meta.fields(), return_id=return_id, location_id=location_id, lines=received
         )
 
     def _wanted(self, lines: Mapping[str, int] | None, everything: dict[str, int], action: str) -> dict[str, int]:

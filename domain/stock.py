@@ -208,11 +208,11 @@ class StockItem(LedgerAggregate):
                 raise InvalidCommand(f"{name} must be a non-negative integer, got {value!r}")
         self.trigger_event(
             self.PolicySet,
+            **meta.fields(),
             reorder_point=reorder_point,
             reorder_quantity=reorder_quantity,
             safety_stock=safety_stock,
             allow_backorder=allow_backorder,
-            **meta.fields(),
         )
         # The safety-stock bucket follows the policy as far as available stock allows.
         held = self.balance(Bucket.SAFETY_STOCK)
@@ -266,11 +266,11 @@ class StockItem(LedgerAggregate):
     ) -> None:
         self.trigger_event(
             event_class,
+            **meta.fields(),
             from_bucket=str(source),  # the plain value: str() is the str type's own, .value the enum's
             to_bucket=str(target),
             quantity=quantity,
             **fields,
-            **meta.fields(),
         )
 
     # --- events ----------------------------------------------------------------

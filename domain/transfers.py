@@ -56,7 +56,7 @@ class Transfer(LedgerAggregate):
             raise InvalidTransition(
                 f"transfer {self.transfer_id!r} has {self.outstanding} units outstanding, not {received}"
             )
-        self.trigger_event(self.Received, quantity=received, **meta.fields())
+        self.trigger_event(self.Received, **meta.fields(), quantity=received)
         return received
 
     class Dispatched(LedgerAggregate.Created):

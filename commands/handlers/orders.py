@@ -43,12 +43,13 @@ def place_order(cmd: PlaceOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
         directory = uow.directory()
         candidates = [r.location_id for r in directory.ranked()] if directory else []
     uow.prefetch(StockItem.id_for(line.sku, location_id) for line in cmd.lines for location_id in candidates)
-    positions = {}
+    items = {}
     for line in cmd.lines:
         for location_id in candidates:
             item = uow.stock_item(line.sku, location_id)
             if item is not None:
-                positions[(line.sku, location_id)] = Position(item.available, item.allow_backorder)
+                items[(line.sku, location_id)] = item
+    positions = {key: Position(item.available, item.allow_backorder) for key, item in items.items()}
     _by_sku(cmd.lines)
     plan = source([Demand(line.sku, line.quantity) for line in cmd.lines], candidates, positions)
     order = uow.add(
@@ -69,7 +70,8 @@ def place_order(cmd: PlaceOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
     caused = meta.caused_by(event_ref(order))
     for sku, allocations in plan.items():
         for allocation in allocations:
-            item = uow.existing_stock_item(sku, allocation.location_id)
+            # Sourcing allocates only where it was given a position, so the item was looked up.
+            item = items[(sku, allocation.location_id)]
             item.commit(order_id, allocation.committed, allocation.backordered, caused)
     return Outcome(order_id, order, {"status": order.status})
 

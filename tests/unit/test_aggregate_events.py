@@ -21,7 +21,7 @@ def test_a_triggered_event_equals_the_one_the_library_builds_field_for_field_in_
     event = item.pending_events[-1]
     fields = vars(event)
     assert event == StockItem.Received(**fields)  # the dataclass's own __init__
-    assert list(fields) == list(vars(StockItem.Received(**fields)))  # stored in the same key order
+    assert list(fields) == list(vars(StockItem.Received(**fields)))  # stored in the declared order
     assert (event.originator_version, item.version) == (2, 2)
     assert event.timestamp == item.modified_on == NOW  # the command's recorded time
     assert item.available == 5
