@@ -21,7 +21,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent, Transcoder
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mapper, StoredEvent, Transcoder
 from eventsourcing.popo import POPOFactory
 from eventsourcing.utils import EnvType
 
@@ -58,7 +58,7 @@ from commands.store import (
     PostgresLedgerRecorder,
     StoredResult,
 )
-from commands.transcoder import LedgerTranscoder
+from commands.transcoder import LedgerMapper, LedgerTranscoder
 from commands.unit_of_work import UnitOfWork
 from domain.base import LedgerAggregate
 from domain.errors import IdempotencyKeyReused, LedgerError, StaleVersion, VersionConflict
@@ -183,6 +183,9 @@ class Ledger(Application[UUID]):
             and event.originator_version % interval == 0
         }
         return [self.snapshots.mapper.to_stored_event(Snapshot.take(processing_event.aggregates[i])) for i in due]
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=LedgerMapper)
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = LedgerTranscoder()

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import JSONTranscoder
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Cipher, Compressor, JSONTranscoder, Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _UTC_TIMES = 4096
@@ -51,3 +54,33 @@ class LedgerTranscoder(JSONTranscoder):
             return encoded
         transcoding = self.types[type(o)]
         return {"_type_": transcoding.name, "_data_": transcoding.encode(o)}
+
+
+class LedgerMapper(Mapper[UUID]):
+    """The library's mapper, writing the same stored events with less work per event: each event
+    class's topic is looked up once, and the stored event is built without its dataclass
+    ``__init__``. With a compressor or a cipher configured, the library's own method runs."""
+
+    def __init__(
+        self, transcoder: Transcoder, compressor: Compressor | None = None, cipher: Cipher | None = None
+    ) -> None:
+        super().__init__(transcoder, compressor=compressor, cipher=cipher)
+        self._classes: dict[type, tuple[str, int]] = {}
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        if self.compressor is not None or self.cipher is not None:
+            return super().to_stored_event(domain_event)
+        cls = type(domain_event)
+        known = self._classes.get(cls)
+        if known is None:
+            known = self._classes[cls] = (get_topic(cls), getattr(cls, "class_version", 1))
+        topic, class_version = known
+        state = domain_event.__dict__.copy()
+        stored = object.__new__(StoredEvent)
+        stored.__dict__.update(
+            originator_id=state.pop("originator_id"), originator_version=state.pop("originator_version"), topic=topic
+        )
+        if class_version > 1:
+            state["class_version"] = class_version
+        stored.__dict__["state"] = self.transcoder.encode(state)
+        return stored

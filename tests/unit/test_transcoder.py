@@ -11,15 +11,17 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
+from eventsourcing.compressor import ZlibCompressor
+from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.persistence import JSONTranscoder, Mapper, TranscodingNotRegisteredError
 
 import domain
 from commands.ledger import Ledger
-from commands.transcoder import LedgerTranscoder
+from commands.transcoder import LedgerMapper, LedgerTranscoder
 from domain.base import LedgerAggregate
+from domain.orders import Order
 from domain.stock import AdjustmentReason
-from tests.helpers import MEMORY_ENV
+from tests.helpers import MEMORY_ENV, item, memory_ledger, order, place, receive, register
 
 
 def transcoders() -> tuple[JSONTranscoder, JSONTranscoder]:
@@ -103,3 +105,23 @@ def test_events_hold_no_values_orjson_would_write_differently() -> None:
                 continue
             kinds = _kinds(hint, set())
             assert UUID not in kinds and float not in kinds, (event.__qualname__, name, hint)
+
+
+def test_the_ledger_mapper_stores_what_the_library_mapper_stores() -> None:
+    ledger = memory_ledger()
+    register(ledger, "main")
+    receive(ledger, "85123A", "main", 10)
+    place(ledger, [("85123A", 2)], order_id="o-1")
+    stored = ledger.recorder.select_events(Order.id_for("o-1")) + ledger.recorder.select_events(
+        item(ledger, "85123A", "main").id
+    )
+    assert isinstance(ledger.mapper, LedgerMapper)
+    library = Mapper[UUID](transcoder=ledger.mapper.transcoder)
+    events = [ledger.mapper.to_domain_event(s) for s in stored]
+    events.append(Snapshot.take(order(ledger, "o-1")))  # an Order snapshot carries its class_version
+    for event in events:
+        assert ledger.mapper.to_stored_event(event) == library.to_stored_event(event)
+    zipped = LedgerMapper(ledger.mapper.transcoder, compressor=ZlibCompressor())
+    assert zipped.to_stored_event(events[0]) == Mapper[UUID](
+        ledger.mapper.transcoder, ZlibCompressor()
+    ).to_stored_event(events[0])
