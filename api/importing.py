@@ -8,13 +8,13 @@ not stop the others.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
 from eventsourcing.persistence import PersistenceError
 from pydantic import TypeAdapter, ValidationError
 
@@ -65,8 +65,8 @@ class LineError(Exception):
 def parse_line(text: str) -> tuple[Command, str | None]:
     """The command a line asks for, and its idempotency key; LineError if it is not valid."""
     try:
-        fields = json.loads(text)
-    except ValueError as error:
+        fields = orjson.loads(text)  # strict JSON: no NaN or Infinity, integers of up to 64 bits
+    except orjson.JSONDecodeError as error:
         raise LineError("invalid_json", f"not JSON: {error}") from None
     if not isinstance(fields, dict):
         raise LineError("validation_error", "a line must be a JSON object")

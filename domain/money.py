@@ -42,7 +42,10 @@ def check_amount(amount: Decimal, currency: str, *, allow_zero: bool = False, wh
         raise InvalidCommand(f"{what} must be a finite decimal, got {amount!r}")
     if amount < 0 or (amount == 0 and not allow_zero):
         raise InvalidCommand(f"{what} must be {'non-negative' if allow_zero else 'positive'}, got {amount}")
-    exponent = amount.normalize().as_tuple().exponent
+    exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > minor_units(currency):
-        raise InvalidCommand(f"{what} {amount} has more decimals than {currency} allows ({minor_units(currency)})")
+        # Trailing zeros do not count (1.250 GBP is fine); only then is it worth normalizing.
+        exponent = amount.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > minor_units(currency):
+            raise InvalidCommand(f"{what} {amount} has more decimals than {currency} allows ({minor_units(currency)})")
     return amount

@@ -62,6 +62,7 @@ def test_a_bad_line_does_not_stop_the_others(api: Api) -> None:
         '{"command": "set_stock_policy", "sku": "A", "location_id": "main", "reorder_point": 1, '
         '"reorder_quantity": 1, "safety_stock": 0, "allow_backorder": false}',
         '{"command": "set_stock_policy", "sku": "A/B", "location_id": "main"}',
+        '{"command": "receive_stock", "sku": "A", "location_id": "main", "quantity": NaN}',
     ]
     answered = results(post_ndjson(api, "\n".join(lines)).text)
     outcome = [(r["line"], r["result"], r.get("code")) for r in answered]
@@ -76,6 +77,7 @@ def test_a_bad_line_does_not_stop_the_others(api: Api) -> None:
         (9, "error", "order_not_found"),
         (10, "ok", None),
         (11, "error", "validation_error"),
+        (12, "error", "invalid_json"),  # NaN is not JSON
     ]
     assert answered[5]["position"] == answered[6]["position"]  # the repeat replayed the first answer
     assert answered[4]["errors"][0]["loc"] == ["quantity"]
