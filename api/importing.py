@@ -95,6 +95,12 @@ def _failed(number: int, error: LineError | LedgerError) -> dict[str, Any]:
     return failed
 
 
+# Chunks handed over beyond the one whose results are awaited. The writer decides a chunk while
+# the one before it is written, and with only one ahead, the next was often still being parsed
+# when it finished deciding: it then waited for the write, and the database for the next chunk.
+CHUNKS_AHEAD = 2
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
     """Lines parsed: the commands to run, with their line numbers, and the lines already failed."""
@@ -149,12 +155,12 @@ def run_chunks(
     ledger: Ledger, chunks: Iterable[list[tuple[int, str]]], base: CommandContext
 ) -> Iterator[list[dict[str, Any]]]:
     """Each chunk's results, in order: one per non-empty line. Each chunk is one group commit, in
-    which a line that fails (its shape or a rule) fails alone. A chunk is parsed and handed over
-    while the one before it runs, so the writer can decide it while the one before is written."""
+    which a line that fails (its shape or a rule) fails alone. Chunks are parsed and handed over
+    ahead of the one whose results are awaited (``CHUNKS_AHEAD``)."""
     running: deque[tuple[Chunk, Future[Outcomes]]] = deque()
     for lines in chunks:
         running.append(start_chunk(ledger, lines, base))
-        if len(running) > 1:
+        if len(running) > CHUNKS_AHEAD:
             yield chunk_results(*running.popleft())
     while running:
         yield chunk_results(*running.popleft())

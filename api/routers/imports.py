@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.deps import CommandsDep
 from api.errors import IMPORT_ERRORS, UnsupportedMediaType
-from api.importing import SPECS, Chunk, chunk_results, start_chunk
+from api.importing import CHUNKS_AHEAD, SPECS, Chunk, chunk_results, start_chunk
 from commands.group_commit import Outcomes
 from domain.errors import InvalidCommand
 
@@ -103,11 +103,11 @@ async def import_commands(
         return "".join(json.dumps(result, default=str) + "\n" for result in chunk_results(chunk, ran)).encode()
 
     async def results() -> AsyncIterator[bytes]:
-        # One chunk is handed over while the one before it runs, as ``oms import`` does.
+        # Chunks are handed over ahead of the one whose results are awaited, as ``oms import`` does.
         running: deque[tuple[Chunk, Future[Outcomes]]] = deque()
         async for batch in _lines(request):
             running.append(await run_in_threadpool(start_chunk, ledger, batch, ctx))
-            if len(running) > 1:
+            if len(running) > CHUNKS_AHEAD:
                 yield await finish(*running.popleft())
         while running:
             yield await finish(*running.popleft())
