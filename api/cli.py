@@ -330,7 +330,7 @@ def import_file(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON commands (.ndjson or .ndjson.gz).")],
     results: Annotated[Path | None, typer.Option(help="Write one NDJSON result per line here.")] = None,
     actor: Annotated[str, typer.Option(help="Who the events name as the actor.")] = "system:import",
-    chunk_size: Annotated[int, typer.Option(min=1, max=10_000, help="Lines saved together in one transaction.")] = 500,
+    chunk_size: Annotated[int, typer.Option(min=1, max=10_000, help="Lines saved together in one transaction.")] = 1000,
 ) -> None:
     """Apply NDJSON commands in order, with a progress bar; a bad line does not stop the others."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
