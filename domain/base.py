@@ -25,15 +25,15 @@ def stream_id(kind: str, *parts: str) -> UUID:
     return uuid5(_NAMESPACE, "\x00".join((kind, *parts)))
 
 
-_SHAPES: dict[type, tuple[tuple[str, ...], frozenset[str], bool]] = {}
+_SHAPES: dict[type, tuple[frozenset[str], bool]] = {}
 
 
-def _event_shape(event_class: type[Any]) -> tuple[tuple[str, ...], frozenset[str], bool]:
-    """The event's fields in declared order and as a set, and whether it keeps the library's ``mutate``."""
+def _event_shape(event_class: type[Any]) -> tuple[frozenset[str], bool]:
+    """The event's field names, and whether it keeps the library's ``mutate``."""
     shape = _SHAPES.get(event_class)
     if shape is None:
-        names = tuple(f.name for f in fields(event_class))
-        shape = _SHAPES[event_class] = (names, frozenset(names), event_class.mutate is Aggregate.Event.mutate)
+        names = frozenset(f.name for f in fields(event_class))
+        shape = _SHAPES[event_class] = (names, event_class.mutate is Aggregate.Event.mutate)
     return shape
 
 
@@ -57,12 +57,12 @@ class LedgerAggregate(Aggregate):
         the command's metadata first, then the event's own fields, as declared); the id and
         version are the aggregate's own, so need no check; and the ledger's aggregates have
         no explicit topics to look up."""
-        names, named, plain = _event_shape(event_class)
+        named, plain = _event_shape(event_class)
         if kwargs.get("timestamp") is None:
             kwargs["timestamp"] = event_class.create_timestamp()
         state = {"originator_id": self.id, "originator_version": self.version + 1, "timestamp": None}
         state.update(kwargs)
-        if len(state) != len(names) or not state.keys() >= named:
+        if len(state) != len(named) or not state.keys() >= named:
             missing, unknown = sorted(named - state.keys()), sorted(state.keys() - named)
             raise TypeError(f"Can't construct event {event_class}: missing {missing}, unknown {unknown}")
         event = object.__new__(event_class)
