@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from api import errors
 from api.bootstrap import Container
 from api.deps import ContainerDep
+from api.http_protocol import GuardedHttpTools
 from api.middleware import BodyLimit, RequestId
 from api.routers import (
     audit,
@@ -65,6 +66,7 @@ def create_app(container: Container, *, close_on_shutdown: bool = False) -> Fast
     ):
         app.include_router(router)
     settings = container.settings
+    GuardedHttpTools.limit(settings.max_header_bytes, settings.header_timeout_seconds)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_import_bytes=settings.max_import_bytes)
     app.add_middleware(RequestId)
 

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Literal
+from typing import IO, TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 
@@ -79,6 +79,7 @@ def serve(
 
     from api.app import create_app
     from api.bootstrap import build
+    from api.http_protocol import GuardedHttpTools
     from api.runtime import tune_gc
     from api.workers import writer_for_workers
 
@@ -99,7 +100,9 @@ def serve(
         host, port = host or settings.host, port or settings.port
         tune_gc()
         if workers == 1:
-            uvicorn.run(create_app(container), host=host, port=port, access_log=settings.access_log)
+            uvicorn.run(
+                create_app(container), host=host, port=port, access_log=settings.access_log, http=GuardedHttpTools
+            )
         else:
             with writer_for_workers(container) as worker_settings:
                 os.environ.update(worker_settings)  # worker processes are spawned with this environment
@@ -110,6 +113,7 @@ def serve(
                     host=host,
                     port=port,
                     access_log=settings.access_log,
+                    http=GuardedHttpTools,
                 )
     finally:
         container.close()
@@ -325,6 +329,13 @@ def _open(path: Path, mode: Literal["rt", "wt"] = "rt") -> IO[str]:
     return path.open("r" if mode == "rt" else "w", encoding="utf-8")
 
 
+def _open_bytes(path: Path) -> IO[bytes]:
+    """Lines as bytes, so that the import refuses invalid UTF-8 line by line instead of stopping."""
+    if path.suffix == ".gz":
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return path.open("rb")
+
+
 @cli.command("import")
 def import_file(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON commands (.ndjson or .ndjson.gz).")],
@@ -335,19 +346,20 @@ def import_file(
     """Apply NDJSON commands in order, with a progress bar; a bad line does not stop the others."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from api.importing import run_chunks
+    from api.importing import Line, run_chunks
     from api.runtime import tune_gc
     from commands.ledger import CommandContext
 
-    with _open(path) as counting:
+    with _open_bytes(path) as counting:
         total = sum(1 for line in counting if line.strip())
     outcomes: Counter[str] = Counter()
+    replayed = 0
     started = time.monotonic()
     sink = results.open("w", encoding="utf-8") if results else None
     try:
         with (
             _container() as container,
-            _open(path) as lines,
+            _open_bytes(path) as lines,
             Progress(
                 TextColumn("importing"),
                 BarColumn(),
@@ -360,12 +372,13 @@ def import_file(
             task = progress.add_task("import", total=total, failed=0)
             tune_gc()
             base = CommandContext(actor=actor, correlation_id=f"import:{path.name}")
-            numbered = enumerate(lines, start=1)
+            numbered: Iterator[Line] = enumerate(lines, start=1)
             chunks = iter(lambda: list(itertools.islice(numbered, chunk_size)), [])
             # Each chunk is one group commit; a failing line still fails alone.
             for done in run_chunks(container.ledger, chunks, base):
                 for result in done:
                     outcomes[result.get("code", "ok")] += 1
+                    replayed += bool(result.get("replayed"))
                     if sink:
                         sink.write(json.dumps(result, default=str) + "\n")
                 progress.update(task, completed=sum(outcomes.values()), failed=sum(outcomes.values()) - outcomes["ok"])
@@ -375,7 +388,8 @@ def import_file(
     elapsed = time.monotonic() - started
     typer.echo(
         f"{sum(outcomes.values())} lines in {elapsed:.1f}s: {outcomes['ok']} ok, "
-        f"{sum(outcomes.values()) - outcomes['ok']} failed"
+        f"{sum(outcomes.values()) - outcomes['ok']} failed; {replayed} of the ok lines were replays "
+        "(their idempotency key had been saved before, so nothing was written again)"
     )
     for code, count in sorted(outcomes.items()):
         if code != "ok":

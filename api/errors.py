@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from eventsourcing.persistence import PersistenceError
@@ -12,11 +13,14 @@ from fastapi.responses import JSONResponse
 from psycopg import OperationalError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from commands.group_commit import Stopped
 from domain import errors as e
 
 PROBLEM_JSON = "application/problem+json"
+# What a 503 asks the client to wait before trying again: the database restarts, or a writer comes back.
+RETRY_AFTER_SECONDS = 2
 log = logging.getLogger(__name__)
 
 
@@ -101,8 +105,12 @@ def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) 
     }
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def problem(
+    status: int, code: str, title: str, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    headers = {**(headers or {}), **({"WWW-Authenticate": "Bearer"} if status == 401 else {})}
+    if status == 503:
+        headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
     return JSONResponse(
         problem_body(status, code, title, detail, **extra), status_code=status, media_type=PROBLEM_JSON, headers=headers
     )
@@ -164,12 +172,16 @@ def install(app: FastAPI) -> None:
         return validation_problem(error.errors())
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 405:
+            # Starlette's Allow names one route's methods; a path often has several routes.
+            error.headers = {**(error.headers or {}), "Allow": _allowed(request)}
         if error.status_code == 400:
             # A body that cannot be decoded is as invalid as malformed JSON, which is a 422.
             return problem(422, "validation_error", "Invalid request", f"the body could not be read: {error.detail}")
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-        return problem(error.status_code, code, str(error.detail), str(error.detail))
+        # Starlette names the allowed methods of a 405 in its headers (Allow): keep them.
+        return problem(error.status_code, code, str(error.detail), str(error.detail), headers=error.headers)
 
     @app.exception_handler(PersistenceError)
     async def persistence_error(_: Request, error: PersistenceError) -> JSONResponse:
@@ -192,3 +204,14 @@ def install(app: FastAPI) -> None:
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=error)
         return problem(500, "internal_error", "Internal error", "an unexpected error occurred; it has been logged")
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route of this path answers, for a 405's Allow header: asked of the
+    routes themselves, each method in turn, since included routers keep their routes inside."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    )

@@ -62,10 +62,12 @@ class LineError(Exception):
         self.code, self.detail, self.errors = code, detail, errors
 
 
-def parse_line(text: str) -> tuple[Command, str | None]:
-    """The command a line asks for, and its idempotency key; LineError if it is not valid."""
+def parse_line(text: bytes | str) -> tuple[Command, str | None]:
+    """The command a line asks for, and its idempotency key; LineError if it is not valid.
+    Lines come as the bytes received, so that invalid UTF-8 is refused here, as on a command route,
+    rather than decoded into replacement characters."""
     try:
-        fields = orjson.loads(text)  # strict JSON: no NaN or Infinity, integers of up to 64 bits
+        fields = orjson.loads(text)  # strict JSON in UTF-8: no NaN or Infinity, integers of up to 64 bits
     except orjson.JSONDecodeError as error:
         raise LineError("invalid_json", f"not JSON: {error}") from None
     if not isinstance(fields, dict):
@@ -110,7 +112,10 @@ class Chunk:
     items: list[tuple[Command, CommandContext]]
 
 
-def parse_chunk(lines: Iterable[tuple[int, str]], base: CommandContext) -> Chunk:
+Line = tuple[int, bytes | str]
+
+
+def parse_chunk(lines: Iterable[Line], base: CommandContext) -> Chunk:
     failed: dict[int, dict[str, Any]] = {}
     numbers, items = [], []
     for number, text in lines:
@@ -126,9 +131,7 @@ def parse_chunk(lines: Iterable[tuple[int, str]], base: CommandContext) -> Chunk
     return Chunk(failed, numbers, items)
 
 
-def start_chunk(
-    ledger: Ledger, lines: Iterable[tuple[int, str]], base: CommandContext
-) -> tuple[Chunk, Future[Outcomes]]:
+def start_chunk(ledger: Ledger, lines: Iterable[Line], base: CommandContext) -> tuple[Chunk, Future[Outcomes]]:
     """Parse the lines and hand their commands to the ledger, without waiting for them to run."""
     chunk = parse_chunk(lines, base)
     return chunk, ledger.submit_many(chunk.items)
@@ -148,12 +151,12 @@ def chunk_results(chunk: Chunk, ran: Future[Outcomes]) -> list[dict[str, Any]]:
                 results[number] = _failed(number, outcome)
             else:
                 results[number] = {"line": number, "result": "ok", **outcome.as_dict()}
+                if outcome.replayed:  # its key was used before: the first answer, nothing new written
+                    results[number]["replayed"] = True
     return [results[n] for n in sorted(results)]
 
 
-def run_chunks(
-    ledger: Ledger, chunks: Iterable[list[tuple[int, str]]], base: CommandContext
-) -> Iterator[list[dict[str, Any]]]:
+def run_chunks(ledger: Ledger, chunks: Iterable[list[Line]], base: CommandContext) -> Iterator[list[dict[str, Any]]]:
     """Each chunk's results, in order: one per non-empty line. Each chunk is one group commit, in
     which a line that fails (its shape or a rule) fails alone. Chunks are parsed and handed over
     ahead of the one whose results are awaited (``CHUNKS_AHEAD``)."""

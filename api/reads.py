@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from api.deps import ContainerDep, require
 from api.errors import ReadModelBehind
 from api.keys import Principal, Role
+from domain.errors import InvalidCommand
+from projections.admin import head
 from queries.projections import wait_for_position
 
 Reader = Annotated[Principal, Depends(require(Role.ANALYST, Role.SUPPORT, Role.INTEGRATOR))]
@@ -23,7 +25,12 @@ Analyst = Annotated[Principal, Depends(require(Role.ANALYST))]
 AnyRole = Annotated[Principal, Depends(require(*Role))]
 MinPosition = Annotated[
     int | None,
-    Query(ge=0, description="Wait (a few seconds at most) until the read model has applied this ledger position."),
+    Query(
+        ge=0,
+        le=2**63 - 1,
+        description="Wait (a few seconds at most) until the read model has applied this ledger position; "
+        "a position beyond the ledger's last is refused at once (422).",
+    ),
 ]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
 Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]
@@ -40,6 +47,8 @@ ReadConnection = Annotated[Connection[Any], Depends(connection)]
 def caught_up(conn: Connection[Any], container: ContainerDep, projection: str, min_position: int | None) -> None:
     if min_position is None:
         return
+    if min_position > head(conn):  # no command has answered it, so waiting would not bring it
+        raise InvalidCommand(f"min_position {min_position} is beyond the ledger's last position")
     if not wait_for_position(conn, projection, min_position, container.settings.read_wait_seconds):
         raise ReadModelBehind(f"the {projection} read model has not reached position {min_position} yet; retry shortly")
 

@@ -46,3 +46,9 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=10_000, ge=1, le=100_000, description="Events per projection batch.")
     read_wait_seconds: float = Field(default=5.0, ge=0, le=60, description="Longest wait for min_position.")
     max_import_bytes: int = Field(default=1 << 30, ge=1024, description="Largest NDJSON import body.")
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=1024, le=1 << 20, description="Largest request line and headers together (431 beyond)."
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Longest time a client may take to send a request's headers."
+    )

@@ -27,9 +27,9 @@ class Import:
         return self.events / self.seconds
 
 
-def commands_file(path: Path, invoices: int | None) -> Path:
+def commands_file(path: Path, invoices: int | None, dataset: Path) -> Path:
     if not path.exists():
-        convert([str(path), *(["--invoices", str(invoices)] if invoices else [])])
+        convert([str(path), "--dataset", str(dataset), *(["--invoices", str(invoices)] if invoices else [])])
     return path
 
 

@@ -14,7 +14,13 @@ receives stock (in lots) just before a sale would need it. Mapping:
 - bad-debt adjustments (``A...``) are skipped; prices are rounded to pence
   (four rows carry 0.001).
 
-Usage: ``python -m bench.online_retail OUT.ndjson[.gz] [--invoices N]``.
+Every line carries a deterministic ``idempotency_key`` (its line number and a hash of its
+content), so an interrupted import can simply be run again: the lines already saved answer as
+replays and change nothing.
+
+Usage: ``python -m bench.online_retail OUT.ndjson[.gz] [--invoices N] [--dataset FILE]``.
+The full data set is read from ``--dataset``, else ``OMS_RETAIL_DATASET``, else
+``shared/datasets/online_retail.csv.gz`` beside the checkout or above it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import hashlib
 import json
 import os
 import sys
@@ -34,17 +41,28 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+WHERE_TO_GET_IT = (
+    "the UCI Online Retail data set (archive.ics.uci.edu, data set 352, CC BY 4.0) as a gzipped CSV; "
+    "pass --dataset FILE or set OMS_RETAIL_DATASET"
+)
+
+
+class DatasetMissing(FileNotFoundError):
+    """The full data set is not on this machine."""
+
 
 def find_dataset() -> Path:
     """``OMS_RETAIL_DATASET``, else ``shared/datasets/`` beside this checkout or above it."""
     configured = os.environ.get("OMS_RETAIL_DATASET")
     if configured:
+        if not Path(configured).is_file():
+            raise DatasetMissing(f"OMS_RETAIL_DATASET={configured} is not a file; it should be {WHERE_TO_GET_IT}")
         return Path(configured)
     relative = Path("shared") / "datasets" / "online_retail.csv.gz"
     for folder in Path(__file__).resolve().parents:
         if (folder / relative).exists():
             return folder / relative
-    raise FileNotFoundError(f"{relative} not found beside or above {Path(__file__).parent}; set OMS_RETAIL_DATASET")
+    raise DatasetMissing(f"{relative} is not beside or above this checkout; it needs {WHERE_TO_GET_IT}")
 
 
 LOCATION = "UK-WH"
@@ -64,7 +82,10 @@ class Invoice:
 def read_invoices(path: Path | None = None, limit: int | None = None) -> list[Invoice]:
     """Invoices in the order they first appear (the file is in invoice-date order)."""
     invoices: dict[str, Invoice] = {}
-    with gzip.open(path or find_dataset(), "rt", encoding="utf-8", newline="") as handle:
+    path = path or find_dataset()
+    if not path.is_file():
+        raise DatasetMissing(f"{path} is not a file; it should be {WHERE_TO_GET_IT}")
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             number = row["InvoiceNo"]
             invoice = invoices.get(number)
@@ -210,9 +231,13 @@ def _iso(at: datetime) -> str:
 
 
 def write(commands: Iterator[dict[str, Any]], out: IO[str]) -> Counter[str]:
+    """One line per command, each with a deterministic idempotency key: the same input gives the
+    same keys, so importing the output again (after a crash, say) replays instead of adding."""
     counts: Counter[str] = Counter()
-    for command in commands:
+    for number, command in enumerate(commands, start=1):
         counts[command["command"]] += 1
+        body = json.dumps(command, separators=(",", ":"), sort_keys=True)
+        command["idempotency_key"] = f"retail-{number}-{hashlib.sha256(body.encode()).hexdigest()[:16]}"
         out.write(json.dumps(command, separators=(",", ":")) + "\n")
     return counts
 
@@ -223,7 +248,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--invoices", type=int, default=None, help="only the first N invoices")
     parser.add_argument("--dataset", type=Path, default=None, help="default: shared/datasets/ beside the checkout")
     args = parser.parse_args(argv)
-    invoices = read_invoices(args.dataset, args.invoices)
+    try:
+        invoices = read_invoices(args.dataset, args.invoices)
+    except DatasetMissing as missing:
+        print(f"error: {missing}", file=sys.stderr)
+        raise SystemExit(2) from None
     replay = Replay()
     opener = gzip.open if args.out.suffix == ".gz" else open
     with opener(args.out, "wt", encoding="utf-8") as out:

@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ import psycopg
 from api.database import ledger_env
 from bench import http_orders, import_copy, reads
 from bench.common import api_key, drop_database, fresh_database, server
+from bench.online_retail import WHERE_TO_GET_IT, DatasetMissing, find_dataset
 from bench.projections import catch_up
 from commands.ledger import Ledger
 from projections.events import make_mapper
@@ -43,12 +45,20 @@ def main() -> None:
     parser.add_argument("--invoices", type=int, default=None, help="import only the first N invoices")
     parser.add_argument("--requests", type=int, default=2000, help="reads per latency figure")
     parser.add_argument("--hot-events", type=int, default=HOT_EVENTS, help="events of the hot stock item")
+    parser.add_argument("--dataset", type=Path, default=None, help="the full data set (default: OMS_RETAIL_DATASET)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     parser.add_argument("--rewrite", action="store_true", help="only redo the table and plot from latest.json")
     args = parser.parse_args()
     if args.rewrite:
         rewrite()
         return
+    try:  # before the first benchmark, so a missing data set costs no waiting
+        dataset = args.dataset or find_dataset()
+        if not dataset.is_file():
+            raise DatasetMissing(f"{dataset} is not a file; it should be {WHERE_TO_GET_IT}")
+    except DatasetMissing as missing:
+        print(f"error: {missing}", file=sys.stderr)
+        raise SystemExit(2) from None
     RESULTS.mkdir(exist_ok=True)
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -56,7 +66,7 @@ def main() -> None:
         "command": "make bench",
     }
     http(results, args.seconds, args.keep)
-    url, name = imports(results, args.invoices)
+    url, name = imports(results, args.invoices, dataset)
     print("3. projection catch-up", flush=True)
     results["catch_up"] = [
         {"projection": n, "events": c, "seconds": s, "events_per_second": c / s} for n, c, s in catch_up(url)
@@ -88,10 +98,10 @@ def http(results: dict[str, Any], seconds: int, keep: bool) -> None:
         drop_database("oms_bench_http_single")
 
 
-def imports(results: dict[str, Any], invoices: int | None) -> tuple[str, str]:
+def imports(results: dict[str, Any], invoices: int | None, dataset: Path) -> tuple[str, str]:
     print("2. import of the data set", flush=True)
     suffix = f"-{invoices}" if invoices else ""
-    source = import_copy.commands_file(RESULTS / f"retail{suffix}.ndjson.gz", invoices)
+    source = import_copy.commands_file(RESULTS / f"retail-keyed{suffix}.ndjson.gz", invoices, dataset)
     name = "oms_bench_import" + suffix.replace("-", "_")
     url = fresh_database(name)
     imported = import_copy.run_import(url, source)

@@ -365,10 +365,12 @@ class Ledger(Application[UUID]):
     ) -> list[_Queued]:
         """The commands to decide: repeats answered from their first run, ids generated once."""
         batch: list[_Queued] = []
+        keys = [(ctx.actor, ctx.idempotency_key) for _, ctx in (items[i] for i in indexes) if ctx.idempotency_key]
+        stored = self._results().find_results(keys)  # one query for the segment, whose keys differ
         for index in indexes:
             command, ctx = items[index]
             try:
-                request_hash, prior = self._replay(command, ctx)
+                request_hash, prior = self._replay(command, ctx, stored)
                 if prior is not None:
                     outcomes[index] = prior
                     continue
@@ -570,28 +572,37 @@ class Ledger(Application[UUID]):
         aggregate: LedgerAggregate = self.repository.get(stream_id, version=version)
         return aggregate
 
-    def _replay(self, command: m.Command, ctx: CommandContext) -> tuple[str, CommandResult | None]:
-        """The command's hash, and the first answer if its idempotency key was used before.
-        Only a command with a key is ever compared with an earlier one, so only it is hashed."""
+    def _replay(
+        self, command: m.Command, ctx: CommandContext, stored: Mapping[tuple[str, str], StoredResult] | None = None
+    ) -> tuple[str, CommandResult | None]:
+        """The command's hash, and the first answer if its idempotency key was used before (looked
+        up in ``stored`` when the caller fetched the batch's records). Only a command with a key is
+        ever compared with an earlier one, so only it is hashed."""
         if ctx.idempotency_key is None:
             return "", None
         request_hash = fingerprint(command)
+        if stored is not None:
+            return request_hash, _prior(ctx, request_hash, stored.get((ctx.actor, ctx.idempotency_key)))
         return request_hash, self._prior_result(ctx, request_hash)
 
     def _prior_result(self, ctx: CommandContext, request_hash: str) -> CommandResult | None:
         assert ctx.idempotency_key is not None
-        stored: StoredResult | None = self._results().find_result(ctx.actor, ctx.idempotency_key)
-        if stored is None:
-            return None
-        if stored.request_hash != request_hash:
-            raise IdempotencyKeyReused(f"Idempotency-Key {ctx.idempotency_key!r} was used for another command")
-        return CommandResult.from_stored(stored.result)
+        return _prior(ctx, request_hash, self._results().find_result(ctx.actor, ctx.idempotency_key))
 
     def _results(self) -> PostgresLedgerRecorder | MemoryLedgerRecorder:
         recorder = self.recorder
         if not isinstance(recorder, PostgresLedgerRecorder | MemoryLedgerRecorder):
             raise TypeError("the Ledger needs a ledger recorder (APPLICATION_RECORDER_TOPIC)")
         return recorder
+
+
+def _prior(ctx: CommandContext, request_hash: str, stored: StoredResult | None) -> CommandResult | None:
+    """The first answer under the command's key, if any; the key used for another command is an error."""
+    if stored is None:
+        return None
+    if stored.request_hash != request_hash:
+        raise IdempotencyKeyReused(f"Idempotency-Key {ctx.idempotency_key!r} was used for another command")
+    return CommandResult.from_stored(stored.result)
 
 
 @dataclass(frozen=True, slots=True)

@@ -197,9 +197,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             .format(events)
             .as_bytes()
         )
-        self._select_idempotency = SQL("SELECT request_hash, result FROM {} WHERE scope = %s AND key = %s").format(
-            table
-        )
+        self._select_idempotency = SQL(
+            "SELECT t.scope, t.key, t.request_hash, t.result FROM {} t"
+            " JOIN unnest(%s::text[], %s::text[]) AS k(scope, key) USING (scope, key)"
+        ).format(table)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """The library's insert, in a pipeline, for the usual group commit. A large one goes
@@ -411,10 +412,18 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             ]
 
     def find_result(self, scope: str, key: str) -> StoredResult | None:
+        return self.find_results([(scope, key)]).get((scope, key))
+
+    def find_results(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredResult]:
+        """The stored results of these (scope, key) pairs, in one query: an import whose every line
+        carries a key would otherwise ask once per line."""
+        if not keys:
+            return {}
+        scopes, names = zip(*keys, strict=True)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._select_idempotency, (scope, key))
-            row = curs.fetchone()
-        return None if row is None else StoredResult(row["request_hash"], row["result"])
+            curs.execute(self._select_idempotency, (list(scopes), list(names)))
+            rows = curs.fetchall()
+        return {(row["scope"], row["key"]): StoredResult(row["request_hash"], row["result"]) for row in rows}
 
 
 def _without_jit(datastore: PostgresDatastore) -> None:
@@ -533,8 +542,11 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
             return notification_ids
 
     def find_result(self, scope: str, key: str) -> StoredResult | None:
+        return self.find_results([(scope, key)]).get((scope, key))
+
+    def find_results(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredResult]:
         with self._database_lock:
-            return self._results.get((scope, key))
+            return {k: self._results[k] for k in keys if k in self._results}
 
     def version_at(self, stream_id: UUID, field: str, moment: datetime) -> int | None:
         business = field == "occurred_at"

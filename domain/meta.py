@@ -40,7 +40,10 @@ class Meta:
         when = now if occurred_at is None else occurred_at
         if when.tzinfo is None or when.utcoffset() is None:
             raise InvalidCommand("occurred_at must carry a time zone")
-        when = when.astimezone(UTC)
+        try:
+            when = when.astimezone(UTC)
+        except OverflowError:
+            raise InvalidCommand("occurred_at is outside the times the ledger can hold") from None
         if when > now:
             raise OccurredInFuture(f"occurred_at {when.isoformat()} is after the ledger's clock {now.isoformat()}")
         return cls(when, actor, correlation_id, causation_id, now)

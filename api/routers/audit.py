@@ -16,7 +16,7 @@ from api.keys import Principal, Role
 from api.reads import Limit, ReadConnection
 from api.routers.paths import LocationIdPath, OrderIdPath, SkuPath
 from api.schemas.as_of import OrderAsOf, StockAsOf, TimeKind
-from api.schemas.common import PRINTABLE_PATTERN
+from api.schemas.common import PRINTABLE_PATTERN, LedgerTime
 from commands.chain import verify
 from domain.errors import InvalidCommand, OrderNotFound, StockItemNotFound
 from domain.orders import Order
@@ -93,7 +93,7 @@ def audit_events(
     return StreamingResponse(lines(), media_type=NDJSON)
 
 
-AsOfTime = Annotated[datetime, Query(description="The moment, ISO 8601 with a zone.")]
+AsOfTime = Annotated[LedgerTime, Query(description="The moment, ISO 8601 with a zone.")]
 TimeParam = Annotated[TimeKind, Query(description="business: occurred_at; recorded: when the ledger wrote it.")]
 
 

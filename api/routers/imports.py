@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.deps import CommandsDep
 from api.errors import IMPORT_ERRORS, UnsupportedMediaType
-from api.importing import CHUNKS_AHEAD, SPECS, Chunk, chunk_results, start_chunk
+from api.importing import CHUNKS_AHEAD, SPECS, Chunk, Line, chunk_results, start_chunk
 from commands.group_commit import Outcomes
 from domain.errors import InvalidCommand
 
@@ -47,20 +47,21 @@ EXAMPLE = "\n".join(
 )
 
 
-async def _lines(request: Request) -> AsyncIterator[list[tuple[int, str]]]:
-    """Numbered lines as the body streams in, a chunk's worth at a time."""
+async def _lines(request: Request) -> AsyncIterator[list[Line]]:
+    """Numbered lines as the body streams in, a chunk's worth at a time, as bytes: each is decoded
+    (strictly) by the JSON parser, so invalid UTF-8 fails its line."""
     pending, number = b"", 0
     async for chunk in request.stream():
         pending += chunk
         *complete, pending = pending.split(b"\n")
-        batch = []
+        batch: list[Line] = []
         for raw in complete:
             number += 1
-            batch.append((number, raw.decode("utf-8", errors="replace")))
+            batch.append((number, raw))
         if batch:
             yield batch
     if pending.strip():
-        yield [(number + 1, pending.decode("utf-8", errors="replace"))]
+        yield [(number + 1, pending)]
 
 
 @router.post(

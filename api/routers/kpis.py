@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -9,7 +8,7 @@ from fastapi.responses import Response
 from api.deps import ContainerDep
 from api.errors import READ_ERRORS
 from api.reads import CSV_ANSWER, Analyst, MinPosition, ReadConnection, as_csv, caught_up, wants_csv
-from api.schemas.common import _ID_PATTERN, PRINTABLE_PATTERN
+from api.schemas.common import _ID_PATTERN, PRINTABLE_PATTERN, IsoDate
 from queries import kpis
 from queries.models import KpiAnswer
 
@@ -22,8 +21,8 @@ def fulfillment(
     conn: ReadConnection,
     container: ContainerDep,
     _: Analyst,
-    start: Annotated[date | None, Query(alias="from", description="First placement day (UTC), included.")] = None,
-    end: Annotated[date | None, Query(alias="to", description="Last placement day (UTC), included.")] = None,
+    start: Annotated[IsoDate | None, Query(alias="from", description="First placement day (UTC), included.")] = None,
+    end: Annotated[IsoDate | None, Query(alias="to", description="Last placement day (UTC), included.")] = None,
     granularity: kpis.Granularity = "day",
     channel: Annotated[str | None, Query(max_length=32, pattern=PRINTABLE_PATTERN)] = None,
     location_id: Annotated[str | None, Query(max_length=64, pattern=_ID_PATTERN)] = None,

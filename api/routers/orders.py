@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,7 +11,7 @@ from api.keys import Principal, Role
 from api.reads import CSV_ANSWER, Cursor, Limit, MinPosition, ReadConnection, Reader, as_csv, caught_up, wants_csv
 from api.routers import answer
 from api.routers.paths import OrderIdPath, ReturnIdPath, ShipmentIdPath
-from api.schemas.common import _ID_PATTERN, PRINTABLE_PATTERN, CommandAnswer
+from api.schemas.common import _ID_PATTERN, PRINTABLE_PATTERN, CommandAnswer, LedgerTime
 from api.schemas.orders import (
     CancellationBody,
     DeliveryBody,
@@ -42,8 +41,8 @@ def list_orders(
     status: Status = None,
     channel: Annotated[str | None, Query(max_length=32, pattern=PRINTABLE_PATTERN)] = None,
     customer_id: Annotated[str | None, Query(max_length=64, pattern=_ID_PATTERN)] = None,
-    placed_from: Annotated[datetime | None, Query(description="Placed at or after (ISO 8601).")] = None,
-    placed_to: Annotated[datetime | None, Query(description="Placed before (ISO 8601).")] = None,
+    placed_from: Annotated[LedgerTime | None, Query(description="Placed at or after (ISO 8601 with a zone).")] = None,
+    placed_to: Annotated[LedgerTime | None, Query(description="Placed before (ISO 8601 with a zone).")] = None,
     cursor: Cursor = None,
     limit: Limit = 100,
     min_position: MinPosition = None,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from domain.money import CURRENCIES
 
@@ -63,8 +65,36 @@ Price = Annotated[
     Decimal,
     Field(ge=0, max_digits=18, allow_inf_nan=False, description="Unit price; zero for free items.", examples=["2.55"]),
 ]
+# PostgreSQL holds far wider times, but every time stored must also read back into Python in any
+# session zone: so, in UTC, from the second day of year 1 to the day before the last of year 9999.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _iso_text(value: Any) -> Any:
+    """Only ISO 8601 text: pydantic would otherwise read ``0`` as 1970-01-01 (Unix time)."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("expected an ISO 8601 date or time, such as 2026-12-01 or 2026-12-01T09:30:00Z")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("expected an ISO 8601 time as text, not a number")
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()} in UTC")
+    return value
+
+
+LedgerTime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_in_range)]
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
 BusinessTime = Annotated[
-    AwareDatetime | None,
+    LedgerTime | None,
     Field(description="When it happened (ISO 8601 with a zone); default now; never in the future."),
 ]
 

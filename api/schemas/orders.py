@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Self
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from api.schemas.common import (
     PRINTABLE_PATTERN,
@@ -11,6 +11,7 @@ from api.schemas.common import (
     BusinessTime,
     Currency,
     Identifier,
+    LedgerTime,
     Price,
     Quantity,
     Reference,
@@ -108,8 +109,8 @@ class PlaceOrderBody(Strict):
     currency: Currency
     lines: list[OrderLineBody] = Field(min_length=1, max_length=MAX_LINES)
     location_id: Identifier | None = Field(default=None, description="Commit from this location only.")
-    promised_ship_by: AwareDatetime | None = None
-    promised_delivery_by: AwareDatetime | None = None
+    promised_ship_by: LedgerTime | None = None
+    promised_delivery_by: LedgerTime | None = None
     occurred_at: BusinessTime = None
 
     @model_validator(mode="after")

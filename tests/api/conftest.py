@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.bootstrap import Container, build
+from api.http_protocol import GuardedHttpTools
 from api.keys import Role
 from api.settings import Settings
 
@@ -70,7 +71,10 @@ def free_port() -> int:
 def serving(container: Container) -> Iterator[str]:
     """The app on a real uvicorn server on a free loopback port; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(container), host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(
+        create_app(container), host="127.0.0.1", port=port, log_level="warning", http=GuardedHttpTools
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -18,11 +18,15 @@ from tests.helpers import order
 NDJSON = {"Content-Type": "application/x-ndjson"}
 
 
+# The data set's first day (2,461 rows, 138 invoices), shipped with the tests: see fixtures/README.md.
+RETAIL_HEAD = Path(__file__).parents[1] / "fixtures" / "online_retail_head.csv.gz"
+
+
 @pytest.fixture(scope="module")
 def retail_slice() -> str:
     """The first 40 invoices of the UCI Online Retail data, as commands."""
     out = io.StringIO()
-    write(Replay().commands(read_invoices(limit=40)), out)
+    write(Replay().commands(read_invoices(RETAIL_HEAD, limit=40)), out)
     return out.getvalue()
 
 
@@ -104,6 +108,56 @@ def test_import_needs_ndjson_an_integrator_and_no_request_wide_key(api: Api) -> 
     problem(post_ndjson(api, "{}", **{"Idempotency-Key": "k"}), 422, "validation_error")
 
 
+def test_an_import_run_again_replays_every_line_and_adds_nothing(api: Api, retail_slice: str) -> None:
+    """The converter keys every line, so an import resumed (or repeated) after a crash is harmless."""
+    first = results(post_ndjson(api, retail_slice).text)
+    head = api.container.ledger.recorder.max_notification_id()
+    again = results(post_ndjson(api, retail_slice).text)
+    assert [r["result"] for r in again] == ["ok"] * len(first)
+    assert all(r.get("replayed") for r in again)
+    assert not any(r.get("replayed") for r in first)
+    assert [r["position"] for r in again] == [r["position"] for r in first]
+    assert api.container.ledger.recorder.max_notification_id() == head
+
+
+def test_the_converter_writes_the_same_key_for_the_same_line() -> None:
+    def lines() -> list[dict[str, Any]]:
+        out = io.StringIO()
+        write(Replay().commands(read_invoices(RETAIL_HEAD, limit=5)), out)
+        return [json.loads(line) for line in out.getvalue().splitlines()]
+
+    first, second = lines(), lines()
+    keys = [line["idempotency_key"] for line in first]
+    assert keys == [line["idempotency_key"] for line in second]
+    assert len(set(keys)) == len(keys)
+
+
+def test_an_import_line_of_invalid_utf8_is_refused_like_a_command_body(api: Api) -> None:
+    line = (
+        b'{"command": "register_location", "location_id": "main", "name": "Ma\xffin",'
+        b' "kind": "warehouse", "priority": 1}'
+    )
+    (answer,) = results(post_ndjson(api, line).text)
+    assert (answer["result"], answer["code"]) == ("error", "invalid_json")
+    assert api.container.ledger.recorder.max_notification_id() is None
+    body = line.replace(b'"command": "register_location", ', b"")
+    routed = api.client.post("/v1/locations", content=body, headers=api.headers(**{"Content-Type": "application/json"}))
+    problem(routed, 422, "validation_error")
+
+
+def test_the_converter_says_in_one_line_where_the_data_set_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.online_retail import main as convert
+
+    with pytest.raises(SystemExit) as exited:
+        convert([str(tmp_path / "out.ndjson"), "--dataset", str(tmp_path / "absent.csv.gz")])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "absent.csv.gz" in err and "UCI Online Retail" in err
+
+
 def test_the_cli_imports_a_file_with_a_summary_and_results(
     pg_url: str, retail_slice: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -117,7 +171,12 @@ def test_the_cli_imports_a_file_with_a_summary_and_results(
     assert f"{total} lines" in result.output
     assert f"{total - 1} ok, 1 failed" in result.output
     assert "unknown_command: 1" in result.output
+    assert "0 of the ok lines were replays" in result.output
     assert len(out.read_text().splitlines()) == total
+    source.write_bytes(source.read_bytes() + b'{"command": "\xff"}\n')
+    again = CliRunner().invoke(cli, ["import", str(source)])
+    assert f"{total - 1} of the ok lines were replays" in again.output
+    assert "invalid_json: 1" in again.output
 
 
 def test_cli_keys_create_list_and_revoke(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
