@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +27,7 @@ from api.routers import (
     stock,
     support,
 )
+from projections.admin import head
 
 DESCRIPTION = """
 An event-sourced order and inventory ledger. Every request needs `Authorization: Bearer <API key>`.
@@ -35,6 +37,15 @@ of the last event written. They accept `If-Match: "<version>"` (stale: 412) and 
 (a repeat returns the first answer; with another body, 422). Errors are `application/problem+json`
 with a stable `code`.
 """
+
+
+# /readyz answers within this, whatever the database does: a load balancer must not hang on it.
+READY_SECONDS = 1.5
+
+
+def _ledger_head(container: Container) -> int:
+    with container.pool.connection(timeout=READY_SECONDS) as conn:
+        return head(conn)
 
 
 def create_app(container: Container, *, close_on_shutdown: bool = False) -> FastAPI:
@@ -75,13 +86,23 @@ def create_app(container: Container, *, close_on_shutdown: bool = False) -> Fast
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], response_model=None)
-    def readyz(container: ContainerDep) -> dict[str, Any] | JSONResponse:
-        """The ledger's database answers."""
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        operation_id="getReadiness",
+        response_model=None,
+        responses={503: {"model": errors.Problem, "description": "The database or the writer is not available"}},
+    )
+    async def readyz(container: ContainerDep) -> dict[str, Any] | JSONResponse:
+        """Ready to take commands: the writer runs and the database answers, within 2 seconds."""
+        writer = container.ledger.writer
+        if writer is not None and not writer.alive:
+            return errors.problem(503, "writer_unavailable", "The ledger's writer is not running", "not ready")
         try:
-            position = container.ledger.recorder.max_notification_id()
-        except Exception as error:  # noqa: BLE001 - any failure means not ready
-            return JSONResponse({"status": "unavailable", "detail": str(error)}, status_code=503)
-        return {"status": "ready", "position": position or 0}
+            position = await asyncio.wait_for(asyncio.to_thread(_ledger_head, container), READY_SECONDS)
+        except Exception as error:  # noqa: BLE001 - a time-out or any database failure means not ready
+            detail = "the database did not answer in time" if isinstance(error, TimeoutError) else str(error)
+            return errors.problem(503, "database_unavailable", "The database is not answering", detail)
+        return {"status": "ready", "position": position}
 
     return app

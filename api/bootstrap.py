@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from psycopg_pool import ConnectionPool
 
-from api.database import Database, ledger_env, open_database
+from api.database import Database, ledger_env, open_database, read_pool, reconnect_quickly
 from api.keys import KeyStore
 from api.settings import Settings
 from api.upgrade import upgrade
@@ -63,6 +63,7 @@ class Container:
 
 
 def build(settings: Settings, *, run_upgrade: bool = True) -> Container:
+    reconnect_quickly()
     database = open_database(settings)
     try:
         if run_upgrade:
@@ -72,7 +73,7 @@ def build(settings: Settings, *, run_upgrade: bool = True) -> Container:
             max_attempts=settings.command_attempts,
         )
         # Keys and (later) queries share one small pool, apart from the event store's.
-        pool = ConnectionPool(database.url, min_size=1, max_size=settings.pool_size, open=True)
+        pool = read_pool(database.url, settings.pool_size)
     except BaseException:
         database.close()
         raise

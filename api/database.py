@@ -9,11 +9,45 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool
 
 from api.settings import Settings
 
 LEDGER_SCHEMA = "ledger"
 EMBEDDED_DATABASE = "oms"
+CONNECT_TIMEOUT_SECONDS = 3
+
+
+# How often a pool tries to replace a connection it lost while the database is away. psycopg_pool
+# starts at 1 s and doubles, so after a restart of a few seconds its next try could be 8 or 16 s
+# off, and every command meanwhile would wait for a connection and fail: try every half second.
+RECONNECT_EVERY_SECONDS = 0.5
+
+
+def reconnect_quickly() -> None:
+    """Make every pool of this process retry lost connections at a steady, short interval.
+
+    psycopg_pool has no setting for it: the back-off lives on ``AttemptWithBackoff``, which both
+    our pool and the event store's use (tests/unit/test_pool_backoff.py fails if that changes)."""
+    from psycopg_pool.base import AttemptWithBackoff
+
+    AttemptWithBackoff.INITIAL_DELAY = RECONNECT_EVERY_SECONDS
+    AttemptWithBackoff.DELAY_BACKOFF = 1.0
+
+
+def read_pool(url: str, max_size: int) -> ConnectionPool:
+    """The pool of keys and read routes: connections checked before use (a database restart
+    leaves broken ones), and a short wait for one, so a request answers 503 instead of hanging."""
+    return ConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        open=True,
+        check=ConnectionPool.check_connection,
+        timeout=CONNECT_TIMEOUT_SECONDS,
+        kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+    )
+
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +117,12 @@ def ledger_env(url: str, *, pool_size: int = 8, create_tables: bool = False) -> 
         "POSTGRES_PASSWORD": str(params.get("password") or ""),
         "POSTGRES_SCHEMA": LEDGER_SCHEMA,
         "POSTGRES_POOL_SIZE": str(pool_size),
-        "POSTGRES_MAX_OVERFLOW": "0",
-        "POSTGRES_CONNECT_TIMEOUT": "10",
+        # Room to open a connection at once when the pool has none to give: after a database
+        # restart, the pool's own reconnections back off for seconds.
+        "POSTGRES_MAX_OVERFLOW": str(max(2, pool_size // 2)),
+        # Also how long a command waits for a pooled connection: with the database down, the
+        # command answers 503 after this, rather than hanging.
+        "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
         "CREATE_TABLE": "y" if create_tables else "n",

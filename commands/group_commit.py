@@ -14,13 +14,17 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from eventsourcing.persistence import InterfaceError, OperationalError
+
 from commands import messages as m
 from commands.ledger import Ahead, CommandContext, CommandResult, Ledger
+from commands.store import RECONNECT_SECONDS, CommitOutcomeUnknown
 from domain.errors import LedgerError
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,11 @@ class Writer(ABC):
 
     @abstractmethod
     def stop(self, timeout: float = 30) -> None: ...
+
+    @property
+    @abstractmethod
+    def alive(self) -> bool:
+        """Whether commands handed over now would be run (for readiness checks)."""
 
     def execute(self, command: m.Command, ctx: CommandContext) -> CommandResult:
         """One command through the writer; raises its error as ``Ledger.execute`` would."""
@@ -96,6 +105,10 @@ class GroupCommitter(Writer):
         if self._thread is not None:
             self._thread.join(timeout)
         self._saver.shutdown(wait=False)
+
+    @property
+    def alive(self) -> bool:
+        return not self._stopping and self._thread is not None and self._thread.is_alive()
 
     def enqueue(self, items: Items) -> Future[Outcomes]:
         if self._stopping or self._thread is None:
@@ -172,12 +185,26 @@ class GroupCommitter(Writer):
 
     def _answer(self, batch: list[_Request]) -> None:
         items = _items(batch)
-        try:
-            outcomes = self.ledger.run_batch(items)
-        except Exception as error:  # noqa: BLE001 - the database is down, say: every caller hears it
-            log.warning("a batch of %d commands failed: %s", len(items), error)
-            _fail(batch, error)
-            return
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        while True:
+            try:
+                outcomes = self.ledger.run_batch(items)
+                break
+            except (InterfaceError, OperationalError) as error:
+                # A lost connection before the commit saved nothing, so the batch can run again on a
+                # fresh one (a database restart leaves every pooled connection broken); one lost
+                # during a commit whose outcome stayed unknown must not run again.
+                if isinstance(error, CommitOutcomeUnknown) or time.monotonic() >= deadline:
+                    log.warning("a batch of %d commands failed: %s", len(items), error)
+                    _fail(batch, error)
+                    return
+                log.info("a batch of %d commands lost its connection; trying again: %s", len(items), error)
+                self.ledger.replace_broken_connections()
+                time.sleep(0.1)
+            except Exception as error:  # noqa: BLE001 - every caller hears it
+                log.warning("a batch of %d commands failed: %s", len(items), error)
+                _fail(batch, error)
+                return
         self._answered(batch, outcomes)
 
     def _answered(self, batch: list[_Request], outcomes: Outcomes) -> None:

@@ -589,6 +589,11 @@ class Ledger(Application[UUID]):
         assert ctx.idempotency_key is not None
         return _prior(ctx, request_hash, self._results().find_result(ctx.actor, ctx.idempotency_key))
 
+    def replace_broken_connections(self) -> None:
+        """After a lost connection: drop every pooled connection the database no longer answers on."""
+        if isinstance(self.recorder, PostgresLedgerRecorder):
+            self.recorder.replace_broken_connections()
+
     def _results(self) -> PostgresLedgerRecorder | MemoryLedgerRecorder:
         recorder = self.recorder
         if not isinstance(recorder, PostgresLedgerRecorder | MemoryLedgerRecorder):

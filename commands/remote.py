@@ -138,6 +138,10 @@ class RemoteWriter(Writer):
         self._reader = threading.Thread(target=self._read, name="writer-client", daemon=True)
         self._reader.start()
 
+    @property
+    def alive(self) -> bool:
+        return not self._gone
+
     def enqueue(self, items: Items) -> Future[Outcomes]:
         answer: Future[Outcomes] = Future()
         request = self._request(items, answer)

@@ -7,8 +7,11 @@ inside the database, which aborts the whole transaction, events included.
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -20,13 +23,14 @@ import psycopg
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Placeholder
 
 from commands import keystore
 from commands.chain import GENESIS, chain
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,10 @@ class IdempotencyRecord:
         index = len(notification_ids) - 1 if self.last_event is None else self.last_event
         return {**self.result, "position": notification_ids[index]}
 
+
+# How long an insert that lost its connection tries again (and, when its commit's outcome is
+# unknown, asks whether it was saved) before it gives up: a database restart takes a few seconds.
+RECONNECT_SECONDS = 5.0
 
 # Above this much event data, one insert goes outside psycopg's pipeline mode (see insert_events).
 PIPELINE_MAX_BYTES = 1_000_000
@@ -84,6 +92,12 @@ class HeadCheck:
 
 class HeadMoved(IntegrityError):
     """Another writer saved events since this writer last looked: nothing was saved."""
+
+
+class CommitOutcomeUnknown(OperationalError):
+    """The connection failed while a batch was committed, and the database could not be asked in time
+    whether the commit went through. Running the batch again could save it twice: only a command
+    with an idempotency key can safely be sent again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +211,19 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             .format(events)
             .as_bytes()
         )
+        self._select_saved = (
+            SQL("SELECT state FROM {} WHERE originator_id = %s AND originator_version = %s").format(events).as_bytes()
+        )
+        # In the batch's own order: positions follow insert order, and the batch's streams and
+        # versions are unique within it.
+        self._select_positions = (
+            SQL(
+                "SELECT e.notification_id FROM unnest(%s::uuid[], %s::bigint[]) WITH ORDINALITY AS b(id, version, n)"
+                " JOIN {} e ON e.originator_id = b.id AND e.originator_version = b.version ORDER BY b.n"
+            )
+            .format(events)
+            .as_bytes()
+        )
         self._select_idempotency = SQL(
             "SELECT t.scope, t.key, t.request_hash, t.result FROM {} t"
             " JOIN unnest(%s::text[], %s::text[]) AS k(scope, key) USING (scope, key)"
@@ -209,14 +236,60 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         before it has read that data (seen with 15 MB; reproducibly with 40 MB)."""
         if not stored_events:
             return None
-        ids: Sequence[int] | None
-        if sum(len(e.state) for e in stored_events) < PIPELINE_MAX_BYTES:
-            ids = self._insert_events_pipelined(stored_events, **kwargs)
-        else:
-            ids = self._insert_events_unpipelined(stored_events, **kwargs)
-        return ids
+        small = sum(len(e.state) for e in stored_events) < PIPELINE_MAX_BYTES
+        insert = self._insert_events_pipelined if small else self._insert_events_unpipelined
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        for attempt in itertools.count(1):
+            try:
+                return insert(stored_events, **kwargs)
+            except (InterfaceError, OperationalError) as error:
+                # The connection failed. Before the commit was sent nothing is saved, and the
+                # insert can go again on a fresh connection; during the commit, all of it may be.
+                # Retrying blindly would then fail on (stream, version) and run the commands again
+                # on top of their own events, so first ask whether the batch is in the ledger.
+                log.warning("an insert of %d events lost its connection: %s", len(stored_events), error)
+                self.replace_broken_connections()
+                saved = self._saved_positions(stored_events, deadline)
+                if saved is not None:
+                    log.warning("the lost insert had committed; its events are at %d..%d", saved[0], saved[-1])
+                    return saved
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise AssertionError("unreachable")
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _saved_positions(self, stored_events: Sequence[StoredEvent], deadline: float) -> list[int] | None:
+        """The positions of a batch whose commit's outcome is unknown, if it was committed; None if
+        it was not. Its first event decides: the same stream and version holding the same bytes
+        (which carry the command's recorded time to the microsecond) can only be this batch's.
+        Asks until the database answers or ``deadline`` passes, then raises: the outcome is unknown."""
+        first = stored_events[0]
+        while True:
+            try:
+                with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                    curs.execute(self._select_saved, (first.originator_id, first.originator_version))
+                    row = curs.fetchone()
+                    if row is None or bytes(row["state"]) != first.state:
+                        return None
+                    curs.execute(
+                        self._select_positions,
+                        ([e.originator_id for e in stored_events], [e.originator_version for e in stored_events]),
+                    )
+                    return [int(r["notification_id"]) for r in curs.fetchall()]
+            except (InterfaceError, OperationalError) as error:
+                if time.monotonic() >= deadline:
+                    raise CommitOutcomeUnknown(
+                        f"the database went away while a batch of {len(stored_events)} events was committed,"
+                        f" and did not come back in time to tell whether it was: {error}"
+                    ) from error
+                time.sleep(0.2)
+
+    def replace_broken_connections(self) -> None:
+        """Test every idle pooled connection at once, dropping (and replacing) those a database
+        restart broke: otherwise each would fail one request before the pool noticed."""
+        with suppress(Exception):
+            self.datastore.pool.check()
+
     def _insert_events_pipelined(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """The library's pipelined insert, except that an error raised here in Python (``HeadMoved``)
         leaves through the transaction and rolls it back; the library's would commit."""
@@ -237,7 +310,6 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 raise
             return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def _insert_events_unpipelined(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._insert_events(curs, stored_events, **kwargs)
