@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api import errors
 from api.bootstrap import Container
 from api.deps import ContainerDep
 from api.http_protocol import GuardedHttpTools
-from api.middleware import BodyLimit, RequestId
+from api.metrics import CONTENT_TYPE
+from api.middleware import BodyLimit, Observe
 from api.routers import (
     audit,
     customers,
@@ -79,12 +80,26 @@ def create_app(container: Container, *, close_on_shutdown: bool = False) -> Fast
     settings = container.settings
     GuardedHttpTools.limit(settings.max_header_bytes, settings.header_timeout_seconds)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_import_bytes=settings.max_import_bytes)
-    app.add_middleware(RequestId)
+    app.add_middleware(Observe, metrics=container.metrics, log_requests=settings.access_log)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        operation_id="getMetrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}, "description": "Prometheus text"}},
+    )
+    async def metrics(container: ContainerDep) -> Response:
+        """Prometheus metrics of the service (every HTTP process's, with --workers): requests, commands,
+        group commits, conflicts, imports, projection lag and connection pools. No key needed; it
+        holds no personal data and no key."""
+        body = await asyncio.to_thread(container.metrics.exposition, container)
+        return Response(body, media_type=CONTENT_TYPE)
 
     @app.get(
         "/readyz",

@@ -9,6 +9,7 @@ from psycopg_pool import ConnectionPool
 
 from api.database import Database, ledger_env, open_database, read_pool, reconnect_quickly
 from api.keys import KeyStore
+from api.metrics import Metrics
 from api.settings import Settings
 from api.upgrade import upgrade
 from commands.group_commit import GroupCommitter
@@ -27,6 +28,7 @@ class Container:
     ledger: Ledger
     pool: ConnectionPool
     keys: KeyStore
+    metrics: Metrics
     projections: dict[str, Projection] = field(default_factory=dict)
     _closed: bool = field(default=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -77,8 +79,16 @@ def build(settings: Settings, *, run_upgrade: bool = True) -> Container:
     except BaseException:
         database.close()
         raise
+    metrics = Metrics()
+    ledger.observer = metrics
     container = Container(
-        settings, database, ledger, pool, KeyStore(pool, settings.key_cache_seconds), all_projections(make_mapper())
+        settings,
+        database,
+        ledger,
+        pool,
+        KeyStore(pool, settings.key_cache_seconds),
+        metrics,
+        all_projections(make_mapper()),
     )
     try:
         if settings.writer_socket is not None:

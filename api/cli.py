@@ -5,9 +5,8 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
-import logging
 import os
-import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -35,8 +34,11 @@ customers_cli = typer.Typer(help="Customers' personal data.", no_args_is_help=Tr
 cli.add_typer(customers_cli, name="customers")
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+def _configure_logging(settings: Settings | None = None) -> None:
+    """One handler on the root logger, text or JSON (``OMS_LOG_FORMAT``); uvicorn's loggers use it too."""
+    from api.logs import configure
+
+    configure(settings or Settings())
 
 
 @contextmanager
@@ -83,9 +85,12 @@ def serve(
     from api.runtime import tune_gc
     from api.workers import writer_for_workers
 
-    _configure_logging()
     settings = Settings()
+    _configure_logging(settings)
     workers = workers or settings.http_workers
+    if workers > 1:
+        # Every process writes its metrics here, and a scrape adds them up: set before the client is imported.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="oms-metrics-")
     if workers > 1 and not settings.group_commit:
         typer.echo("HTTP worker processes hand commands to the group commit: set OMS_GROUP_COMMIT=true", err=True)
         raise typer.Exit(2)
@@ -101,7 +106,7 @@ def serve(
         tune_gc()
         if workers == 1:
             uvicorn.run(
-                create_app(container), host=host, port=port, access_log=settings.access_log, http=GuardedHttpTools
+                create_app(container), host=host, port=port, access_log=False, log_config=None, http=GuardedHttpTools
             )
         else:
             with writer_for_workers(container) as worker_settings:
@@ -112,7 +117,8 @@ def serve(
                     workers=workers,
                     host=host,
                     port=port,
-                    access_log=settings.access_log,
+                    access_log=False,  # the app logs each request itself (api.middleware.Observe)
+                    log_config=None,
                     http=GuardedHttpTools,
                 )
     finally:
@@ -376,6 +382,7 @@ def import_file(
             chunks = iter(lambda: list(itertools.islice(numbered, chunk_size)), [])
             # Each chunk is one group commit; a failing line still fails alone.
             for done in run_chunks(container.ledger, chunks, base):
+                container.metrics.imported(done)
                 for result in done:
                     outcomes[result.get("code", "ok")] += 1
                     replayed += bool(result.get("replayed"))

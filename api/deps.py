@@ -39,11 +39,11 @@ LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 Authorization = Annotated[str | None, Header(description="Bearer <API key>")]
 
 
-async def authenticate(container: ContainerDep, authorization: Authorization = None) -> Principal:
-    return await _principal(container, authorization)
+async def authenticate(request: Request, container: ContainerDep, authorization: Authorization = None) -> Principal:
+    return await _principal(request, container, authorization)
 
 
-async def _principal(container: Container, authorization: str | None) -> Principal:
+async def _principal(request: Request, container: Container, authorization: str | None) -> Principal:
     if not authorization:
         raise Unauthenticated("send Authorization: Bearer <API key>")
     scheme, _, key = authorization.partition(" ")
@@ -54,6 +54,7 @@ async def _principal(container: Container, authorization: str | None) -> Princip
         principal = await run_in_threadpool(container.keys.authenticate, key.strip())
     if principal is None:
         raise Unauthenticated("the API key is unknown or revoked")
+    request.state.actor = principal.actor  # for the request's log line: who, never the key
     return principal
 
 
@@ -95,8 +96,10 @@ class Commands:
 
     ledger: Ledger
     context: CommandContext
+    state: Any  # the request's state, where the log line finds the command's name
 
     async def run(self, command: Command) -> CommandResult:
+        self.state.command = type(command).__name__
         return await self.ledger.run(command, self.context)
 
 
@@ -110,8 +113,9 @@ async def commands(
     """What a command route needs, as one dependency: each one FastAPI resolves costs every
     request, and commands are the requests that come by the thousand."""
     container: Container = request.app.state.container
-    principal = _admitted(await _principal(container, authorization), _SENDERS)
-    return Commands(container.ledger, _context(request, principal, idempotency_key, if_match, x_causation_id))
+    principal = _admitted(await _principal(request, container, authorization), _SENDERS)
+    context = _context(request, principal, idempotency_key, if_match, x_causation_id)
+    return Commands(container.ledger, context, request.state)
 
 
 CommandsDep = Annotated[Commands, Depends(commands)]

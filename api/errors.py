@@ -160,15 +160,18 @@ READ_ERRORS = _Answers.of(401, 403, 404, 422, 503)
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.LedgerError)
-    async def ledger_error(_: Request, error: e.LedgerError) -> JSONResponse:
+    async def ledger_error(request: Request, error: e.LedgerError) -> JSONResponse:
+        request.state.result = error.code
         return from_ledger_error(error)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        request.state.result = "validation_error"
         return validation_problem(error.errors())
 
     @app.exception_handler(ValidationError)
-    async def invalid_model(_: Request, error: ValidationError) -> JSONResponse:
+    async def invalid_model(request: Request, error: ValidationError) -> JSONResponse:
+        request.state.result = "validation_error"
         return validation_problem(error.errors())
 
     @app.exception_handler(StarletteHTTPException)
@@ -180,28 +183,33 @@ def install(app: FastAPI) -> None:
             # A body that cannot be decoded is as invalid as malformed JSON, which is a 422.
             return problem(422, "validation_error", "Invalid request", f"the body could not be read: {error.detail}")
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        request.state.result = code
         # Starlette names the allowed methods of a 405 in its headers (Allow): keep them.
         return problem(error.status_code, code, str(error.detail), str(error.detail), headers=error.headers)
 
     @app.exception_handler(PersistenceError)
-    async def persistence_error(_: Request, error: PersistenceError) -> JSONResponse:
+    async def persistence_error(request: Request, error: PersistenceError) -> JSONResponse:
+        request.state.result = DatabaseUnavailable.code
         log.error("database error: %s", error)
         return from_ledger_error(
             DatabaseUnavailable("the database failed during the command; repeat it with the same Idempotency-Key")
         )
 
     @app.exception_handler(Stopped)
-    async def writer_stopped(_: Request, error: Stopped) -> JSONResponse:
+    async def writer_stopped(request: Request, error: Stopped) -> JSONResponse:
+        request.state.result = "writer_unavailable"
         log.error("the ledger's writer is not available: %s", error)
         return problem(503, "writer_unavailable", "The ledger's writer is not running", str(error))
 
     @app.exception_handler(OperationalError)
-    async def operational_error(_: Request, error: OperationalError) -> JSONResponse:
+    async def operational_error(request: Request, error: OperationalError) -> JSONResponse:
+        request.state.result = DatabaseUnavailable.code
         log.error("database error: %s", error)
         return from_ledger_error(DatabaseUnavailable("the database is not answering"))
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, error: Exception) -> JSONResponse:
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        request.state.result = "internal_error"
         log.exception("unexpected error", exc_info=error)
         return problem(500, "internal_error", "Internal error", "an unexpected error occurred; it has been logged")
 

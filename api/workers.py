@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.bootstrap import Container, build
+from api.logs import configure as configure_logging
 from api.runtime import tune_gc
 from api.settings import Settings
 from commands.group_commit import GroupCommitter
@@ -28,6 +29,7 @@ def create_worker_app() -> FastAPI:
     settings = Settings()
     if settings.writer_socket is None or settings.database_url is None:
         raise RuntimeError("an HTTP worker process is started by `oms serve --workers N`, which tells it the writer")
+    configure_logging(settings)
     app = create_app(build(settings, run_upgrade=False), close_on_shutdown=True)
     tune_gc()
     return app

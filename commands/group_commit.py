@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from commands import messages as m
-from commands.ledger import Ahead, CommandContext, CommandResult, Ledger
+from commands.ledger import Ahead, CommandContext, CommandResult, Ledger, Observer, result_code
 from commands.store import RECONNECT_SECONDS, CommitOutcomeUnknown
 from domain.errors import LedgerError
 
@@ -163,12 +163,14 @@ class GroupCommitter(Writer):
     def _save_ahead(self, batch: list[_Request], ahead: Ahead) -> None:
         """In the save thread: write a batch decided ahead, and answer its callers at once, rather
         than once this thread has decided the next. Raises only if nothing was saved."""
+        started = time.monotonic()
         self.ledger.write_ahead(ahead)
         try:
             outcomes = self.ledger.settle_ahead(ahead)
+            self.ledger.observer.batch_saved(len(outcomes), time.monotonic() - started)
         except Exception as error:  # a defect: the batch is saved, so it must not run again
             log.exception("a saved batch of %d requests could not be answered", len(batch))
-            _fail(batch, error)
+            _fail(batch, error, self.ledger.observer)
             return
         self._answered(batch, outcomes)
 
@@ -188,7 +190,9 @@ class GroupCommitter(Writer):
         deadline = time.monotonic() + RECONNECT_SECONDS
         while True:
             try:
+                started = time.monotonic()
                 outcomes = self.ledger.run_batch(items)
+                self.ledger.observer.batch_saved(len(outcomes), time.monotonic() - started)
                 break
             except (InterfaceError, OperationalError) as error:
                 # A lost connection before the commit saved nothing, so the batch can run again on a
@@ -196,20 +200,23 @@ class GroupCommitter(Writer):
                 # during a commit whose outcome stayed unknown must not run again.
                 if isinstance(error, CommitOutcomeUnknown) or time.monotonic() >= deadline:
                     log.warning("a batch of %d commands failed: %s", len(items), error)
-                    _fail(batch, error)
+                    _fail(batch, error, self.ledger.observer)
                     return
                 log.info("a batch of %d commands lost its connection; trying again: %s", len(items), error)
                 self.ledger.replace_broken_connections()
                 time.sleep(0.1)
             except Exception as error:  # noqa: BLE001 - every caller hears it
                 log.warning("a batch of %d commands failed: %s", len(items), error)
-                _fail(batch, error)
+                _fail(batch, error, self.ledger.observer)
                 return
         self._answered(batch, outcomes)
 
     def _answered(self, batch: list[_Request], outcomes: Outcomes) -> None:
         self.batches += 1
         self.commands += len(outcomes)
+        observer = self.ledger.observer
+        for (command, _), outcome in zip(_items(batch), outcomes, strict=True):
+            observer.command_answered(type(command).__name__, result_code(outcome))
         start = 0
         for request in batch:
             request.answer.set_result(outcomes[start : start + len(request.items)])
@@ -226,7 +233,9 @@ def _items(batch: list[_Request]) -> list[tuple[m.Command, CommandContext]]:
     return [item for request in batch for item in request.items]
 
 
-def _fail(batch: list[_Request], error: BaseException) -> None:
+def _fail(batch: list[_Request], error: BaseException, observer: Observer) -> None:
     """Every caller of the batch hears the error."""
+    for command, _ in _items(batch):
+        observer.command_answered(type(command).__name__, result_code(error))
     for request in batch:
         request.answer.set_exception(error)

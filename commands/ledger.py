@@ -93,6 +93,26 @@ HANDLERS: Mapping[type[m.Command], Handler] = {
 }
 
 
+class Observer:
+    """What the write side reports as it works, for metrics; this one ignores it all."""
+
+    def batch_saved(self, commands: int, seconds: float) -> None:
+        """A group commit of ``commands`` ran and was saved in ``seconds``."""
+
+    def command_answered(self, command: str, result: str) -> None:
+        """A command was answered: ``ok``, or its error's code."""
+
+    def conflict(self) -> None:
+        """A command or batch lost to another writer and runs again."""
+
+
+def result_code(outcome: object) -> str:
+    """``ok``, or the stable code of the error a command was answered with."""
+    if isinstance(outcome, LedgerError):
+        return outcome.code
+    return "ok" if isinstance(outcome, CommandResult) else "database_unavailable"
+
+
 @dataclass(frozen=True, slots=True)
 class CommandContext:
     """Who sends a command and under which request; not part of what is asked."""
@@ -160,6 +180,7 @@ class Ledger(Application[UUID]):
         )
         # Set by the composition root: commands then go through one writer per process.
         self.writer: Writer | None = None
+        self.observer: Observer = Observer()
         recorder = self._results()
         keys = (
             PostgresKeyStore(recorder.datastore) if isinstance(recorder, PostgresLedgerRecorder) else MemoryKeyStore()
@@ -269,7 +290,7 @@ class Ledger(Application[UUID]):
                     prior = self._prior_result(ctx, request_hash)
                     if prior is not None:
                         return prior
-                self.conflicts += 1
+                self._conflict()
                 if attempt < self.max_attempts:
                     time.sleep(random.uniform(0, self.backoff_seconds * 2**attempt))  # noqa: S311
         raise VersionConflict(
@@ -280,7 +301,13 @@ class Ledger(Application[UUID]):
         """``execute`` for an event loop: waits for the writer without holding a thread."""
         if self.writer is not None:
             return await self.writer.submit(command, ctx)
-        return await asyncio.to_thread(self._execute, command, ctx)
+        try:
+            result = await asyncio.to_thread(self._execute, command, ctx)
+        except Exception as error:
+            self.observer.command_answered(type(command).__name__, result_code(error))
+            raise
+        self.observer.command_answered(type(command).__name__, "ok")
+        return result
 
     def execute_many(self, items: Sequence[tuple[m.Command, CommandContext]]) -> list[CommandResult | LedgerError]:
         """Run commands in order, saved together; through the process's writer when it has one."""
@@ -354,7 +381,7 @@ class Ledger(Application[UUID]):
             self.resyncs += 1
             self._look_until = time.monotonic() + LOOK_SECONDS
         elif isinstance(error, IntegrityError):
-            self.conflicts += 1
+            self._conflict()
         self.loader.forget()
 
     def _queue(
@@ -408,7 +435,7 @@ class Ledger(Application[UUID]):
                 self._look_until = time.monotonic() + LOOK_SECONDS
                 look = True
             except IntegrityError:
-                self.conflicts += 1
+                self._conflict()
                 look = True
                 if attempt == BATCH_ATTEMPTS:
                     break
@@ -588,6 +615,10 @@ class Ledger(Application[UUID]):
     def _prior_result(self, ctx: CommandContext, request_hash: str) -> CommandResult | None:
         assert ctx.idempotency_key is not None
         return _prior(ctx, request_hash, self._results().find_result(ctx.actor, ctx.idempotency_key))
+
+    def _conflict(self) -> None:
+        self.conflicts += 1
+        self.observer.conflict()
 
     def replace_broken_connections(self) -> None:
         """After a lost connection: drop every pooled connection the database no longer answers on."""

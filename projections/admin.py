@@ -52,6 +52,35 @@ def statuses(conn: psycopg.Connection[Any], names: list[str]) -> list[Status]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Lag:
+    name: str
+    position: int
+    events: int
+    seconds: float
+
+
+def lags(conn: psycopg.Connection[Any], names: list[str]) -> list[Lag]:
+    """Each projection's position, and how far behind the ledger's last event it is, in events and
+    in recorded time (the ledger's clock when each was written)."""
+    query = sql.SQL(
+        "SELECT (SELECT extract(epoch FROM t.recorded_at) FROM {events} e JOIN {times} t"
+        " USING (originator_id, originator_version) WHERE e.notification_id = %s)"
+    ).format(events=sql.Identifier(LEDGER_SCHEMA, EVENTS_TABLE), times=sql.Identifier(LEDGER_SCHEMA, "event_times"))
+
+    def recorded(position: int) -> float | None:
+        row = conn.execute(query, (position,)).fetchone() if position else None
+        return float(row[0]) if row and row[0] is not None else None
+
+    found: list[Lag] = []
+    for status in statuses(conn, names):
+        last, applied = recorded(status.head), recorded(status.position)
+        since = applied if applied is not None else recorded(1)  # nothing applied: since the first event
+        behind = 0.0 if status.lag == 0 or last is None else max(0.0, last - (since or last))
+        found.append(Lag(status.name, status.position, status.lag, behind))
+    return found
+
+
 def rebuild(runner: ProjectionRunner, progress: Callable[[int, int], None] | None = None) -> int:
     """Rebuild into fresh tables while the live ones keep answering, then swap them in.
 

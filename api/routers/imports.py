@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from api.deps import CommandsDep
 from api.errors import IMPORT_ERRORS, UnsupportedMediaType
 from api.importing import CHUNKS_AHEAD, SPECS, Chunk, Line, chunk_results, start_chunk
+from api.metrics import Metrics
 from commands.group_commit import Outcomes
 from domain.errors import InvalidCommand
 
@@ -95,13 +96,16 @@ async def import_commands(
     if media not in ACCEPTED:
         raise UnsupportedMediaType(f"send the commands as {NDJSON}, one JSON object per line")
     ledger, ctx = commands.ledger, commands.context
+    metrics: Metrics = request.app.state.container.metrics
     if ctx.idempotency_key is not None or ctx.expected_version is not None:
         raise InvalidCommand("an import takes idempotency_key per line, and no If-Match")
 
     async def finish(chunk: Chunk, ran: Future[Outcomes]) -> bytes:
         with suppress(Exception):  # its error is the chunk's result, below
             await asyncio.wrap_future(ran)
-        return "".join(json.dumps(result, default=str) + "\n" for result in chunk_results(chunk, ran)).encode()
+        results = chunk_results(chunk, ran)
+        metrics.imported(results)
+        return "".join(json.dumps(result, default=str) + "\n" for result in results).encode()
 
     async def results() -> AsyncIterator[bytes]:
         # Chunks are handed over ahead of the one whose results are awaited, as ``oms import`` does.

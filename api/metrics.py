@@ -1,0 +1,138 @@
+"""Prometheus metrics: what the service counts, and ``GET /metrics``.
+
+With ``oms serve --workers N`` every process writes its samples to files under
+``PROMETHEUS_MULTIPROC_DIR`` (set by ``oms serve`` before anything imports the client), and a
+scrape of any process adds them up (prometheus-client's multiprocess mode). Gauges that are
+read at scrape time (projection positions and lags, pool use) come from the answering
+process and the database. Labels are bounded: route templates, command names, error codes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from commands.ledger import Observer
+from projections.admin import lags
+
+if TYPE_CHECKING:
+    from api.bootstrap import Container
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics(Observer):
+    """The service's counters and histograms, made once per process by the composition root."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "oms_http_requests", "HTTP requests answered.", ["method", "route", "status"], registry=r
+        )
+        self.http_duration = Histogram(
+            "oms_http_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.commands = Counter("oms_commands", "Commands answered, by result code.", ["command", "result"], registry=r)
+        self.batch_size = Histogram(
+            "oms_group_commit_batch_commands",
+            "Commands saved in one group commit.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048),
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "oms_group_commit_save_seconds",
+            "Time to run and save one group commit.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.conflicts = Counter(
+            "oms_version_conflict_retries", "Commands or batches run again after losing to another writer.", registry=r
+        )
+        self.import_lines = Counter("oms_import_lines", "Import lines, by result code.", ["result"], registry=r)
+
+    # What the write side reports (``commands.ledger.Observer``).
+    def batch_saved(self, commands: int, seconds: float) -> None:
+        self.batch_size.observe(commands)
+        self.batch_seconds.observe(seconds)
+
+    def command_answered(self, command: str, result: str) -> None:
+        self.commands.labels(command, result).inc()
+
+    def conflict(self) -> None:
+        self.conflicts.inc()
+
+    def imported(self, results: Iterable[dict[str, Any]]) -> None:
+        for result in results:
+            self.import_lines.labels("replayed" if result.get("replayed") else result.get("code", "ok")).inc()
+
+    def exposition(self, container: Container) -> bytes:
+        """The text a scrape reads: this process's (or every process's) samples, and the live gauges."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        else:
+            registry = self.registry
+        scrape = CollectorRegistry()
+        scrape.register(_Registered(registry))
+        scrape.register(_Live(container))
+        return generate_latest(scrape)
+
+
+class _Registered(Collector):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+
+
+class _Live(Collector):
+    """Gauges read when scraped: projection positions and lags, and connection pools."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+
+    def collect(self) -> Iterator[Metric]:
+        position = GaugeMetricFamily("oms_projection_position", "Last ledger position applied.", labels=["projection"])
+        lag_events = GaugeMetricFamily(
+            "oms_projection_lag_events", "Ledger events not yet applied.", labels=["projection"]
+        )
+        lag_seconds = GaugeMetricFamily(
+            "oms_projection_lag_seconds",
+            "Recorded time of the ledger's last event minus that of the last one applied.",
+            labels=["projection"],
+        )
+        try:
+            with self.container.pool.connection(timeout=1) as conn:
+                for lag in lags(conn, self.container.projection_names()):
+                    position.add_metric([lag.name], lag.position)
+                    lag_events.add_metric([lag.name], lag.events)
+                    lag_seconds.add_metric([lag.name], lag.seconds)
+        except Exception:  # noqa: BLE001, S110 - a scrape while the database is away still shows the rest
+            pass
+        yield from (position, lag_events, lag_seconds)
+        pools = GaugeMetricFamily(
+            "oms_db_pool_connections", "Connections of this process's pools.", labels=["pool", "state"]
+        )
+        ledger_pool = getattr(getattr(self.container.ledger.recorder, "datastore", None), "pool", None)
+        for name, pool in (("ledger", ledger_pool), ("reads", self.container.pool)):
+            if pool is None:
+                continue
+            stats = pool.get_stats()
+            pools.add_metric([name, "open"], stats.get("pool_size", 0))
+            pools.add_metric([name, "idle"], stats.get("pool_available", 0))
+            pools.add_metric([name, "waiting"], stats.get("requests_waiting", 0))
+            pools.add_metric([name, "max"], stats.get("pool_max", 0))
+        yield pools
