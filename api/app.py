@@ -9,8 +9,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 
-from api import errors
+from api import __version__, errors, openapi
 from api.bootstrap import Container
 from api.deps import ContainerDep
 from api.http_protocol import GuardedHttpTools
@@ -60,7 +61,16 @@ def create_app(container: Container, *, close_on_shutdown: bool = False) -> Fast
             if close_on_shutdown:
                 container.close()
 
-    app = FastAPI(title="Order and inventory ledger", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # Swagger UI and ReDoc served from the package's own files: /docs works with no network.
+    app = FastAPIOffline(
+        title="Order and inventory ledger",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
+        static_url="/docs-assets",
+    )
+    openapi.install(app)
     app.state.container = container
     errors.install(app)
     for router in (

@@ -22,6 +22,25 @@ if TYPE_CHECKING:
     from api.bootstrap import Container
 
 cli = typer.Typer(help="Order and inventory ledger.", no_args_is_help=True, add_completion=False)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from api import __version__
+
+        typer.echo(f"oms {__version__}")
+        raise typer.Exit
+
+
+@cli.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Order and inventory ledger."""
+
+
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
 projections_cli = typer.Typer(help="Read-model projections.", no_args_is_help=True)
