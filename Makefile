@@ -3,27 +3,42 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# What running needs, and what testing adds, each pinned by a lock file (see docs/operations.md).
+RUN_STAMP := $(VENV)/.installed-run
+STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test install lint typecheck unit bench clean
+.PHONY: run test install lock lint typecheck unit bench clean
 
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-$(STAMP): pyproject.toml
+$(BIN)/pip:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-install: $(STAMP)
+$(RUN_STAMP): requirements.lock pyproject.toml | $(BIN)/pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): requirements-dev.lock pyproject.toml | $(BIN)/pip
+	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP) $(RUN_STAMP)
+
+install: $(RUN_STAMP)
+
+# Pin every dependency again after changing pyproject.toml (needs uv: pip install uv).
+lock:
+	uv pip compile pyproject.toml --quiet --universal --python-version 3.11 -o requirements.lock
+	uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --extra dev -o requirements-dev.lock
 
 # The support page's test drives Debian's Chromium (no browser download); install it if missing.
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium || \
 	  { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/oms serve
 
 lint: $(STAMP)

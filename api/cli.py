@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from api.bootstrap import Container
 
 cli = typer.Typer(help="Order and inventory ledger.", no_args_is_help=True, add_completion=False)
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on standard output.")]
 
 
 def _show_version(value: bool) -> None:
@@ -167,12 +168,26 @@ def keys_create(
 
 
 @keys_cli.command("list")
-def keys_list() -> None:
+def keys_list(as_json: JsonOption = False) -> None:
     """List keys (never the keys themselves): id, role, name, created, revoked."""
     with _container() as container:
-        for info in container.keys.list():
-            revoked = info.revoked_at.isoformat() if info.revoked_at else "-"
-            typer.echo(f"{info.key_id}\t{info.role.value}\t{info.name}\t{info.created_at.isoformat()}\t{revoked}")
+        infos = container.keys.list()
+    if as_json:
+        rows = [
+            {
+                "key_id": i.key_id,
+                "role": i.role.value,
+                "name": i.name,
+                "created_at": i.created_at.isoformat(),
+                "revoked_at": i.revoked_at.isoformat() if i.revoked_at else None,
+            }
+            for i in infos
+        ]
+        typer.echo(json.dumps(rows))
+        return
+    for info in infos:
+        revoked = info.revoked_at.isoformat() if info.revoked_at else "-"
+        typer.echo(f"{info.key_id}\t{info.role.value}\t{info.name}\t{info.created_at.isoformat()}\t{revoked}")
 
 
 @keys_cli.command("revoke")
@@ -207,15 +222,29 @@ def project(
 
 
 @projections_cli.command("status")
-def projections_status() -> None:
+def projections_status(as_json: JsonOption = False) -> None:
     """Each projection's position, the ledger head, and the lag between them."""
     from projections.admin import statuses
 
     with _container() as container, container.pool.connection() as conn:
-        typer.echo("name\tposition\thead\tlag\tupdated_at")
-        for status in statuses(conn, container.projection_names()):
-            updated = status.updated_at.isoformat() if status.updated_at else "-"
-            typer.echo(f"{status.name}\t{status.position}\t{status.head}\t{status.lag}\t{updated}")
+        found = statuses(conn, container.projection_names())
+    if as_json:
+        rows = [
+            {
+                "name": s.name,
+                "position": s.position,
+                "head": s.head,
+                "lag": s.lag,
+                "updated_at": s.updated_at.isoformat() if s.updated_at else None,
+            }
+            for s in found
+        ]
+        typer.echo(json.dumps(rows))
+        return
+    typer.echo("name\tposition\thead\tlag\tupdated_at")
+    for status in found:
+        updated = status.updated_at.isoformat() if status.updated_at else "-"
+        typer.echo(f"{status.name}\t{status.position}\t{status.head}\t{status.lag}\t{updated}")
 
 
 @projections_cli.command("rebuild")
@@ -244,12 +273,19 @@ def projections_rebuild(name: Annotated[str, typer.Argument(help="stock, orders,
 
 
 @audit_cli.command("verify")
-def audit_verify() -> None:
+def audit_verify(as_json: JsonOption = False) -> None:
     """Recompute the ledger's hash chain; name the first event where it breaks, and the head hash."""
+    from dataclasses import asdict
+
     from commands.chain import verify
 
     with _container() as container, container.pool.connection() as conn:
         result = verify(conn)
+    if as_json:
+        typer.echo(json.dumps(asdict(result)))
+        if not result.ok:
+            raise typer.Exit(1)
+        return
     if result.ok:
         typer.echo(f"ledger verified: {result.events} events; head {result.head or '-'}")
         return

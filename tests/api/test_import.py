@@ -193,3 +193,17 @@ def test_cli_keys_create_list_and_revoke(pg_url: str, monkeypatch: pytest.Monkey
     assert runner.invoke(cli, ["keys", "revoke", key_id]).exit_code == 0
     assert runner.invoke(cli, ["keys", "revoke", key_id]).exit_code == 1
     assert runner.invoke(cli, ["keys", "create", "--role", "king", "--name", "x"]).exit_code == 2
+
+
+def test_cli_version_and_json_outputs(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMS_DATABASE_URL", pg_url)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--version"]).output.startswith("oms ")
+    runner.invoke(cli, ["keys", "create", "--role", "auditor", "--name", "books"])
+    (key,) = json.loads(runner.invoke(cli, ["keys", "list", "--json"]).output)
+    assert (key["role"], key["name"], key["revoked_at"]) == ("auditor", "books", None)
+    statuses = json.loads(runner.invoke(cli, ["projections", "status", "--json"]).output)
+    assert {s["name"] for s in statuses} == {"stock", "orders", "kpis", "audit"}
+    verified = runner.invoke(cli, ["audit", "verify", "--json"])
+    assert verified.exit_code == 0
+    assert json.loads(verified.output)["ok"] is True

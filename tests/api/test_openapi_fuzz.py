@@ -17,13 +17,16 @@ from schemathesis.specs.openapi.checks import (
 from api.app import create_app
 from api.bootstrap import Container
 from api.keys import Role
+from api.metrics import Metrics
 from api.settings import Settings
 from tests.api.conftest import Api
 
 
 def openapi_document() -> dict[str, Any]:
     """The app's OpenAPI; generating it touches no database."""
-    placeholder = cast(Container, SimpleNamespace(settings=Settings(database_url="postgresql://unused")))
+    placeholder = cast(
+        Container, SimpleNamespace(settings=Settings(database_url="postgresql://unused"), metrics=Metrics())
+    )
     return create_app(placeholder).openapi()
 
 
