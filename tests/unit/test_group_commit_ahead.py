@@ -11,7 +11,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands import messages as m
 from commands.group_commit import GroupCommitter
-from commands.ledger import Ahead, CommandContext, CommandResult, Ledger
+from commands.ledger import Ahead, CommandContext, CommandResult, Ledger, Observer
 from domain.errors import LedgerError
 
 Items = Sequence[tuple[m.Command, CommandContext]]
@@ -23,6 +23,7 @@ def command(sku: str) -> tuple[m.Command, CommandContext]:
 
 
 class FakeLedger:
+    observer = Observer()  # the writer reports to it; this double ignores it
     """Answers each command with its SKU as the id; says where each answer came from."""
 
     def __init__(self, failing_write: str | None = None) -> None:
