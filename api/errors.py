@@ -184,7 +184,7 @@ def install(app: FastAPI) -> None:
             return problem(422, "validation_error", "Invalid request", f"the body could not be read: {error.detail}")
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         request.state.result = code
-        # Starlette names the allowed methods of a 405 in its headers (Allow): keep them.
+        # Headers Starlette set (the 405's Allow, completed above) go out with the problem.
         return problem(error.status_code, code, str(error.detail), str(error.detail), headers=error.headers)
 
     @app.exception_handler(PersistenceError)

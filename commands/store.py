@@ -7,7 +7,6 @@ inside the database, which aborts the whole transaction, events included.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import threading
@@ -239,7 +238,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         small = sum(len(e.state) for e in stored_events) < PIPELINE_MAX_BYTES
         insert = self._insert_events_pipelined if small else self._insert_events_unpipelined
         deadline = time.monotonic() + RECONNECT_SECONDS
-        for attempt in itertools.count(1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 return insert(stored_events, **kwargs)
             except (InterfaceError, OperationalError) as error:
@@ -256,7 +257,6 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 if time.monotonic() >= deadline:
                     raise
                 time.sleep(min(0.05 * 2**attempt, 1.0))
-        raise AssertionError("unreachable")
 
     def _saved_positions(self, stored_events: Sequence[StoredEvent], deadline: float) -> list[int] | None:
         """The positions of a batch whose commit's outcome is unknown, if it was committed; None if
