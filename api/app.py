@@ -21,7 +21,6 @@ from api.routers import (
     audit,
     customers,
     imports,
-    inventory,
     kpis,
     locations,
     orders,
@@ -29,6 +28,7 @@ from api.routers import (
     stock,
     support,
 )
+from api.routers.commands import command_router
 from projections.admin import head
 
 DESCRIPTION = """
@@ -74,8 +74,8 @@ def create_app(container: Container, *, close_on_shutdown: bool = False) -> Fast
     app.state.container = container
     errors.install(app)
     for router in (
+        command_router(),
         locations.router,
-        inventory.router,
         orders.router,
         imports.router,
         stock.router,
@@ -120,8 +120,7 @@ def create_app(container: Container, *, close_on_shutdown: bool = False) -> Fast
     )
     async def readyz(container: ContainerDep) -> dict[str, Any] | JSONResponse:
         """Ready to take commands: the writer runs and the database answers, within 2 seconds."""
-        writer = container.ledger.writer
-        if writer is not None and not writer.alive:
+        if not container.writer.alive:
             return errors.problem(503, "writer_unavailable", "The ledger's writer is not running", "not ready")
         try:
             position = await asyncio.wait_for(asyncio.to_thread(_ledger_head, container), READY_SECONDS)

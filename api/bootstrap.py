@@ -12,8 +12,10 @@ from api.keys import KeyStore
 from api.metrics import Metrics
 from api.settings import Settings
 from api.upgrade import upgrade
-from commands.group_commit import GroupCommitter
+from commands.contracts import Writer
+from commands.group_commit import GroupCommitter, InlineWriter
 from commands.ledger import Ledger
+from commands.pipeline import Pipeline
 from commands.remote import RemoteWriter
 from projections.base import Projection
 from projections.events import make_mapper
@@ -26,6 +28,7 @@ class Container:
     settings: Settings
     database: Database
     ledger: Ledger
+    writer: Writer
     pool: ConnectionPool
     keys: KeyStore
     metrics: Metrics
@@ -57,8 +60,7 @@ class Container:
             self._stop.set()
             for worker in self._workers:
                 worker.join(timeout=10)
-            if self.ledger.writer is not None:
-                self.ledger.writer.stop()
+            self.writer.stop()
             self.ledger.close()
             self.pool.close()
             self.database.close()
@@ -70,34 +72,40 @@ def build(settings: Settings, *, run_upgrade: bool = True) -> Container:
     try:
         if run_upgrade:
             upgrade(database.url)
-        ledger = Ledger(
-            env=ledger_env(database.url, pool_size=settings.pool_size),
-            max_attempts=settings.command_attempts,
-        )
+        ledger = Ledger(env=ledger_env(database.url, pool_size=settings.pool_size))
         # Keys and (later) queries share one small pool, apart from the event store's.
         pool = read_pool(database.url, settings.pool_size)
     except BaseException:
         database.close()
         raise
     metrics = Metrics()
-    ledger.observer = metrics
-    container = Container(
+    try:
+        writer = _writer(settings, ledger, metrics)
+    except BaseException:
+        ledger.close()
+        pool.close()
+        database.close()
+        raise
+    return Container(
         settings,
         database,
         ledger,
+        writer,
         pool,
         KeyStore(pool, settings.key_cache_seconds),
         metrics,
         all_projections(make_mapper()),
     )
-    try:
-        if settings.writer_socket is not None:
-            # An HTTP worker process: the serving process's one writer runs its commands.
-            ledger.writer = RemoteWriter(settings.writer_socket, bytes.fromhex(settings.writer_key or ""))
-        elif settings.group_commit:
-            ledger.writer = GroupCommitter(ledger, settings.group_commit_max)
-            ledger.writer.start()
-    except BaseException:
-        container.close()
-        raise
-    return container
+
+
+def _writer(settings: Settings, ledger: Ledger, metrics: Metrics) -> Writer:
+    """Where this process's commands go: the serving process's one writer (in an HTTP worker
+    process), its own group committer, or, with group commit off, each caller's own thread."""
+    if settings.writer_socket is not None:
+        return RemoteWriter(settings.writer_socket, bytes.fromhex(settings.writer_key or ""))
+    if not settings.group_commit:
+        return InlineWriter(Pipeline(ledger, observer=metrics, max_attempts=settings.command_attempts))
+    pipeline = Pipeline(ledger, trusted=True, observer=metrics, max_attempts=settings.command_attempts)
+    committer = GroupCommitter(pipeline, settings.group_commit_max)
+    committer.start()
+    return committer

@@ -409,7 +409,7 @@ def import_file(
 
     from api.importing import Line, run_chunks
     from api.runtime import tune_gc
-    from commands.ledger import CommandContext
+    from commands.contracts import CommandContext
 
     with _open_bytes(path) as counting:
         total = sum(1 for line in counting if line.strip())
@@ -436,7 +436,7 @@ def import_file(
             numbered: Iterator[Line] = enumerate(lines, start=1)
             chunks = iter(lambda: list(itertools.islice(numbered, chunk_size)), [])
             # Each chunk is one group commit; a failing line still fails alone.
-            for done in run_chunks(container.ledger, chunks, base):
+            for done in run_chunks(container.writer, chunks, base):
                 container.metrics.imported(done)
                 for result in done:
                     outcomes[result.get("code", "ok")] += 1

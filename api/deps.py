@@ -14,7 +14,8 @@ from api.bootstrap import Container
 from api.errors import Forbidden, Unauthenticated
 from api.keys import Principal, Role
 from api.schemas.common import VISIBLE_ASCII_PATTERN
-from commands.ledger import CommandContext, CommandResult, Ledger
+from commands.contracts import CommandContext, CommandResult, Writer
+from commands.ledger import Ledger
 from commands.messages import Command
 from domain.errors import InvalidCommand
 
@@ -92,15 +93,15 @@ _SENDERS = _admitting(Role.INTEGRATOR)
 
 @dataclass(frozen=True, slots=True)
 class Commands:
-    """The ledger, and who sends this request's command under which headers."""
+    """The writer, and who sends this request's command under which headers."""
 
-    ledger: Ledger
+    writer: Writer
     context: CommandContext
     state: Any  # the request's state, where the log line finds the command's name
 
     async def run(self, command: Command) -> CommandResult:
         self.state.command = type(command).__name__
-        return await self.ledger.run(command, self.context)
+        return await self.writer.submit(command, self.context)
 
 
 async def commands(
@@ -115,7 +116,7 @@ async def commands(
     container: Container = request.app.state.container
     principal = _admitted(await _principal(request, container, authorization), _SENDERS)
     context = _context(request, principal, idempotency_key, if_match, x_causation_id)
-    return Commands(container.ledger, context, request.state)
+    return Commands(container.writer, context, request.state)
 
 
 CommandsDep = Annotated[Commands, Depends(commands)]

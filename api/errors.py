@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from commands.group_commit import Stopped
+from commands.contracts import Stopped
 from domain import errors as e
 
 PROBLEM_JSON = "application/problem+json"

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 import orjson
@@ -19,12 +20,11 @@ from eventsourcing.persistence import PersistenceError
 from pydantic import TypeAdapter, ValidationError
 
 from api.errors import field_errors
-from api.schemas import inventory as inv
-from api.schemas import orders as o
-from api.schemas.common import Identifier, Sku, Strict, VisibleAscii
-from commands.group_commit import Outcomes
-from commands.ledger import CommandContext, Ledger
+from api.routers.commands import bodies
+from api.schemas.common import CommandBody, Identifier, Sku, VisibleAscii
+from commands.contracts import Answers, CommandContext, Writer
 from commands.messages import Command
+from commands.registry import BY_NAME, COMMANDS
 from domain.errors import LedgerError
 
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
@@ -34,26 +34,15 @@ _KEY: TypeAdapter[str] = TypeAdapter(VisibleAscii)
 
 @dataclass(frozen=True, slots=True)
 class Spec:
-    body: type[Strict]
+    body: type[CommandBody]
     path: tuple[str, ...] = ()
 
 
-SPECS: dict[str, Spec] = {
-    "register_location": Spec(inv.RegisterLocationBody),
-    "receive_stock": Spec(inv.ReceiveStockBody),
-    "adjust_stock": Spec(inv.AdjustStockBody),
-    "move_stock": Spec(inv.MoveStockBody),
-    "transfer_stock": Spec(inv.TransferStockBody),
-    "receive_transfer": Spec(inv.ReceiveTransferBody, ("transfer_id",)),
-    "set_stock_policy": Spec(inv.StockPolicyBody, ("sku", "location_id")),
-    "place_order": Spec(o.PlaceOrderBody),
-    "record_payment": Spec(o.PaymentBody, ("order_id",)),
-    "cancel_order": Spec(o.CancellationBody, ("order_id",)),
-    "ship_order": Spec(o.ShipmentBody, ("order_id",)),
-    "deliver_shipment": Spec(o.DeliveryBody, ("order_id", "shipment_id")),
-    "request_return": Spec(o.ReturnBody, ("order_id",)),
-    "receive_return": Spec(o.ReturnReceiptBody, ("order_id", "return_id")),
-}
+@cache
+def import_specs() -> dict[str, Spec]:
+    """Each command by its registry name: its body schema, and the ids its REST path carries."""
+    schemas = bodies()
+    return {spec.name: Spec(schemas[spec.message], tuple(spec.route.parameters())) for spec in COMMANDS}
 
 
 class LineError(Exception):
@@ -73,9 +62,9 @@ def parse_line(text: bytes | str) -> tuple[Command, str | None]:
     if not isinstance(fields, dict):
         raise LineError("validation_error", "a line must be a JSON object")
     name = fields.pop("command", None)
-    spec = SPECS.get(name) if isinstance(name, str) else None
+    spec = import_specs().get(name) if isinstance(name, str) else None
     if spec is None:
-        raise LineError("unknown_command", f"command must be one of: {', '.join(SPECS)}")
+        raise LineError("unknown_command", f"command must be one of: {', '.join(BY_NAME)}")
     key = fields.pop("idempotency_key", None)
     try:
         if key is not None:
@@ -131,13 +120,13 @@ def parse_chunk(lines: Iterable[Line], base: CommandContext) -> Chunk:
     return Chunk(failed, numbers, items)
 
 
-def start_chunk(ledger: Ledger, lines: Iterable[Line], base: CommandContext) -> tuple[Chunk, Future[Outcomes]]:
-    """Parse the lines and hand their commands to the ledger, without waiting for them to run."""
+def start_chunk(writer: Writer, lines: Iterable[Line], base: CommandContext) -> tuple[Chunk, Future[Answers]]:
+    """Parse the lines and hand their commands to the writer, without waiting for them to run."""
     chunk = parse_chunk(lines, base)
-    return chunk, ledger.submit_many(chunk.items)
+    return chunk, writer.enqueue(chunk.items)
 
 
-def chunk_results(chunk: Chunk, ran: Future[Outcomes]) -> list[dict[str, Any]]:
+def chunk_results(chunk: Chunk, ran: Future[Answers]) -> list[dict[str, Any]]:
     """One result per non-empty line of the chunk, in order, once its commands have run."""
     results = dict(chunk.failed)
     try:
@@ -156,13 +145,13 @@ def chunk_results(chunk: Chunk, ran: Future[Outcomes]) -> list[dict[str, Any]]:
     return [results[n] for n in sorted(results)]
 
 
-def run_chunks(ledger: Ledger, chunks: Iterable[list[Line]], base: CommandContext) -> Iterator[list[dict[str, Any]]]:
+def run_chunks(writer: Writer, chunks: Iterable[list[Line]], base: CommandContext) -> Iterator[list[dict[str, Any]]]:
     """Each chunk's results, in order: one per non-empty line. Each chunk is one group commit, in
     which a line that fails (its shape or a rule) fails alone. Chunks are parsed and handed over
     ahead of the one whose results are awaited (``CHUNKS_AHEAD``)."""
-    running: deque[tuple[Chunk, Future[Outcomes]]] = deque()
+    running: deque[tuple[Chunk, Future[Answers]]] = deque()
     for lines in chunks:
-        running.append(start_chunk(ledger, lines, base))
+        running.append(start_chunk(writer, lines, base))
         if len(running) > CHUNKS_AHEAD:
             yield chunk_results(*running.popleft())
     while running:

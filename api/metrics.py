@@ -18,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from commands.ledger import Observer
+from commands.contracts import Observer
 from projections.admin import lags
 
 if TYPE_CHECKING:
@@ -60,9 +60,14 @@ class Metrics(Observer):
         self.conflicts = Counter(
             "oms_version_conflict_retries", "Commands or batches run again after losing to another writer.", registry=r
         )
+        self.prefetch_misses = Counter(
+            "oms_prefetch_misses",
+            "Streams a command asked for that its declared reads did not name (a defect to fix).",
+            registry=r,
+        )
         self.import_lines = Counter("oms_import_lines", "Import lines, by result code.", ["result"], registry=r)
 
-    # What the write side reports (``commands.ledger.Observer``).
+    # What the write side reports (``commands.contracts.Observer``).
     def batch_saved(self, commands: int, seconds: float) -> None:
         self.batch_size.observe(commands)
         self.batch_seconds.observe(seconds)
@@ -72,6 +77,9 @@ class Metrics(Observer):
 
     def conflict(self) -> None:
         self.conflicts.inc()
+
+    def prefetch_missed(self, streams: int) -> None:
+        self.prefetch_misses.inc(streams)
 
     def imported(self, results: Iterable[dict[str, Any]]) -> None:
         for result in results:

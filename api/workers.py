@@ -38,7 +38,7 @@ def create_worker_app() -> FastAPI:
 @contextmanager
 def writer_for_workers(container: Container) -> Iterator[dict[str, str]]:
     """Serve this process's writer on a private socket; yields the settings a worker process needs."""
-    writer = container.ledger.writer
+    writer = container.writer
     if not isinstance(writer, GroupCommitter):
         raise RuntimeError("HTTP worker processes need this process's group commit (OMS_GROUP_COMMIT=true)")
     with tempfile.TemporaryDirectory(prefix="oms-writer-") as folder:  # mode 0700: this user only

@@ -14,7 +14,10 @@ import psycopg
 
 from bench.common import percentile
 from commands import messages as m
-from commands.ledger import CommandContext, Ledger
+from commands.contracts import CommandContext
+from commands.group_commit import InlineWriter
+from commands.ledger import Ledger
+from commands.pipeline import Pipeline
 from domain.errors import LedgerError
 from domain.stock import AdjustmentReason
 
@@ -78,7 +81,8 @@ def hot_item(ledger: Ledger, location: str, events: int, chunk: int = 100) -> tu
     spreads over many aggregates does."""
     start = datetime.now(UTC) - timedelta(days=365)
     step = timedelta(days=365) / events
-    ledger.execute(m.ReceiveStock(sku="HOT", location_id=location, quantity=10, occurred_at=start))
+    pipeline = Pipeline(ledger)
+    InlineWriter(pipeline).execute(m.ReceiveStock(sku="HOT", location_id=location, quantity=10, occurred_at=start))
     for first in range(1, events, chunk):
         items: list[tuple[m.Command, CommandContext]] = [
             (
@@ -93,7 +97,7 @@ def hot_item(ledger: Ledger, location: str, events: int, chunk: int = 100) -> tu
             )
             for n in range(first, min(first + chunk, events))
         ]
-        failed = [o for o in ledger.run_batch(items) if isinstance(o, LedgerError)]
+        failed = [o for o in pipeline.run(items) if isinstance(o, LedgerError)]
         if failed:
             raise RuntimeError(f"hot item: {failed[0]}")
     return start, start + events * step

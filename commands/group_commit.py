@@ -2,8 +2,8 @@
 
 The event store serialises commits through a table lock, so one transaction per
 command caps a process at one commit (and one fsync) per command. Callers hand their
-commands to the writer and wait; the writer takes everything queued, runs it through
-``Ledger.run_batch`` (in order, each command all or nothing on its own), commits
+commands to the writer and wait; the writer takes everything queued, runs it through its
+pipeline (``commands.pipeline``: in order, each command all or nothing on its own), commits
 once, and answers each caller with its own results. HTTP worker processes reach the
 same writer through ``commands.remote``.
 """
@@ -15,77 +15,42 @@ import logging
 import queue
 import threading
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from commands import messages as m
-from commands.ledger import Ahead, CommandContext, CommandResult, Ledger, Observer, result_code
-from commands.store import RECONNECT_SECONDS, CommitOutcomeUnknown
-from domain.errors import LedgerError
+from commands.contracts import (
+    Answers,
+    CommandContext,
+    CommandResult,
+    Items,
+    Observer,
+    Stopped,
+    Writer,
+    result_code,
+)
+from commands.eventstore.batch import CommitOutcomeUnknown
+from commands.eventstore.postgres import RECONNECT_SECONDS
+from commands.pipeline import Ahead, Pipeline
 
 log = logging.getLogger(__name__)
-
-Items = Sequence[tuple[m.Command, CommandContext]]
-Outcomes = list[CommandResult | LedgerError]
 
 
 @dataclass(frozen=True, slots=True)
 class _Request:
     items: Items
-    answer: Future[Outcomes]
-
-
-class Stopped(RuntimeError):
-    """The writer has stopped (or, seen from an HTTP process, gone away); no more commands are taken."""
-
-
-class Writer(ABC):
-    """Where a process's Ledger sends its commands: its own group committer, or, in an HTTP
-    worker process, the one writer of the serving process (``commands.remote``)."""
-
-    # Only the writer that runs the batches itself may trust the Ledger's aggregate cache.
-    runs_batches: bool = False
-
-    @abstractmethod
-    def enqueue(self, items: Items) -> Future[Outcomes]:
-        """Hand commands over; the future answers each with its result or error, in order."""
-
-    @abstractmethod
-    def stop(self, timeout: float = 30) -> None: ...
-
-    @property
-    @abstractmethod
-    def alive(self) -> bool:
-        """Whether commands handed over now would be run (for readiness checks)."""
-
-    def execute(self, command: m.Command, ctx: CommandContext) -> CommandResult:
-        """One command through the writer; raises its error as ``Ledger.execute`` would."""
-        (outcome,) = self.execute_many([(command, ctx)])
-        if isinstance(outcome, LedgerError):
-            raise outcome
-        return outcome
-
-    async def submit(self, command: m.Command, ctx: CommandContext) -> CommandResult:
-        """``execute`` for an event loop: awaits the writer's answer without holding a thread."""
-        (outcome,) = await asyncio.wrap_future(self.enqueue([(command, ctx)]))
-        if isinstance(outcome, LedgerError):
-            raise outcome
-        return outcome
-
-    def execute_many(self, items: Items) -> Outcomes:
-        """Commands through the writer, in order and saved together; each outcome a result or an error."""
-        return self.enqueue(items).result()
+    answer: Future[Answers]
 
 
 class GroupCommitter(Writer):
     runs_batches = True
 
-    def __init__(self, ledger: Ledger, max_batch: int = 256) -> None:
-        self.ledger = ledger
+    def __init__(self, pipeline: Pipeline, max_batch: int = 256) -> None:
+        if not pipeline.trusted:
+            raise ValueError("the group committer is its pipeline's one writer: give it a trusted pipeline")
+        self.pipeline = pipeline
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -110,10 +75,10 @@ class GroupCommitter(Writer):
     def alive(self) -> bool:
         return not self._stopping and self._thread is not None and self._thread.is_alive()
 
-    def enqueue(self, items: Items) -> Future[Outcomes]:
+    def enqueue(self, items: Items) -> Future[Answers]:
         if self._stopping or self._thread is None:
             raise Stopped("the ledger's writer is not running")
-        answer: Future[Outcomes] = Future()
+        answer: Future[Answers] = Future()
         self._queue.put(_Request(items, answer))
         return answer
 
@@ -125,7 +90,7 @@ class GroupCommitter(Writer):
         while True:
             batch = self._take(block=inflight is None)
             ahead = self._decide_ahead(batch) if batch else None
-            if inflight is not None and not self._settle(inflight):
+            if inflight is not None and not self._await_saved(inflight):
                 ahead = None  # it was decided on what has just failed to save
             inflight = None
             if batch is None:
@@ -156,7 +121,7 @@ class GroupCommitter(Writer):
 
     def _decide_ahead(self, batch: list[_Request]) -> Ahead | None:
         try:
-            return self.ledger.decide_ahead(_items(batch))
+            return self.pipeline.decide_ahead(_items(batch))
         except Exception:  # noqa: BLE001 - the database is down, say: the batch then runs in the usual way
             return None
 
@@ -164,23 +129,23 @@ class GroupCommitter(Writer):
         """In the save thread: write a batch decided ahead, and answer its callers at once, rather
         than once this thread has decided the next. Raises only if nothing was saved."""
         started = time.monotonic()
-        self.ledger.write_ahead(ahead)
+        self.pipeline.write_ahead(ahead)
         try:
-            outcomes = self.ledger.settle_ahead(ahead)
-            self.ledger.observer.batch_saved(len(outcomes), time.monotonic() - started)
+            answers = self.pipeline.settle_ahead(ahead)
+            self.pipeline.observer.batch_saved(len(answers), time.monotonic() - started)
         except Exception as error:  # a defect: the batch is saved, so it must not run again
             log.exception("a saved batch of %d requests could not be answered", len(batch))
-            _fail(batch, error, self.ledger.observer)
+            _fail(batch, error, self.pipeline.observer)
             return
-        self._answered(batch, outcomes)
+        self._answered(batch, answers)
 
-    def _settle(self, inflight: _InFlight) -> bool:
+    def _await_saved(self, inflight: _InFlight) -> bool:
         """Wait for a batch decided ahead to be saved and answered; if nothing was saved, run it
         again in the usual way."""
         try:
             inflight.saved.result()
         except Exception as error:  # noqa: BLE001 - a conflict, or the database is down
-            self.ledger.abandon_ahead(error)
+            self.pipeline.abandon_ahead(error)
             self._answer(inflight.batch)
             return False
         return True
@@ -191,8 +156,8 @@ class GroupCommitter(Writer):
         while True:
             try:
                 started = time.monotonic()
-                outcomes = self.ledger.run_batch(items)
-                self.ledger.observer.batch_saved(len(outcomes), time.monotonic() - started)
+                answers = self.pipeline.run(items)
+                self.pipeline.observer.batch_saved(len(answers), time.monotonic() - started)
                 break
             except (InterfaceError, OperationalError) as error:
                 # A lost connection before the commit saved nothing, so the batch can run again on a
@@ -200,26 +165,26 @@ class GroupCommitter(Writer):
                 # during a commit whose outcome stayed unknown must not run again.
                 if isinstance(error, CommitOutcomeUnknown) or time.monotonic() >= deadline:
                     log.warning("a batch of %d commands failed: %s", len(items), error)
-                    _fail(batch, error, self.ledger.observer)
+                    _fail(batch, error, self.pipeline.observer)
                     return
                 log.info("a batch of %d commands lost its connection; trying again: %s", len(items), error)
-                self.ledger.replace_broken_connections()
+                self.pipeline.ledger.store.replace_broken_connections()
                 time.sleep(0.1)
             except Exception as error:  # noqa: BLE001 - every caller hears it
                 log.warning("a batch of %d commands failed: %s", len(items), error)
-                _fail(batch, error, self.ledger.observer)
+                _fail(batch, error, self.pipeline.observer)
                 return
-        self._answered(batch, outcomes)
+        self._answered(batch, answers)
 
-    def _answered(self, batch: list[_Request], outcomes: Outcomes) -> None:
+    def _answered(self, batch: list[_Request], answers: Answers) -> None:
         self.batches += 1
-        self.commands += len(outcomes)
-        observer = self.ledger.observer
-        for (command, _), outcome in zip(_items(batch), outcomes, strict=True):
-            observer.command_answered(type(command).__name__, result_code(outcome))
+        self.commands += len(answers)
+        observer = self.pipeline.observer
+        for (command, _), answer in zip(_items(batch), answers, strict=True):
+            observer.command_answered(type(command).__name__, result_code(answer))
         start = 0
         for request in batch:
-            request.answer.set_result(outcomes[start : start + len(request.items)])
+            request.answer.set_result(answers[start : start + len(request.items)])
             start += len(request.items)
 
 
@@ -239,3 +204,43 @@ def _fail(batch: list[_Request], error: BaseException, observer: Observer) -> No
         observer.command_answered(type(command).__name__, result_code(error))
     for request in batch:
         request.answer.set_exception(error)
+
+
+class InlineWriter(Writer):
+    """Runs each call's commands through the pipeline in the caller's thread: for scripts, tests,
+    and a service with group commit turned off. Concurrent callers each run their own batch;
+    conflicts between them are retried as between any two writers."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        if pipeline.trusted:
+            raise ValueError("an inline writer's callers run concurrently: its pipeline must not trust its cache")
+        self.pipeline = pipeline
+        self._stopped = False
+
+    def enqueue(self, items: Items) -> Future[Answers]:
+        if self._stopped:
+            raise Stopped("the ledger's writer is not running")
+        done: Future[Answers] = Future()
+        observer = self.pipeline.observer
+        try:
+            answers = self.pipeline.run(items)
+        except Exception as error:  # noqa: BLE001 - the caller hears it from the future, as from any writer
+            for command, _ in items:
+                observer.command_answered(type(command).__name__, result_code(error))
+            done.set_exception(error)
+            return done
+        for (command, _), answer in zip(items, answers, strict=True):
+            observer.command_answered(type(command).__name__, result_code(answer))
+        done.set_result(answers)
+        return done
+
+    async def submit(self, command: m.Command, ctx: CommandContext | None = None) -> CommandResult:
+        """In a worker thread: the pipeline waits on the database."""
+        return await asyncio.to_thread(self.execute, command, ctx)
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stopped = True
+
+    @property
+    def alive(self) -> bool:
+        return not self._stopped

@@ -10,26 +10,32 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Sequence
-from typing import Any
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.persistence import AggregateRecorder, Mapper
+from eventsourcing.persistence import Mapper, StoredEvent
 
-from commands.store import MemoryLedgerRecorder, PostgresLedgerRecorder
+from commands.eventstore.batch import StoredResult, WriteBatch
 from domain.base import LedgerAggregate
 
 
+class EventStore(Protocol):
+    """What the write side reads and writes: ``commands.eventstore.postgres`` and ``.memory``."""
+
+    def write(self, batch: WriteBatch) -> list[int]: ...
+    def replace_broken_connections(self) -> None: ...
+    def changed_since(self, position: int | None) -> tuple[int, dict[UUID, int]]: ...
+    def latest_snapshots(self, ids: Sequence[UUID]) -> list[StoredEvent]: ...
+    def events_after(self, after: Mapping[UUID, int]) -> list[StoredEvent]: ...
+    def as_of(self, stream_id: UUID, field: str, moment: datetime) -> tuple[StoredEvent | None, list[StoredEvent]]: ...
+    def find_results(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredResult]: ...
+
+
 class AggregateLoader:
-    def __init__(
-        self,
-        recorder: PostgresLedgerRecorder | MemoryLedgerRecorder,
-        snapshots: AggregateRecorder | None,
-        mapper: Mapper[UUID],
-        cache_size: int = 10_000,
-    ) -> None:
-        self.recorder = recorder
-        self.snapshots = snapshots
+    def __init__(self, store: EventStore, mapper: Mapper[UUID], cache_size: int = 10_000) -> None:
+        self.store = store
         self.mapper = mapper
         self.cache_size = cache_size
         self._idle: OrderedDict[UUID, LedgerAggregate] = OrderedDict()
@@ -42,7 +48,7 @@ class AggregateLoader:
         written since the last sync are dropped. Until a write by someone else, a
         ``trusted`` checkout then needs no query for what the cache holds. Returns the
         position synced at."""
-        position, changed = self.recorder.changed_since(self._synced)
+        position, changed = self.store.changed_since(self._synced)
         with self._lock:
             if self._synced is None:
                 self._idle.clear()
@@ -78,20 +84,20 @@ class AggregateLoader:
 
         ``trusted``: right after ``sync``, by the one thread that writes, idle aggregates
         are current and are not fast-forwarded; a stale one makes the save conflict."""
-        found: dict[UUID, Any] = {}
+        found: dict[UUID | str, Any] = {}
         with self._lock:
             for aggregate_id in ids:
                 idle = self._idle.pop(aggregate_id, None)
                 if idle is not None:
                     found[aggregate_id] = idle
         if trusted and len(found) == len(ids):
-            return found
+            return found  # type: ignore[return-value]
         missing = [i for i in ids if i not in found]
-        if missing and self.snapshots is not None:
-            for stored in self._latest_snapshots(missing):
+        if missing:
+            for stored in self.store.latest_snapshots(missing):
                 found[stored.originator_id] = self.mapper.to_domain_event(stored).mutate(None)  # type: ignore[attr-defined]
         after = {i: (found[i].version if found.get(i) is not None else 0) for i in ids}
-        for stored in self._events_after(after):
+        for stored in self.store.events_after(after):
             event = self.mapper.to_domain_event(stored)
             found[stored.originator_id] = event.mutate(found.get(stored.originator_id))  # type: ignore[attr-defined]
         return {i: found.get(i) for i in ids}
@@ -106,16 +112,3 @@ class AggregateLoader:
                 self._idle.move_to_end(aggregate.id)
             while len(self._idle) > self.cache_size:
                 self._idle.popitem(last=False)
-
-    def _latest_snapshots(self, ids: list[UUID]) -> list[Any]:
-        if isinstance(self.recorder, PostgresLedgerRecorder):
-            table = getattr(self.snapshots, "events_table_name", "")
-            return self.recorder.select_latest(table, ids)
-        assert self.snapshots is not None
-        latest = (self.snapshots.select_events(i, desc=True, limit=1) for i in ids)
-        return [rows[0] for rows in latest if rows]
-
-    def _events_after(self, after: dict[UUID, int]) -> list[Any]:
-        if isinstance(self.recorder, PostgresLedgerRecorder):
-            return self.recorder.select_after(after)
-        return [e for i, version in after.items() for e in self.recorder.select_events(i, gt=version)]

@@ -35,8 +35,7 @@ import psycopg
 from eventsourcing.persistence import OperationalError, PersistenceError
 
 from commands import messages as m
-from commands.group_commit import Items, Outcomes, Stopped, Writer
-from commands.ledger import CommandContext, CommandResult
+from commands.contracts import Answers, CommandContext, CommandResult, Items, Stopped, Writer
 from domain.errors import LedgerError
 
 log = logging.getLogger(__name__)
@@ -142,8 +141,8 @@ class RemoteWriter(Writer):
     def alive(self) -> bool:
         return not self._gone
 
-    def enqueue(self, items: Items) -> Future[Outcomes]:
-        answer: Future[Outcomes] = Future()
+    def enqueue(self, items: Items) -> Future[Answers]:
+        answer: Future[Answers] = Future()
         request = self._request(items, answer)
         try:
             self._send([request])
@@ -152,10 +151,10 @@ class RemoteWriter(Writer):
             raise
         return answer
 
-    async def submit(self, command: m.Command, ctx: CommandContext) -> CommandResult:
+    async def submit(self, command: m.Command, ctx: CommandContext | None = None) -> CommandResult:
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Outcomes] = loop.create_future()
-        request = self._request([(command, ctx)], answer)
+        answer: asyncio.Future[Answers] = loop.create_future()
+        request = self._request([(command, ctx or CommandContext())], answer)
         outbox = self._outboxes.setdefault(loop, [])
         if not outbox:
             loop.call_soon(self._flush, loop)  # after the other requests this pass of the loop has read
@@ -231,7 +230,7 @@ class RemoteWriter(Writer):
                 _settle(waiter, False, gone)
 
 
-_Waiter = Future[Outcomes] | asyncio.Future[Outcomes]
+_Waiter = Future[Answers] | asyncio.Future[Answers]
 
 
 def _settle(waiter: _Waiter, ok: bool, payload: Any) -> None:
@@ -248,7 +247,7 @@ def _settle_all(settled: list[tuple[_Waiter, bool, Any]]) -> None:
         _settle(waiter, ok, payload)
 
 
-def _reply(conn: Connection, lock: threading.Lock, requests: list[Request], answer: Future[Outcomes]) -> None:
+def _reply(conn: Connection, lock: threading.Lock, requests: list[Request], answer: Future[Answers]) -> None:
     error = answer.exception()
     if error is not None:
         portable = _portable(error)

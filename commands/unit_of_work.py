@@ -1,4 +1,9 @@
-"""Loads aggregates once per attempt and remembers every one a command touches."""
+"""The aggregates a batch decides on, loaded in the prefetch, and every one a command touches.
+
+Deciding does no I/O: ``get`` answers from what the prefetch loaded (or knew to be absent), and
+raises ``Unprefetched`` for a stream nobody named, so that the pipeline loads it between two
+tries of the command instead of a query slipping into the decision.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from commands.loader import AggregateLoader
-from commands.personal_data import PersonalData
+from commands.personal_data import Sealer
 from domain.base import LedgerAggregate
 from domain.errors import OrderNotFound, StockItemNotFound, UnknownLocation
 from domain.locations import LocationDirectory
@@ -30,10 +35,19 @@ class _Rebuild:
 ABSENT, REBUILD = _Absent(), _Rebuild()
 
 
+class Unprefetched(Exception):
+    """A command asked for a stream the prefetch did not load: the pipeline loads it and decides
+    the command again."""
+
+    def __init__(self, stream: UUID) -> None:
+        super().__init__(f"stream {stream} was not prefetched")
+        self.stream = stream
+
+
 @dataclass
 class UnitOfWork:
     loader: AggregateLoader
-    personal_data: PersonalData
+    sealer: Sealer
     # After the loader's sync, in the one writer thread: cached aggregates need no query.
     trusted: bool = False
     _seen: dict[UUID, LedgerAggregate | None] = field(default_factory=dict)
@@ -42,16 +56,16 @@ class UnitOfWork:
     _undo: dict[UUID, _Absent | _Rebuild | None] | None = None
     _marks: dict[UUID, int] = field(default_factory=dict)
 
-    def prefetch(self, ids: Iterable[UUID]) -> None:
-        """Load these aggregates together (two queries), ahead of ``get``."""
-        ids = list(dict.fromkeys(ids))
-        if self._undo is not None:
-            # In the order first named, which is the order this command's events are saved in.
-            for aggregate_id in ids:
-                self._remember(aggregate_id)
-        wanted = [i for i in ids if i not in self._seen]
+    def prefetch(self, ids: Iterable[UUID]) -> list[UUID]:
+        """Load these aggregates together (two queries) before deciding; the ones newly loaded."""
+        wanted = [i for i in dict.fromkeys(ids) if i not in self._seen]
         if wanted:
             self._seen.update(self.loader.checkout(wanted, self.trusted))
+        return wanted
+
+    def peek(self, aggregate_id: UUID) -> LedgerAggregate | None:
+        """What the prefetch has loaded so far under this id (None: nothing, or not loaded)."""
+        return self._seen.get(aggregate_id)
 
     def known_absent(self, ids: Iterable[UUID]) -> None:
         """Streams that surely hold no events yet: they are not looked for."""
@@ -62,8 +76,7 @@ class UnitOfWork:
         # Handlers ask for the same few aggregates many times per command: no list for those.
         found = self._seen.get(aggregate_id, ABSENT)
         if found is ABSENT:
-            self.prefetch([aggregate_id])
-            found = self._seen[aggregate_id]
+            raise Unprefetched(aggregate_id)
         if self._undo is not None and aggregate_id not in self._undo:
             self._remember(aggregate_id)
         if found is not None and not isinstance(found, cls):

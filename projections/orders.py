@@ -87,8 +87,6 @@ class OrdersProjection:
                 " last_position bigint NOT NULL, personal_data text)"
             ).format(t["orders"])
         )
-        # Tables made before personal data was sealed lack the column.
-        cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS personal_data text").format(t["orders"]))
         for columns in (
             ("status", "placed_at"),
             ("customer_id", "placed_at"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
-from commands.ledger import CommandResult
+from commands.contracts import CommandResult
 
 
 def answer(result: CommandResult, status_code: int = 200, location: str | None = None) -> JSONResponse:

@@ -15,9 +15,10 @@ from starlette.types import Receive, Scope, Send
 
 from api.deps import CommandsDep
 from api.errors import IMPORT_ERRORS, UnsupportedMediaType
-from api.importing import CHUNKS_AHEAD, SPECS, Chunk, Line, chunk_results, start_chunk
+from api.importing import CHUNKS_AHEAD, Chunk, Line, chunk_results, start_chunk
 from api.metrics import Metrics
-from commands.group_commit import Outcomes
+from commands.contracts import Answers
+from commands.registry import BY_NAME
 from domain.errors import InvalidCommand
 
 
@@ -72,7 +73,7 @@ async def _lines(request: Request) -> AsyncIterator[list[Line]]:
         "requestBody": {
             "required": True,
             "description": "One command per line: "
-            + ", ".join(SPECS)
+            + ", ".join(BY_NAME)
             + ". Fields are the command's REST body plus its path ids; `idempotency_key` is optional.",
             "content": {NDJSON: {"schema": {"type": "string"}, "example": EXAMPLE}},
         }
@@ -95,12 +96,12 @@ async def import_commands(
     media = (content_type or "").split(";")[0].strip().lower()
     if media not in ACCEPTED:
         raise UnsupportedMediaType(f"send the commands as {NDJSON}, one JSON object per line")
-    ledger, ctx = commands.ledger, commands.context
+    writer, ctx = commands.writer, commands.context
     metrics: Metrics = request.app.state.container.metrics
     if ctx.idempotency_key is not None or ctx.expected_version is not None:
         raise InvalidCommand("an import takes idempotency_key per line, and no If-Match")
 
-    async def finish(chunk: Chunk, ran: Future[Outcomes]) -> bytes:
+    async def finish(chunk: Chunk, ran: Future[Answers]) -> bytes:
         with suppress(Exception):  # its error is the chunk's result, below
             await asyncio.wrap_future(ran)
         results = chunk_results(chunk, ran)
@@ -109,9 +110,9 @@ async def import_commands(
 
     async def results() -> AsyncIterator[bytes]:
         # Chunks are handed over ahead of the one whose results are awaited, as ``oms import`` does.
-        running: deque[tuple[Chunk, Future[Outcomes]]] = deque()
+        running: deque[tuple[Chunk, Future[Answers]]] = deque()
         async for batch in _lines(request):
-            running.append(await run_in_threadpool(start_chunk, ledger, batch, ctx))
+            running.append(await run_in_threadpool(start_chunk, writer, batch, ctx))
             if len(running) > CHUNKS_AHEAD:
                 yield await finish(*running.popleft())
         while running:

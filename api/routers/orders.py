@@ -3,24 +3,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
-from api.deps import CommandsDep, ContainerDep, require
-from api.errors import COMMAND_ERRORS, READ_ERRORS
+from api.deps import ContainerDep, require
+from api.errors import READ_ERRORS
 from api.keys import Principal, Role
 from api.reads import CSV_ANSWER, Cursor, Limit, MinPosition, ReadConnection, Reader, as_csv, caught_up, wants_csv
-from api.routers import answer
-from api.routers.paths import OrderIdPath, ReturnIdPath, ShipmentIdPath
-from api.schemas.common import _ID_PATTERN, PRINTABLE_PATTERN, CommandAnswer, LedgerTime
-from api.schemas.orders import (
-    CancellationBody,
-    DeliveryBody,
-    PaymentBody,
-    PlaceOrderBody,
-    ReturnBody,
-    ReturnReceiptBody,
-    ShipmentBody,
-)
+from api.routers.paths import OrderIdPath
+from api.schemas.common import _ID_PATTERN, PRINTABLE_PATTERN, LedgerTime
 from queries import audit, orders
 from queries.audit import Timeline
 from queries.models import OrderDetail, OrdersPage
@@ -88,54 +78,3 @@ def get_order(
         return detail.model_copy(update={"personal_data": "withheld"})
     revealed = container.ledger.personal_data.reveal(detail.customer_id, detail.sealed)
     return detail.model_copy(update={"personal_data": revealed.disclosure.value, "ship_to": revealed.data})
-
-
-@router.post("", status_code=201, response_model=CommandAnswer, responses=COMMAND_ERRORS)
-async def place_order(body: PlaceOrderBody, commands: CommandsDep) -> JSONResponse:
-    """Place an order and commit stock for every line, in one transaction.
-
-    Lines that cannot be committed are backordered where the item allows it; otherwise
-    the order fails with `insufficient_stock` naming the SKUs, and nothing is written.
-    """
-    result = await commands.run(body.to_command())
-    return answer(result, 201, location=f"/v1/orders/{result.id}")
-
-
-@router.post("/{order_id}/payments", response_model=CommandAnswer, responses=COMMAND_ERRORS)
-async def record_payment(order_id: OrderIdPath, body: PaymentBody, commands: CommandsDep) -> JSONResponse:
-    """Record an authorization, capture, void or refund (refunded <= captured <= authorized)."""
-    return answer(await commands.run(body.to_command(order_id)))
-
-
-@router.post("/{order_id}/cancellation", response_model=CommandAnswer, responses=COMMAND_ERRORS)
-async def cancel_order(order_id: OrderIdPath, body: CancellationBody, commands: CommandsDep) -> JSONResponse:
-    """Cancel the whole order, or some line quantities; committed stock is released."""
-    return answer(await commands.run(body.to_command(order_id)))
-
-
-@router.post("/{order_id}/shipments", status_code=201, response_model=CommandAnswer, responses=COMMAND_ERRORS)
-async def ship_order(order_id: OrderIdPath, body: ShipmentBody, commands: CommandsDep) -> JSONResponse:
-    """Ship from one location; without lines, every committed unit held there."""
-    return answer(await commands.run(body.to_command(order_id)), 201)
-
-
-@router.post("/{order_id}/shipments/{shipment_id}/delivery", response_model=CommandAnswer, responses=COMMAND_ERRORS)
-async def deliver_shipment(
-    order_id: OrderIdPath, shipment_id: ShipmentIdPath, body: DeliveryBody, commands: CommandsDep
-) -> JSONResponse:
-    """Record that a shipment was delivered."""
-    return answer(await commands.run(body.to_command(order_id, shipment_id)))
-
-
-@router.post("/{order_id}/returns", status_code=201, response_model=CommandAnswer, responses=COMMAND_ERRORS)
-async def request_return(order_id: OrderIdPath, body: ReturnBody, commands: CommandsDep) -> JSONResponse:
-    """Open a return for shipped units."""
-    return answer(await commands.run(body.to_command(order_id)), 201)
-
-
-@router.post("/{order_id}/returns/{return_id}/receipt", response_model=CommandAnswer, responses=COMMAND_ERRORS)
-async def receive_return(
-    order_id: OrderIdPath, return_id: ReturnIdPath, body: ReturnReceiptBody, commands: CommandsDep
-) -> JSONResponse:
-    """Receive returned units at a location, restocked or set aside as damaged."""
-    return answer(await commands.run(body.to_command(order_id, return_id)))

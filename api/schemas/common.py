@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from commands.messages import Command
 from domain.money import CURRENCIES
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
@@ -103,6 +104,13 @@ class Strict(BaseModel):
     """Unknown fields are refused, not ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class CommandBody(Strict):
+    """A command's REST body (and an import line's fields): ``command`` names the message it makes,
+    and ``to_command`` makes it, given the ids its route's path carries."""
+
+    command: ClassVar[type[Command]]
 
 
 class CommandAnswer(BaseModel):

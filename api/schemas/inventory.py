@@ -1,10 +1,20 @@
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
-from api.schemas.common import BusinessTime, Identifier, NonNegative, Quantity, Reference, Sku, Strict, Text
+from api.schemas.common import (
+    BusinessTime,
+    CommandBody,
+    Identifier,
+    NonNegative,
+    Quantity,
+    Reference,
+    Sku,
+    Strict,
+    Text,
+)
 from commands import messages as m
 from domain.buckets import Bucket
 from domain.locations import LocationKind
@@ -13,7 +23,8 @@ from domain.stock import AdjustmentReason
 MovableBucket = Literal["available", "damaged", "quality_control", "safety_stock"]
 
 
-class RegisterLocationBody(Strict):
+class RegisterLocationBody(CommandBody):
+    command: ClassVar[type[m.Command]] = m.RegisterLocation
     model_config = Strict.model_config | {
         "json_schema_extra": {
             "examples": [{"location_id": "main", "name": "Main warehouse", "kind": "warehouse", "priority": 1}]
@@ -36,7 +47,8 @@ class RegisterLocationBody(Strict):
         )
 
 
-class ReceiveStockBody(Strict):
+class ReceiveStockBody(CommandBody):
+    command: ClassVar[type[m.Command]] = m.ReceiveStock
     model_config = Strict.model_config | {
         "json_schema_extra": {
             "examples": [
@@ -67,7 +79,8 @@ class ReceiveStockBody(Strict):
         )
 
 
-class AdjustStockBody(Strict):
+class AdjustStockBody(CommandBody):
+    command: ClassVar[type[m.Command]] = m.AdjustStock
     model_config = Strict.model_config | {
         "json_schema_extra": {
             "examples": [
@@ -109,7 +122,8 @@ class AdjustStockBody(Strict):
         )
 
 
-class MoveStockBody(Strict):
+class MoveStockBody(CommandBody):
+    command: ClassVar[type[m.Command]] = m.MoveStock
     model_config = Strict.model_config | {
         "json_schema_extra": {
             "examples": [
@@ -145,7 +159,8 @@ class MoveStockBody(Strict):
         )
 
 
-class TransferStockBody(Strict):
+class TransferStockBody(CommandBody):
+    command: ClassVar[type[m.Command]] = m.TransferStock
     model_config = Strict.model_config | {
         "json_schema_extra": {
             "examples": [{"sku": "85123A", "from_location_id": "main", "to_location_id": "store-1", "quantity": 10}]
@@ -170,7 +185,8 @@ class TransferStockBody(Strict):
         )
 
 
-class ReceiveTransferBody(Strict):
+class ReceiveTransferBody(CommandBody):
+    command: ClassVar[type[m.Command]] = m.ReceiveTransfer
     model_config = Strict.model_config | {"json_schema_extra": {"examples": [{"quantity": 10}]}}
 
     quantity: Quantity | None = Field(default=None, description="Default: everything still outstanding.")
@@ -180,7 +196,8 @@ class ReceiveTransferBody(Strict):
         return m.ReceiveTransfer(transfer_id=transfer_id, quantity=self.quantity, occurred_at=self.occurred_at)
 
 
-class StockPolicyBody(Strict):
+class StockPolicyBody(CommandBody):
+    command: ClassVar[type[m.Command]] = m.SetStockPolicy
     model_config = Strict.model_config | {
         "json_schema_extra": {
             "examples": [{"reorder_point": 20, "reorder_quantity": 100, "safety_stock": 5, "allow_backorder": False}]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Self
+from typing import Annotated, ClassVar, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -9,6 +9,7 @@ from api.schemas.common import (
     PRINTABLE_PATTERN,
     Amount,
     BusinessTime,
+    CommandBody,
     Currency,
     Identifier,
     LedgerTime,
@@ -75,7 +76,8 @@ def _line_quantities(lines: list[LineQuantityBody] | None) -> tuple[m.LineQuanti
     return None if lines is None else tuple(m.LineQuantity(sku=li.sku, quantity=li.quantity) for li in lines)
 
 
-class PlaceOrderBody(Strict):
+class PlaceOrderBody(CommandBody):
+    command: ClassVar[type[m.Command]] = m.PlaceOrder
     model_config = Strict.model_config | {
         "json_schema_extra": {
             "examples": [
@@ -138,7 +140,8 @@ class PlaceOrderBody(Strict):
         )
 
 
-class PaymentBody(Strict):
+class PaymentBody(CommandBody):
+    command: ClassVar[type[m.Command]] = m.RecordPayment
     model_config = Strict.model_config | {
         "json_schema_extra": {"examples": [{"kind": "capture", "amount": "35.64", "reference": "psp_3MtwBw"}]}
     }
@@ -158,7 +161,8 @@ class PaymentBody(Strict):
         )
 
 
-class CancellationBody(Strict):
+class CancellationBody(CommandBody):
+    command: ClassVar[type[m.Command]] = m.CancelOrder
     model_config = Strict.model_config | {
         "json_schema_extra": {
             "examples": [
@@ -185,7 +189,8 @@ class CancellationBody(Strict):
         )
 
 
-class ShipmentBody(Strict):
+class ShipmentBody(CommandBody):
+    command: ClassVar[type[m.Command]] = m.ShipOrder
     model_config = Strict.model_config | {
         "json_schema_extra": {
             "examples": [
@@ -225,7 +230,8 @@ class ShipmentBody(Strict):
         )
 
 
-class DeliveryBody(Strict):
+class DeliveryBody(CommandBody):
+    command: ClassVar[type[m.Command]] = m.DeliverShipment
     model_config = Strict.model_config | {"json_schema_extra": {"examples": [{"occurred_at": "2026-03-04T11:02:00Z"}]}}
 
     occurred_at: BusinessTime = None
@@ -234,7 +240,8 @@ class DeliveryBody(Strict):
         return m.DeliverShipment(order_id=order_id, shipment_id=shipment_id, occurred_at=self.occurred_at)
 
 
-class ReturnBody(Strict):
+class ReturnBody(CommandBody):
+    command: ClassVar[type[m.Command]] = m.RequestReturn
     model_config = Strict.model_config | {
         "json_schema_extra": {
             "examples": [
@@ -267,7 +274,8 @@ class ReturnReceiptLineBody(Strict):
     disposition: Disposition
 
 
-class ReturnReceiptBody(Strict):
+class ReturnReceiptBody(CommandBody):
+    command: ClassVar[type[m.Command]] = m.ReceiveReturn
     model_config = Strict.model_config | {
         "json_schema_extra": {
             "examples": [{"location_id": "main", "lines": [{"sku": "85123A", "quantity": 1, "disposition": "restock"}]}]

@@ -1,10 +1,14 @@
-"""One handler per command: load through the unit of work, decide in the domain."""
+"""One handler per command: decide in the domain on what the prefetch loaded.
+
+Beside each handler, its ``reads``: every stream it may load, given what the prefetch has found
+so far (``peek``), so that the pipeline loads a whole batch's streams before deciding."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from commands.unit_of_work import UnitOfWork
 from domain.base import LedgerAggregate
@@ -13,7 +17,7 @@ from domain.meta import Meta
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Handled:
     """The resource a command acted on: its public id and its aggregate."""
 
     id: str
@@ -21,7 +25,10 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-Handler = Callable[[Any, UnitOfWork, Meta], Outcome]
+Handler = Callable[[Any, UnitOfWork, Meta], Handled]
+# What the prefetch has loaded so far: an aggregate, or None (absent, or not loaded yet).
+Peek = Callable[[UUID], LedgerAggregate | None]
+Reads = Callable[[Any, Peek], Iterable[UUID]]
 
 
 def given_id(value: str | None, name: str) -> str:

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
+from uuid import UUID
 
-from commands.handlers import Outcome, given_id
+from commands.handlers import Handled, Peek, given_id
 from commands.messages import (
     CancelOrder,
     DeliverShipment,
@@ -31,9 +32,8 @@ class _HasSku(Protocol):
 L = TypeVar("L", bound=_HasSku)
 
 
-def place_order(cmd: PlaceOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
+def place_order(cmd: PlaceOrder, uow: UnitOfWork, meta: Meta) -> Handled:
     order_id = given_id(cmd.order_id, "order_id")
-    uow.prefetch([Order.id_for(order_id), LocationDirectory.ID])
     if uow.get(Order, Order.id_for(order_id)) is not None:
         raise AlreadyExists(f"order {order_id!r} already exists")
     if cmd.location_id is not None:
@@ -42,7 +42,6 @@ def place_order(cmd: PlaceOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
     else:
         directory = uow.directory()
         candidates = [r.location_id for r in directory.ranked()] if directory else []
-    uow.prefetch(StockItem.id_for(line.sku, location_id) for line in cmd.lines for location_id in candidates)
     items = {}
     for line in cmd.lines:
         for location_id in candidates:
@@ -57,7 +56,7 @@ def place_order(cmd: PlaceOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
             order_id=order_id,
             channel=cmd.channel,
             customer_id=cmd.customer_id,
-            personal_data=uow.personal_data.seal(cmd.customer_id, cmd.ship_to),
+            personal_data=uow.sealer.seal(cmd.customer_id, cmd.ship_to),
             currency=cmd.currency,
             lines=[(line.sku, line.quantity, line.unit_price) for line in cmd.lines],
             plan=plan,
@@ -73,18 +72,17 @@ def place_order(cmd: PlaceOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
             # Sourcing allocates only where it was given a position, so the item was looked up.
             item = items[(sku, allocation.location_id)]
             item.commit(order_id, allocation.committed, allocation.backordered, caused)
-    return Outcome(order_id, order, {"status": order.status})
+    return Handled(order_id, order, {"status": order.status})
 
 
-def record_payment(cmd: RecordPayment, uow: UnitOfWork, meta: Meta) -> Outcome:
+def record_payment(cmd: RecordPayment, uow: UnitOfWork, meta: Meta) -> Handled:
     order = uow.order(cmd.order_id)
     order.record_payment(cmd.kind, cmd.amount, cmd.reference, meta)
-    return Outcome(cmd.order_id, order, {"payment_status": order.payment_status})
+    return Handled(cmd.order_id, order, {"payment_status": order.payment_status})
 
 
-def cancel_order(cmd: CancelOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
+def cancel_order(cmd: CancelOrder, uow: UnitOfWork, meta: Meta) -> Handled:
     order = uow.order(cmd.order_id)
-    _prefetch_held_stock(order, uow)
     lines = None if cmd.lines is None else _quantities(cmd.lines)
     cancelled = order.cancel(cmd.reason, lines, meta)
     caused = meta.caused_by(event_ref(order))
@@ -92,14 +90,12 @@ def cancel_order(cmd: CancelOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
         for release in line["releases"]:
             item = uow.existing_stock_item(line["sku"], release["location_id"])
             item.release(cmd.order_id, release["committed"], release["backordered"], cmd.reason, caused)
-    return Outcome(cmd.order_id, order, {"status": order.status})
+    return Handled(cmd.order_id, order, {"status": order.status})
 
 
-def ship_order(cmd: ShipOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
+def ship_order(cmd: ShipOrder, uow: UnitOfWork, meta: Meta) -> Handled:
     shipment_id = given_id(cmd.shipment_id, "shipment_id")
-    uow.prefetch([Order.id_for(cmd.order_id), LocationDirectory.ID])
     order = uow.order(cmd.order_id)
-    _prefetch_held_stock(order, uow)
     lines = None if cmd.lines is None else _quantities(cmd.lines)
     if cmd.location_id is not None:
         uow.require_location(cmd.location_id)
@@ -118,29 +114,27 @@ def ship_order(cmd: ShipOrder, uow: UnitOfWork, meta: Meta) -> Outcome:
     for line in shipped:
         item = uow.existing_stock_item(line["sku"], location_id)
         item.ship(cmd.order_id, shipment_id, line["committed"], line["backordered"], caused)
-    return Outcome(
+    return Handled(
         cmd.order_id, order, {"shipment_id": shipment_id, "location_id": location_id, "status": order.status}
     )
 
 
-def deliver_shipment(cmd: DeliverShipment, uow: UnitOfWork, meta: Meta) -> Outcome:
+def deliver_shipment(cmd: DeliverShipment, uow: UnitOfWork, meta: Meta) -> Handled:
     order = uow.order(cmd.order_id)
     order.deliver(cmd.shipment_id, meta)
-    return Outcome(cmd.order_id, order, {"shipment_id": cmd.shipment_id, "status": order.status})
+    return Handled(cmd.order_id, order, {"shipment_id": cmd.shipment_id, "status": order.status})
 
 
-def request_return(cmd: RequestReturn, uow: UnitOfWork, meta: Meta) -> Outcome:
+def request_return(cmd: RequestReturn, uow: UnitOfWork, meta: Meta) -> Handled:
     return_id = given_id(cmd.return_id, "return_id")
     order = uow.order(cmd.order_id)
     order.request_return(
         return_id, {sku: (line.quantity, line.reason) for sku, line in _by_sku(cmd.lines).items()}, meta
     )
-    return Outcome(cmd.order_id, order, {"return_id": return_id, "return_status": order.return_status})
+    return Handled(cmd.order_id, order, {"return_id": return_id, "return_status": order.return_status})
 
 
-def receive_return(cmd: ReceiveReturn, uow: UnitOfWork, meta: Meta) -> Outcome:
-    uow.prefetch([Order.id_for(cmd.order_id), LocationDirectory.ID])
-    uow.prefetch(StockItem.id_for(line.sku, cmd.location_id) for line in cmd.lines)
+def receive_return(cmd: ReceiveReturn, uow: UnitOfWork, meta: Meta) -> Handled:
     order = uow.order(cmd.order_id)
     uow.require_location(cmd.location_id)
     order.receive_return(
@@ -150,14 +144,49 @@ def receive_return(cmd: ReceiveReturn, uow: UnitOfWork, meta: Meta) -> Outcome:
     for line in cmd.lines:
         item = uow.stock_item_or_open(line.sku, cmd.location_id, meta)
         item.restock(cmd.order_id, cmd.return_id, line.quantity, line.disposition, caused)
-    return Outcome(cmd.order_id, order, {"return_id": cmd.return_id, "return_status": order.return_status})
+    return Handled(cmd.order_id, order, {"return_id": cmd.return_id, "return_status": order.return_status})
 
 
-def _prefetch_held_stock(order: Order, uow: UnitOfWork) -> None:
-    """Load every stock item holding units of the order, together."""
-    uow.prefetch(
-        StockItem.id_for(sku, location_id) for sku, line in order.lines.items() for location_id in line["allocations"]
+# --- what each command reads ------------------------------------------------
+
+
+def order_reads(cmd: RecordPayment | DeliverShipment | RequestReturn, peek: Peek) -> list[UUID]:
+    return [Order.id_for(cmd.order_id)]
+
+
+def place_order_reads(cmd: PlaceOrder, peek: Peek) -> list[UUID]:
+    """The order, the directory, then each line's stock item at each candidate location."""
+    if not cmd.order_id:
+        return []
+    if cmd.location_id is not None:
+        candidates = [cmd.location_id]
+    else:
+        directory = peek(LocationDirectory.ID)
+        candidates = [r.location_id for r in directory.ranked()] if isinstance(directory, LocationDirectory) else []
+    return [
+        Order.id_for(cmd.order_id),
+        LocationDirectory.ID,
+        *(StockItem.id_for(line.sku, location_id) for line in cmd.lines for location_id in candidates),
+    ]
+
+
+def held_stock_reads(cmd: CancelOrder | ShipOrder, peek: Peek) -> list[UUID]:
+    """The order and the directory, then every stock item holding units of the order."""
+    order = peek(Order.id_for(cmd.order_id))
+    held = (
+        [StockItem.id_for(sku, loc) for sku, line in order.lines.items() for loc in line["allocations"]]
+        if isinstance(order, Order)
+        else []
     )
+    return [Order.id_for(cmd.order_id), LocationDirectory.ID, *held]
+
+
+def receive_return_reads(cmd: ReceiveReturn, peek: Peek) -> list[UUID]:
+    return [
+        Order.id_for(cmd.order_id),
+        LocationDirectory.ID,
+        *(StockItem.id_for(line.sku, cmd.location_id) for line in cmd.lines),
+    ]
 
 
 def _by_sku(lines: Sequence[L]) -> dict[str, L]:

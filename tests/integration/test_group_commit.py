@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 from uuid import uuid4
@@ -16,28 +15,29 @@ from eventsourcing.persistence import StoredEvent
 
 from api.database import ledger_env
 from commands import messages as m
-from commands import store
 from commands.chain import verify
-from commands.group_commit import GroupCommitter
-from commands.ledger import CommandContext, CommandResult, Ledger
+from commands.contracts import CommandContext, CommandResult
+from commands.eventstore import postgres
+from commands.eventstore.batch import HeadCheck, HeadMoved, WriteBatch
+from commands.ledger import Ledger
+from commands.pipeline import Encoded, Pipeline
 from domain.errors import InsufficientStock, LedgerError
 from domain.locations import LocationDirectory
-from tests.helpers import item, receive, register
+from tests.helpers import execute, item, pipeline_of, receive, register, run_batch, through_a_writer, use_pipeline
 
 pytestmark = pytest.mark.postgres
 
 
-class Interleaved(Ledger):
-    """Lets another writer commit just before this ledger's group transaction."""
+class Interleaved(Pipeline):
+    """Lets another writer commit just before this pipeline's group transaction."""
 
-    name = "Ledger"  # the same tables
     before_commit: Callable[[], None] | None = None
 
-    def _write(self, saving: Any) -> None:
+    def write(self, encoded: Encoded) -> None:
         if self.before_commit is not None:
             step, self.before_commit = self.before_commit, None
             step()
-        super()._write(saving)
+        super().write(encoded)
 
 
 def order(order_id: str, quantity: int, key: str | None = None, sku: str = "A") -> tuple[m.Command, CommandContext]:
@@ -51,43 +51,33 @@ def order(order_id: str, quantity: int, key: str | None = None, sku: str = "A") 
     return command, CommandContext(actor="integrator:t", idempotency_key=key)
 
 
-@contextmanager
-def through_a_writer(ledger: Ledger, max_batch: int = 256) -> Iterator[GroupCommitter]:
-    """The ledger with its process's writer running, as the server runs it."""
-    writer = GroupCommitter(ledger, max_batch=max_batch)
-    ledger.writer = writer
-    writer.start()
-    try:
-        yield writer
-    finally:
-        writer.stop()
-        ledger.writer = None
-
-
 @pytest.fixture
-def two_writers(pg_url: str) -> Iterator[tuple[Interleaved, Ledger]]:
-    first, second = Interleaved(env=ledger_env(pg_url, pool_size=4)), Ledger(env=ledger_env(pg_url, pool_size=4))
+def two_writers(pg_url: str) -> Iterator[tuple[Ledger, Ledger]]:
+    first, second = Ledger(env=ledger_env(pg_url, pool_size=4)), Ledger(env=ledger_env(pg_url, pool_size=4))
+    use_pipeline(first, Interleaved(first))
     yield first, second
     first.close()
     second.close()
 
 
 def test_a_batch_that_loses_to_another_writer_reruns_each_command_on_fresh_state(
-    two_writers: tuple[Interleaved, Ledger],
+    two_writers: tuple[Ledger, Ledger],
 ) -> None:
     ours, theirs = two_writers
     register(ours, "main")
     receive(ours, "A", "main", 3)
     item(ours, "A", "main")  # cached in our process, about to go stale
-    ours.before_commit = lambda: theirs.execute(*order("theirs", 2))
-    outcomes = ours.run_batch([order("o1", 2, key="k1"), order("o2", 1, key="k2")])
-    assert ours.conflicts == 1
+    interleaved = pipeline_of(ours)
+    assert isinstance(interleaved, Interleaved)
+    interleaved.before_commit = lambda: execute(theirs, *order("theirs", 2))
+    outcomes = run_batch(ours, [order("o1", 2, key="k1"), order("o2", 1, key="k2")])
+    assert interleaved.conflicts == 1
     assert isinstance(outcomes[0], InsufficientStock)  # only 1 left after their order
     assert isinstance(outcomes[1], CommandResult)
     stock = item(ours, "A", "main")
     assert (stock.available, stock.committed) == (0, 3)
     # The key of the failed command is free; the other's replays its answer.
-    (again,) = ours.run_batch([order("o2", 1, key="k2")])
+    (again,) = run_batch(ours, [order("o2", 1, key="k2")])
     assert isinstance(again, CommandResult)
     assert (again.replayed, again.as_dict()) == (True, outcomes[1].as_dict())
 
@@ -100,7 +90,7 @@ def test_many_callers_through_the_writer_never_oversell_and_each_gets_its_own_an
     def place(n: int) -> CommandResult | LedgerError:
         barrier.wait()
         try:
-            return pg_ledger.execute(*order(f"o{n}", 1, key=f"k{n}"))
+            return execute(pg_ledger, *order(f"o{n}", 1, key=f"k{n}"))
         except LedgerError as error:
             return error
 
@@ -116,56 +106,56 @@ def test_many_callers_through_the_writer_never_oversell_and_each_gets_its_own_an
     assert writer.batches < 40  # some callers shared a transaction
 
 
-@pytest.mark.parametrize("page", [store.CHANGED_PAGE, 2], ids=["one page", "pages of two events"])
+@pytest.mark.parametrize("page", [postgres.CHANGED_PAGE, 2], ids=["one page", "pages of two events"])
 def test_a_writer_sees_what_another_process_wrote_since_its_last_batch(
-    two_writers: tuple[Interleaved, Ledger], page: int, monkeypatch: pytest.MonkeyPatch
+    two_writers: tuple[Ledger, Ledger], page: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "CHANGED_PAGE", page)
+    monkeypatch.setattr(postgres, "CHANGED_PAGE", page)
     ours, theirs = two_writers
-    with through_a_writer(ours):
+    with through_a_writer(ours) as writer:
         register(ours, "main")
         receive(ours, "A", "main", 10)
-        ours.execute(*order("o1", 1))  # the item is now cached in our process
+        execute(ours, *order("o1", 1))  # the item is now cached in our process
         for sku in "CDE":  # more events than a page holds, before the one that matters
             receive(theirs, sku, "main", 1)
-        theirs.execute(*order("theirs", 4))
-        assert isinstance(ours.execute(*order("o2", 5)), CommandResult)
+        execute(theirs, *order("theirs", 4))
+        assert isinstance(execute(ours, *order("o2", 5)), CommandResult)
         with pytest.raises(InsufficientStock):
-            ours.execute(*order("o3", 1))
+            execute(ours, *order("o3", 1))
     # Our batch saw at the insert that the ledger had moved on, looked, and decided again:
     # it found their order without losing a commit and retrying.
-    assert (ours.conflicts, ours.resyncs) == (0, 1)
+    assert (writer.pipeline.conflicts, writer.pipeline.resyncs) == (0, 1)
     assert item(ours, "A", "main").available == 0
 
 
 def test_the_only_writer_looks_for_other_writers_events_once(pg_ledger: Ledger) -> None:
     looks: list[int | None] = []
-    changed_since = pg_ledger.loader.recorder.changed_since
+    changed_since = pg_ledger.store.changed_since
 
     def spy(position: int | None) -> tuple[int, dict[Any, int]]:
         looks.append(position)
         return changed_since(position)
 
-    pg_ledger.loader.recorder.changed_since = spy  # type: ignore[method-assign]
-    with through_a_writer(pg_ledger):
+    pg_ledger.store.changed_since = spy  # type: ignore[method-assign]
+    with through_a_writer(pg_ledger) as writer:
         register(pg_ledger, "main")
         receive(pg_ledger, "A", "main", 10)
         for n in range(5):
-            pg_ledger.execute(*order(f"o{n}", 1))
+            execute(pg_ledger, *order(f"o{n}", 1))
     assert looks == [None]  # the first batch learns the head; each insert then checks it
-    assert (pg_ledger.resyncs, pg_ledger.conflicts) == (0, 0)
+    assert (writer.pipeline.resyncs, writer.pipeline.conflicts) == (0, 0)
     assert item(pg_ledger, "A", "main").available == 5
 
 
 def test_an_insert_that_finds_the_head_moved_saves_nothing(pg_ledger: Ledger, pg_url: str) -> None:
     register(pg_ledger, "main")
-    recorder = pg_ledger.loader.recorder
+    recorder = pg_ledger.recorder
     head = recorder.max_notification_id() or 0
     registered = recorder.select_events(LocationDirectory.ID)[0]
     event = StoredEvent(uuid4(), 1, registered.topic, registered.state)
-    check = store.HeadCheck(expected=head - 1, strict=True)
-    with pytest.raises(store.HeadMoved):
-        recorder.insert_events([event], head=check)
+    check = HeadCheck(expected=head - 1, strict=True)
+    with pytest.raises(HeadMoved):
+        pg_ledger.store.write(WriteBatch([event], head=check))
     assert check.seen == head
     assert recorder.max_notification_id() == head  # rolled back, chain and all
     with psycopg.connect(pg_url) as conn:
@@ -173,23 +163,23 @@ def test_an_insert_that_finds_the_head_moved_saves_nothing(pg_ledger: Ledger, pg
 
 
 def test_a_batch_decided_ahead_on_a_save_that_fails_is_dropped_and_nothing_oversells(
-    two_writers: tuple[Interleaved, Ledger], pg_url: str
+    two_writers: tuple[Ledger, Ledger], pg_url: str
 ) -> None:
     ours, theirs = two_writers
-    with through_a_writer(ours):
+    with through_a_writer(ours) as writer:
         register(ours, "main")
         receive(ours, "A", "main", 3)
-        ours.execute(*order("o0", 1))  # the item is cached; 2 left
-    ours.writer = GroupCommitter(ours)  # the writer's part, played here step by step
-    first = ours.decide_ahead([order("o1", 1)])
-    second = ours.decide_ahead([order("o2", 1)])  # on top of the first, still unsaved
+        execute(ours, *order("o0", 1))  # the item is cached; 2 left
+    pipeline = writer.pipeline  # the writer's part, played here step by step
+    first = pipeline.decide_ahead([order("o1", 1)])
+    second = pipeline.decide_ahead([order("o2", 1)])  # on top of the first, still unsaved
     assert first is not None and second is not None
-    theirs.execute(*order("theirs", 2))  # takes the last two while ours are undecided in the store
-    with pytest.raises(store.HeadMoved) as moved:
-        ours.write_ahead(first)
-    ours.abandon_ahead(moved.value)
-    assert (ours.resyncs, ours.loader.synced) == (1, None)  # the cache is gone with what it decided
-    outcomes = ours.run_batch([order("o1", 1), order("o2", 1)])
+    execute(theirs, *order("theirs", 2))  # takes the last two while ours are undecided in the store
+    with pytest.raises(HeadMoved) as moved:
+        pipeline.write_ahead(first)
+    pipeline.abandon_ahead(moved.value)
+    assert (pipeline.resyncs, pipeline.loader.synced) == (1, None)  # the cache is gone with what it decided
+    outcomes = pipeline.run([order("o1", 1), order("o2", 1)])
     assert all(isinstance(o, InsufficientStock) for o in outcomes)
     stock = item(ours, "A", "main")
     assert (stock.available, stock.committed) == (0, 3)

@@ -28,6 +28,7 @@ from commands import messages as m
 from commands.ledger import Ledger
 from domain.base import LedgerAggregate
 from domain.orders import Order
+from tests.helpers import execute
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "ledger_e4b0bf5.json.gz"
 PROPERTIES = ("status", "payment_status", "return_status", "total", "available", "committed", "on_hand")
@@ -81,7 +82,7 @@ def legacy(pg_url: str, written: dict[str, Any]) -> Ledger:
         )
         columns = ", ".join(written["key_columns"])
         conn.cursor().executemany(
-            f"INSERT INTO ledger.customer_keys ({columns}) VALUES (%s, %s, %s, %s)",  # noqa: S608 - the fixture's own names
+            f"INSERT INTO ledger.customer_keys ({columns}) VALUES (%s, %s, %s, %s)",
             [(k, c, base64.b64decode(s), t) for k, c, s, t in written["keys"]],
         )
     return Ledger(env=ledger_env(pg_url, pool_size=2))
@@ -116,20 +117,22 @@ def test_every_aggregate_reads_as_the_version_that_wrote_it(legacy: Ledger, writ
 
 def test_commands_go_on_from_a_legacy_ledger(legacy: Ledger) -> None:
     try:
-        legacy.execute(m.ReceiveStock(sku="C", location_id="WH1", quantity=5))
-        shipped = legacy.execute(
+        execute(legacy, m.ReceiveStock(sku="C", location_id="WH1", quantity=5))
+        shipped = execute(
+            legacy,
             m.ShipOrder(
                 order_id="O-4", shipment_id="S-9", location_id="WH1", lines=(m.LineQuantity(sku="C", quantity=3),)
-            )
+            ),
         )
-        placed = legacy.execute(
+        placed = execute(
+            legacy,
             m.PlaceOrder(
                 order_id="O-9",
                 channel="web",
                 customer_id="cust-1",
                 currency="GBP",
                 lines=(m.OrderLine(sku="A", quantity=2, unit_price=Decimal("1.00")),),
-            )
+            ),
         )
         assert shipped.position is not None and placed.position is not None
         assert placed.position > shipped.position > 309

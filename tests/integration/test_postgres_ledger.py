@@ -13,11 +13,12 @@ from eventsourcing.persistence import PersistenceError
 
 from api.database import ledger_env
 from commands.chain import verify
-from commands.ledger import CommandContext, CommandResult, Ledger
+from commands.contracts import CommandContext, CommandResult
+from commands.ledger import Ledger
 from domain.errors import InsufficientStock, LedgerError
 from domain.orders import Order
 from domain.stock import StockItem
-from tests.helpers import item, order, place, receive, register
+from tests.helpers import item, order, pipeline_of, place, receive, register
 
 pytestmark = pytest.mark.postgres
 
@@ -58,7 +59,8 @@ def test_an_order_round_trips_through_postgres(pg_ledger: Ledger, pg_url: str) -
 
 
 def test_twenty_threads_ordering_the_last_ten_units_commit_exactly_ten(pg_url: str) -> None:
-    ledger = Ledger(env=ledger_env(pg_url, pool_size=8), max_attempts=30)
+    ledger = Ledger(env=ledger_env(pg_url, pool_size=8))
+    pipeline_of(ledger, max_attempts=30)
     try:
         register(ledger, "main")
         receive(ledger, "LAST", "main", 10)
@@ -163,7 +165,8 @@ def test_insufficient_stock_on_postgres_names_the_skus(pg_ledger: Ledger) -> Non
 def test_many_conflicting_writers_see_only_rule_errors_never_a_database_error(pg_url: str) -> None:
     """Conflicts abort pipelined transactions; a statement psycopg prepared in one of them used to
     be lost on the server and fail the connection's next command with 'does not exist'."""
-    ledger = Ledger(env=ledger_env(pg_url, pool_size=8), max_attempts=50)
+    ledger = Ledger(env=ledger_env(pg_url, pool_size=8))
+    pipeline = pipeline_of(ledger, max_attempts=50)
     try:
         register(ledger, "main")
         for sku in "ABCDEF":
@@ -184,6 +187,6 @@ def test_many_conflicting_writers_see_only_rule_errors_never_a_database_error(pg
             outcomes = sum(pool.map(orders, range(8)), Counter())
         assert outcomes == Counter({"ok": 240}), outcomes
         assert sum(1_000 - item(ledger, sku, "main").available for sku in "ABCDEF") == 240 * 3
-        assert ledger.conflicts > 0  # the writers really did collide
+        assert pipeline.conflicts > 0  # the writers really did collide
     finally:
         ledger.close()

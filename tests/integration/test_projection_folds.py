@@ -22,6 +22,7 @@ from domain.locations import LocationKind
 from domain.orders import Order
 from domain.payments import PaymentKind
 from domain.stock import AdjustmentReason, Disposition, StockItem
+from tests.helpers import execute
 from tests.projection_helpers import events, project_all, table
 
 SKUS, LOCATIONS = ["A", "B", "C"], ["north", "south"]
@@ -61,13 +62,14 @@ class History:
         self.shipments: dict[str, list[str]] = defaultdict(list)
         for priority, location_id in enumerate(LOCATIONS):
             with contextlib.suppress(LedgerError):
-                ledger.register_location(
+                execute(
+                    ledger,
                     m.RegisterLocation(
                         location_id=location_id,
                         name=location_id.title(),
                         kind=LocationKind.WAREHOUSE,
                         priority=priority,
-                    )
+                    ),
                 )
 
     def later(self, start: datetime, hours: int) -> datetime:
@@ -81,9 +83,10 @@ class History:
         kind, *a = step
         L = self.ledger
         if kind == "receive":
-            L.receive_stock(m.ReceiveStock(sku=a[0], location_id=a[1], quantity=a[2]))
+            execute(L, m.ReceiveStock(sku=a[0], location_id=a[1], quantity=a[2]))
         elif kind == "policy":
-            L.set_stock_policy(
+            execute(
+                L,
                 m.SetStockPolicy(
                     sku=a[0],
                     location_id=a[1],
@@ -91,14 +94,15 @@ class History:
                     reorder_quantity=5,
                     safety_stock=0,
                     allow_backorder=a[2],
-                )
+                ),
             )
         elif kind == "adjust":
-            L.adjust_stock(m.AdjustStock(sku=a[0], location_id=a[1], delta=a[2], reason=_reason(a[2])))
+            execute(L, m.AdjustStock(sku=a[0], location_id=a[1], delta=a[2], reason=_reason(a[2])))
         elif kind == "place":
             lines, loc, promise, days_ago, channel = a
             placed = self.now - timedelta(days=days_ago, hours=3)
-            result = L.place_order(
+            result = execute(
+                L,
                 m.PlaceOrder(
                     channel=channel,
                     customer_id="c",
@@ -108,40 +112,42 @@ class History:
                     lines=tuple(m.OrderLine(sku=s, quantity=q, unit_price=Decimal(p) / 100) for s, q, p in lines),
                     promised_ship_by=placed + timedelta(hours=promise) if promise else None,
                     promised_delivery_by=placed + timedelta(hours=promise * 3) if promise else None,
-                )
+                ),
             )
             self.orders.append((result.id, placed))
         elif self.orders:
             order_id, placed = self.orders[a[0] % len(self.orders)]
             if kind == "pay":
-                L.record_payment(m.RecordPayment(order_id=order_id, kind=a[1], amount=Decimal(a[2]) / 100))
+                execute(L, m.RecordPayment(order_id=order_id, kind=a[1], amount=Decimal(a[2]) / 100))
             elif kind == "cancel":
                 lines = None if a[1] else (m.LineQuantity(sku=_first_line(L, order_id), quantity=1),)
-                L.cancel_order(m.CancelOrder(order_id=order_id, reason="r", lines=lines))
+                execute(L, m.CancelOrder(order_id=order_id, reason="r", lines=lines))
             elif kind == "ship":
-                result = L.ship_order(m.ShipOrder(order_id=order_id, occurred_at=self.later(placed, a[1])))
+                result = execute(L, m.ShipOrder(order_id=order_id, occurred_at=self.later(placed, a[1])))
                 self.shipments[order_id].append(result.extra["shipment_id"])
             elif kind == "deliver" and self.shipments[order_id]:
-                L.deliver_shipment(
+                execute(
+                    L,
                     m.DeliverShipment(
                         order_id=order_id, shipment_id=self.shipments[order_id][0], occurred_at=self.later(placed, a[1])
-                    )
+                    ),
                 )
             elif kind == "return":
                 order = L.repository.get(Order.id_for(order_id))
                 shipped = [(s, line["shipped"] - line["return_requested"]) for s, line in order.lines.items()]
                 s, left = max(shipped, key=lambda x: x[1])
                 if left > 0:
-                    done = L.request_return(
-                        m.RequestReturn(order_id=order_id, lines=(m.ReturnLine(sku=s, quantity=1, reason="r"),))
+                    done = execute(
+                        L, m.RequestReturn(order_id=order_id, lines=(m.ReturnLine(sku=s, quantity=1, reason="r"),))
                     )
-                    L.receive_return(
+                    execute(
+                        L,
                         m.ReceiveReturn(
                             order_id=order_id,
                             return_id=done.extra["return_id"],
                             location_id="north",
                             lines=(m.ReturnReceiptLine(sku=s, quantity=1, disposition=Disposition.RESTOCK),),
-                        )
+                        ),
                     )
 
 

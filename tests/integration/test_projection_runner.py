@@ -20,7 +20,7 @@ from projections.base import Projection, Tables
 from projections.events import Recorded, make_mapper
 from projections.registry import all_projections
 from projections.runner import Busy, ProjectionRunner, wait_for
-from tests.helpers import allow_backorder, place, receive, register
+from tests.helpers import allow_backorder, execute, place, receive, register
 from tests.projection_helpers import table
 
 pytestmark = pytest.mark.postgres
@@ -50,12 +50,12 @@ def a_history(ledger: Ledger, orders: int = 12) -> None:
     for n in range(orders):
         place(ledger, [("A", 1 + n % 3, "2.50"), ("C", 2, "1.00")], order_id=f"o{n}")
         if n % 2 == 0:
-            ledger.ship_order(m.ShipOrder(order_id=f"o{n}", shipment_id=f"s{n}", location_id="main"))
+            execute(ledger, m.ShipOrder(order_id=f"o{n}", shipment_id=f"s{n}", location_id="main"))
         if n % 4 == 0:
-            ledger.deliver_shipment(m.DeliverShipment(order_id=f"o{n}", shipment_id=f"s{n}"))
-            ledger.record_payment(m.RecordPayment(order_id=f"o{n}", kind=PaymentKind.CAPTURE, amount=Decimal(20)))
+            execute(ledger, m.DeliverShipment(order_id=f"o{n}", shipment_id=f"s{n}"))
+            execute(ledger, m.RecordPayment(order_id=f"o{n}", kind=PaymentKind.CAPTURE, amount=Decimal(20)))
         if n % 5 == 1 and n % 2:
-            ledger.cancel_order(m.CancelOrder(order_id=f"o{n}", reason="r"))
+            execute(ledger, m.CancelOrder(order_id=f"o{n}", reason="r"))
 
 
 def dump(url: str, projection: Projection, suffix: str = "") -> dict[str, list[dict[str, Any]]]:

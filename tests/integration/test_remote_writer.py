@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from commands import messages as m
+from commands.contracts import CommandContext
 from commands.group_commit import Stopped
-from commands.ledger import CommandContext, Ledger
+from commands.ledger import Ledger
 from commands.remote import RemoteWriter, WriterServer
 from domain.errors import InsufficientStock, LedgerError, StaleVersion
 from domain.payments import PaymentKind

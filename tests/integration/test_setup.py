@@ -22,7 +22,7 @@ from commands.ledger import Ledger
 from domain.stock import StockItem
 from projections.admin import statuses
 from projections.runner import wait_for
-from tests.helpers import item, receive, register
+from tests.helpers import execute, item, receive, register
 
 pytestmark = pytest.mark.postgres
 
@@ -60,16 +60,18 @@ def test_upgrade_works_out_which_events_went_into_the_time_index_out_of_order(em
     register(ledger, "main")
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for hours in (10, 5, 20, 20, 15):  # the second and the last go back in business time
-        ledger.receive_stock(
-            m.ReceiveStock(sku="S", location_id="main", quantity=1, occurred_at=start + timedelta(hours=hours))
+        execute(
+            ledger, m.ReceiveStock(sku="S", location_id="main", quantity=1, occurred_at=start + timedelta(hours=hours))
         )
     stream = StockItem.id_for("S", "main")
     flags = "SELECT originator_version, out_of_order FROM ledger.event_times WHERE originator_id = %s ORDER BY 1"
     with psycopg.connect(empty_pg_url, autocommit=True) as conn:
         on_insert = conn.execute(flags, (stream,)).fetchall()
-        # As the old schema had it: no flag, and a key on (stream, version).
+        # As the old schema had it: no flag, a key on (stream, version), and (from before numbered
+        # migrations) no record of which had run.
         conn.execute("ALTER TABLE ledger.event_times DROP COLUMN out_of_order")
         conn.execute("ALTER TABLE ledger.event_times ADD PRIMARY KEY (originator_id, originator_version)")
+        conn.execute("DROP TABLE ledger.schema_migrations")
     upgrade(empty_pg_url)
     with psycopg.connect(empty_pg_url) as conn:
         assert conn.execute(flags, (stream,)).fetchall() == on_insert

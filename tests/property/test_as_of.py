@@ -13,12 +13,13 @@ from hypothesis import strategies as st
 
 from api.database import ledger_env
 from commands import messages as m
-from commands.ledger import CommandContext, Ledger
+from commands.contracts import CommandContext
+from commands.ledger import Ledger
 from domain.errors import LedgerError
 from domain.orders import Order
 from domain.payments import PaymentKind
 from domain.stock import StockItem
-from tests.helpers import MEMORY_ENV, register
+from tests.helpers import MEMORY_ENV, execute, register
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -85,10 +86,11 @@ def check(ledger: Ledger, steps: list[tuple[str, int, int]], probes: list[int], 
         when = START + timedelta(hours=hours)  # business times out of lifecycle order on purpose
         try:
             if kind == "receive":
-                ledger.receive_stock(m.ReceiveStock(sku=sku, location_id="main", quantity=quantity, occurred_at=when))
+                execute(ledger, m.ReceiveStock(sku=sku, location_id="main", quantity=quantity, occurred_at=when))
             elif kind == "order":
                 orders.append(
-                    ledger.place_order(
+                    execute(
+                        ledger,
                         m.PlaceOrder(
                             order_id=f"{prefix}o{n}",
                             channel="web",
@@ -96,19 +98,20 @@ def check(ledger: Ledger, steps: list[tuple[str, int, int]], probes: list[int], 
                             currency="GBP",
                             occurred_at=when,
                             lines=(m.OrderLine(sku=sku, quantity=quantity, unit_price=Decimal(1)),),
-                        )
+                        ),
                     ).id
                 )
             elif orders and kind == "pay":
-                ledger.record_payment(
+                execute(
+                    ledger,
                     m.RecordPayment(
                         order_id=orders[-1], kind=PaymentKind.CAPTURE, amount=Decimal(quantity), occurred_at=when
-                    )
+                    ),
                 )
             elif orders and kind == "ship":
-                ledger.ship_order(m.ShipOrder(order_id=orders[-1], occurred_at=when), CommandContext())
+                execute(ledger, m.ShipOrder(order_id=orders[-1], occurred_at=when), CommandContext())
             elif orders and kind == "cancel":
-                ledger.cancel_order(m.CancelOrder(order_id=orders[0], reason="r", occurred_at=when))
+                execute(ledger, m.CancelOrder(order_id=orders[0], reason="r", occurred_at=when))
         except LedgerError:
             pass
     streams = [StockItem.id_for(sku, "main"), *(Order.id_for(o) for o in orders)]

@@ -12,9 +12,10 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, JSONTranscoder
 from hypothesis import HealthCheck, settings
@@ -22,7 +23,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from commands import messages as m
-from commands.ledger import CommandResult, Ledger
+from commands.contracts import Answer, CommandContext, CommandResult
+from commands.ledger import Ledger
+from commands.pipeline import Encoded, Pipeline
 from domain.base import LedgerAggregate
 from domain.buckets import ALL, MOVABLE
 from domain.errors import LedgerError
@@ -30,7 +33,7 @@ from domain.locations import LocationKind
 from domain.orders import Order
 from domain.payments import PaymentKind
 from domain.stock import AdjustmentReason, Disposition, StockItem
-from tests.helpers import MEMORY_ENV
+from tests.helpers import MEMORY_ENV, execute, pipeline_of
 
 SKUS = ["A", "B", "C"]
 LOCATIONS = ["north", "south"]
@@ -53,7 +56,35 @@ def second_session(first: Ledger) -> Ledger:
     session = SharedStore(env=MEMORY_ENV)
     session.snapshots = first.snapshots
     session.repository.snapshot_store = first.snapshots
+    session.store = first.store
     return session
+
+
+@dataclass
+class Decided:
+    """One command decided by a session's pipeline, not yet written."""
+
+    pipeline: Pipeline
+    encoded: Encoded
+    answers: list[Answer | None]
+
+    def write(self) -> CommandResult:
+        """Save it; raises IntegrityError if another session got there first."""
+        self.pipeline.write(self.encoded)
+        self.pipeline.settle(self.encoded, self.answers)
+        answer = self.answers[0]
+        assert isinstance(answer, CommandResult)
+        return answer
+
+
+def decide(pipeline: Pipeline, command: m.Command) -> Decided | None:
+    """The pipeline's phases up to the write; None if a rule refused the command."""
+    answers: list[Answer | None] = [None]
+    batch = pipeline.admit([(command, CommandContext())], [0], answers)
+    if not batch:
+        return None
+    encoded = pipeline.encode(pipeline.decide(batch, pipeline.prefetch(batch), answers))
+    return None if isinstance(answers[0], LedgerError) else Decided(pipeline, encoded, answers)
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -61,6 +92,7 @@ class LedgerMachine(RuleBasedStateMachine):
         super().__init__()
         self.ledger = SnapshottingLedger(env=MEMORY_ENV)
         self.other = second_session(self.ledger)
+        self.pipelines = {id(self.ledger): pipeline_of(self.ledger), id(self.other): pipeline_of(self.other)}
         self.orders: list[str] = []
         self.transfers: list[str] = []
         self.shipments: dict[str, list[str]] = defaultdict(list)
@@ -82,20 +114,20 @@ class LedgerMachine(RuleBasedStateMachine):
     def run(self, command: m.Command, session: Ledger | None = None) -> CommandResult | None:
         """Run like the Ledger does, keeping the live aggregates to compare with reloads."""
         session = session or self.ledger
-        command = command.with_ids(session.new_id)
-        try:
-            prepared = session.prepare(command, session.meta_for(command))
-            result = session.commit(prepared)
-        except LedgerError:
+        command = command.with_ids(lambda: str(uuid4()))
+        decided = decide(self.pipelines[id(session)], command)
+        if decided is None:
             return None
+        try:
+            result = decided.write()
         except IntegrityError:
             return self.retry(command, session)
-        self.remember(command, result, prepared.uow.touched())
+        self.remember(command, result, decided.encoded.decision.touched)
         return result
 
     def retry(self, command: m.Command, session: Ledger) -> CommandResult | None:
         try:
-            result = session.execute(command)
+            result = execute(session, command)
         except LedgerError:
             return None
         self.remember(command, result, [])
@@ -275,19 +307,16 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def stale_session(self, data: st.DataObject) -> None:
         """The other session decides on state that a command from this one then changes."""
-        slow = data.draw(self.commands()).with_ids(self.other.new_id)
-        try:
-            prepared = self.other.prepare(slow, self.other.meta_for(slow))
-        except LedgerError:
-            prepared = None
+        slow = data.draw(self.commands()).with_ids(lambda: str(uuid4()))
+        decided = decide(self.pipelines[id(self.other)], slow)
         self.run(data.draw(self.commands()))
-        if prepared is not None:
+        if decided is not None:
             try:
-                result = self.other.commit(prepared)
+                result = decided.write()
             except IntegrityError:
                 self.retry(slow, self.other)
             else:
-                self.remember(slow, result, prepared.uow.touched())
+                self.remember(slow, result, decided.encoded.decision.touched)
 
     # --- invariants ------------------------------------------------------------
 

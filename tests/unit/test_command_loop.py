@@ -9,11 +9,12 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from commands import messages as m
-from commands.ledger import CommandContext, Ledger
+from commands.contracts import Answer, CommandContext
+from commands.ledger import Ledger
+from commands.pipeline import Pipeline
 from domain.errors import IdempotencyKeyReused, InsufficientStock, OccurredInFuture, StaleVersion, VersionConflict
-from domain.meta import Meta
 from domain.stock import StockItem
-from tests.helpers import item, memory_ledger, place, receive, register
+from tests.helpers import execute, item, memory_ledger, pipeline_of, place, receive, register
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def test_business_time_in_the_future_is_refused_before_anything_is_written(stock
     before = stocked.recorder.max_notification_id()
     receive_at = datetime.now(UTC) + timedelta(minutes=5)
     with pytest.raises(OccurredInFuture):
-        stocked.receive_stock(m.ReceiveStock(sku="A", location_id="main", quantity=1, occurred_at=receive_at))
+        execute(stocked, m.ReceiveStock(sku="A", location_id="main", quantity=1, occurred_at=receive_at))
     assert stocked.recorder.max_notification_id() == before
 
 
@@ -79,26 +80,30 @@ def test_a_failed_command_is_not_remembered_under_its_key(stocked: Ledger) -> No
 def test_a_stale_expected_version_is_refused(stocked: Ledger) -> None:
     place(stocked, [("A", 2)], order_id="o1")
     with pytest.raises(StaleVersion):
-        stocked.cancel_order(m.CancelOrder(order_id="o1", reason="x"), CommandContext(expected_version=2))
-    assert (
-        stocked.cancel_order(m.CancelOrder(order_id="o1", reason="x"), CommandContext(expected_version=1)).version == 2
-    )
+        execute(stocked, m.CancelOrder(order_id="o1", reason="x"), CommandContext(expected_version=2))
+    assert execute(stocked, m.CancelOrder(order_id="o1", reason="x"), CommandContext(expected_version=1)).version == 2
 
 
 def test_a_decision_on_stale_state_conflicts_and_the_rerun_sees_fresh_state(stocked: Ledger) -> None:
-    stale = stocked.prepare(
-        m.PlaceOrder(
-            channel="web",
-            customer_id="c",
-            currency="GBP",
-            order_id="slow",
-            lines=(m.OrderLine(sku="A", quantity=6, unit_price=Decimal(1)),),
-        ),
-        Meta.at(datetime.now(UTC)),
-    )
+    slow = Pipeline(stocked)  # another writer, deciding on what it loaded before "fast" was saved
+    items = [
+        (
+            m.PlaceOrder(
+                channel="web",
+                customer_id="c",
+                currency="GBP",
+                order_id="slow",
+                lines=(m.OrderLine(sku="A", quantity=6, unit_price=Decimal(1)),),
+            ),
+            CommandContext(),
+        )
+    ]
+    answers: list[Answer | None] = [None]
+    batch = slow.admit(items, [0], answers)
+    stale = slow.encode(slow.decide(batch, slow.prefetch(batch), answers))
     place(stocked, [("A", 6)], order_id="fast")
     with pytest.raises(IntegrityError):
-        stocked.commit(stale)
+        slow.write(stale)
     with pytest.raises(InsufficientStock):
         place(stocked, [("A", 6)], order_id="slow")
     assert item(stocked, "A", "main").committed == 6
@@ -107,13 +112,13 @@ def test_a_decision_on_stale_state_conflicts_and_the_rerun_sees_fresh_state(stoc
 def test_conflicts_beyond_the_attempt_limit_are_reported_as_version_conflicts() -> None:
     ledger = memory_ledger(max_attempts=2, backoff_seconds=0)
     register(ledger, "main")
-    original_save = ledger.save
+    original_write = ledger.store.write
 
-    def always_conflicting(*objs: object, **kwargs: object) -> object:
+    def always_conflicting(batch: object) -> list[int]:
         raise IntegrityError("simulated concurrent writer")
 
-    ledger.save = always_conflicting  # type: ignore[method-assign,assignment]
+    ledger.store.write = always_conflicting  # type: ignore[method-assign,assignment]
     with pytest.raises(VersionConflict):
         receive(ledger, "A", "main", 1)
-    assert ledger.conflicts == 2
-    ledger.save = original_save  # type: ignore[method-assign]
+    assert pipeline_of(ledger).conflicts == 2
+    ledger.store.write = original_write  # type: ignore[method-assign]

@@ -10,8 +10,9 @@ from typing import Any, cast
 from eventsourcing.persistence import IntegrityError
 
 from commands import messages as m
+from commands.contracts import CommandContext, CommandResult, Observer
 from commands.group_commit import GroupCommitter
-from commands.ledger import Ahead, CommandContext, CommandResult, Ledger, Observer
+from commands.pipeline import Ahead, Pipeline
 from domain.errors import LedgerError
 
 Items = Sequence[tuple[m.Command, CommandContext]]
@@ -22,9 +23,11 @@ def command(sku: str) -> tuple[m.Command, CommandContext]:
     return m.ReceiveStock(sku=sku, location_id="main", quantity=1), CommandContext()
 
 
-class FakeLedger:
-    observer = Observer()  # the writer reports to it; this double ignores it
+class FakePipeline:
     """Answers each command with its SKU as the id; says where each answer came from."""
+
+    observer = Observer()  # the writer reports to it; this double ignores it
+    trusted = True
 
     def __init__(self, failing_write: str | None = None) -> None:
         self.failing_write = failing_write
@@ -49,7 +52,7 @@ class FakeLedger:
         return Ahead(cast(Any, self._answers(items, "ahead")), None)
 
     def write_ahead(self, ahead: Ahead) -> None:
-        sku = cast(CommandResult, ahead.outcomes[0]).id
+        sku = cast(CommandResult, ahead.answers[0]).id
         if sku == "first":
             assert self.second_decided.wait(WAIT)  # still being written while the next is decided
         self.calls.append(("write_ahead", sku))
@@ -57,19 +60,19 @@ class FakeLedger:
             raise IntegrityError("another writer got there first")
 
     def settle_ahead(self, ahead: Ahead) -> list[CommandResult | LedgerError]:
-        self.calls.append(("settle_ahead", cast(CommandResult, ahead.outcomes[0]).id))
-        return cast(list[CommandResult | LedgerError], ahead.outcomes)
+        self.calls.append(("settle_ahead", cast(CommandResult, ahead.answers[0]).id))
+        return cast(list[CommandResult | LedgerError], ahead.answers)
 
     def abandon_ahead(self, error: BaseException) -> None:
         self.calls.append(("abandon_ahead", type(error).__name__))
 
-    def run_batch(self, items: Items) -> list[CommandResult | LedgerError]:
+    def run(self, items: Items) -> list[CommandResult | LedgerError]:
         self.calls.append(("run_batch", self._sku(items)))
         return self._answers(items, "run_batch")
 
 
-def run_two_batches(ledger: FakeLedger) -> tuple[list[Any], list[Any]]:
-    writer = GroupCommitter(cast(Ledger, ledger), max_batch=1)
+def run_two_batches(ledger: FakePipeline) -> tuple[list[Any], list[Any]]:
+    writer = GroupCommitter(cast(Pipeline, ledger), max_batch=1)
     writer.start()
     try:
         first = writer.enqueue([command("first")])
@@ -81,7 +84,7 @@ def run_two_batches(ledger: FakeLedger) -> tuple[list[Any], list[Any]]:
 
 
 def test_the_next_batch_is_decided_while_the_last_is_written_and_answered_after_it() -> None:
-    ledger = FakeLedger()
+    ledger = FakePipeline()
     first, second = run_two_batches(ledger)
     assert ledger.calls == [
         ("decide_ahead", "first"),
@@ -95,7 +98,7 @@ def test_the_next_batch_is_decided_while_the_last_is_written_and_answered_after_
 
 
 def test_when_a_write_fails_both_batches_run_again_in_order_and_the_ahead_decision_is_dropped() -> None:
-    ledger = FakeLedger(failing_write="first")
+    ledger = FakePipeline(failing_write="first")
     first, second = run_two_batches(ledger)
     assert ledger.calls == [
         ("decide_ahead", "first"),

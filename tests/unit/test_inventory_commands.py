@@ -18,7 +18,7 @@ from domain.errors import (
 )
 from domain.locations import LocationDirectory, LocationKind
 from domain.stock import AdjustmentReason
-from tests.helpers import item, receive, register
+from tests.helpers import execute, item, receive, register
 
 
 def test_locations_are_registered_once_and_ranked_by_priority(ledger: Ledger) -> None:
@@ -30,7 +30,7 @@ def test_locations_are_registered_once_and_ranked_by_priority(ledger: Ledger) ->
     directory: LocationDirectory = ledger.repository.get(LocationDirectory.ID)
     assert [r.location_id for r in directory.ranked()] == ["dc", "a-main", "b-store"]
     with pytest.raises(InvalidCommand):
-        ledger.register_location(m.RegisterLocation(location_id="x", name=" ", kind=LocationKind.STORE, priority=1))
+        execute(ledger, m.RegisterLocation(location_id="x", name=" ", kind=LocationKind.STORE, priority=1))
 
 
 def test_stock_cannot_be_received_at_an_unknown_location(ledger: Ledger) -> None:
@@ -50,7 +50,7 @@ def test_a_receipt_answers_with_the_item_version_and_ledger_position(ledger: Led
 def test_adjustments_take_a_delta_or_a_count_but_not_both(ledger: Ledger) -> None:
     register(ledger, "main")
     receive(ledger, "A", "main", 10)
-    adjust = lambda **kw: ledger.adjust_stock(m.AdjustStock(sku="A", location_id="main", **kw))  # noqa: E731
+    adjust = lambda **kw: execute(ledger, m.AdjustStock(sku="A", location_id="main", **kw))  # noqa: E731
     adjust(delta=-2, reason=AdjustmentReason.SHRINKAGE)
     adjust(counted_quantity=5, reason=AdjustmentReason.CYCLE_COUNT)
     assert item(ledger, "A", "main").on_hand == 5
@@ -63,22 +63,27 @@ def test_adjustments_take_a_delta_or_a_count_but_not_both(ledger: Ledger) -> Non
 def test_moves_need_an_existing_item(ledger: Ledger) -> None:
     register(ledger, "main")
     with pytest.raises(StockItemNotFound):
-        ledger.move_stock(
-            m.MoveStock(sku="A", location_id="main", from_bucket=Bucket.AVAILABLE, to_bucket=Bucket.DAMAGED, quantity=1)
+        execute(
+            ledger,
+            m.MoveStock(
+                sku="A", location_id="main", from_bucket=Bucket.AVAILABLE, to_bucket=Bucket.DAMAGED, quantity=1
+            ),
         )
     receive(ledger, "A", "main", 3)
-    ledger.move_stock(
-        m.MoveStock(sku="A", location_id="main", from_bucket=Bucket.AVAILABLE, to_bucket=Bucket.DAMAGED, quantity=1)
+    execute(
+        ledger,
+        m.MoveStock(sku="A", location_id="main", from_bucket=Bucket.AVAILABLE, to_bucket=Bucket.DAMAGED, quantity=1),
     )
     assert item(ledger, "A", "main").balance(Bucket.DAMAGED) == 1
 
 
 def test_policies_can_be_set_before_any_stock_arrives(ledger: Ledger) -> None:
     register(ledger, "main")
-    ledger.set_stock_policy(
+    execute(
+        ledger,
         m.SetStockPolicy(
             sku="A", location_id="main", reorder_point=5, reorder_quantity=20, safety_stock=0, allow_backorder=True
-        )
+        ),
     )
     stock = item(ledger, "A", "main")
     assert (stock.reorder_point, stock.reorder_quantity, stock.allow_backorder) == (5, 20, True)
@@ -88,25 +93,25 @@ def test_a_transfer_moves_stock_through_transit_and_is_received_in_parts(ledger:
     register(ledger, "main")
     register(ledger, "store", priority=2)
     receive(ledger, "A", "main", 10)
-    sent = ledger.transfer_stock(m.TransferStock(sku="A", from_location_id="main", to_location_id="store", quantity=6))
+    sent = execute(ledger, m.TransferStock(sku="A", from_location_id="main", to_location_id="store", quantity=6))
     assert item(ledger, "A", "main").available == 4
     assert item(ledger, "A", "store").balance(Bucket.INCOMING) == 6
-    part = ledger.receive_transfer(m.ReceiveTransfer(transfer_id=sent.id, quantity=4))
+    part = execute(ledger, m.ReceiveTransfer(transfer_id=sent.id, quantity=4))
     assert part.extra == {"received": 4, "outstanding": 2}
-    rest = ledger.receive_transfer(m.ReceiveTransfer(transfer_id=sent.id))
+    rest = execute(ledger, m.ReceiveTransfer(transfer_id=sent.id))
     assert rest.extra == {"received": 2, "outstanding": 0}
     assert item(ledger, "A", "store").available == 6
     with pytest.raises(InvalidTransition):
-        ledger.receive_transfer(m.ReceiveTransfer(transfer_id=sent.id))
+        execute(ledger, m.ReceiveTransfer(transfer_id=sent.id))
     with pytest.raises(TransferNotFound):
-        ledger.receive_transfer(m.ReceiveTransfer(transfer_id="nope"))
+        execute(ledger, m.ReceiveTransfer(transfer_id="nope"))
 
 
 def test_transfer_rules(ledger: Ledger) -> None:
     register(ledger, "main")
     register(ledger, "store", priority=2)
     receive(ledger, "A", "main", 2)
-    transfer = lambda **kw: ledger.transfer_stock(m.TransferStock(sku="A", **kw))  # noqa: E731
+    transfer = lambda **kw: execute(ledger, m.TransferStock(sku="A", **kw))  # noqa: E731
     with pytest.raises(InsufficientStock):
         transfer(from_location_id="main", to_location_id="store", quantity=3)
     with pytest.raises(UnknownLocation):

@@ -22,7 +22,7 @@ from domain.errors import (
 )
 from domain.payments import PaymentKind
 from domain.stock import Disposition, StockItem
-from tests.helpers import allow_backorder, item, order, place, receive, register
+from tests.helpers import allow_backorder, execute, item, order, place, receive, register
 
 
 @pytest.fixture
@@ -96,8 +96,9 @@ def test_an_unknown_currency_is_refused(stocked: Ledger) -> None:
 
 def test_payments_follow_the_payment_ledger(stocked: Ledger) -> None:
     place(stocked, [("A", 2, "5.00")], order_id="o1")
-    pay = lambda kind, amount: stocked.record_payment(  # noqa: E731
-        m.RecordPayment(order_id="o1", kind=kind, amount=Decimal(amount))
+    pay = lambda kind, amount: execute(  # noqa: E731
+        stocked,
+        m.RecordPayment(order_id="o1", kind=kind, amount=Decimal(amount)),
     )
     assert pay(PaymentKind.AUTHORIZATION, "10.00").extra["payment_status"] == "authorized"
     assert pay(PaymentKind.CAPTURE, "10.00").extra["payment_status"] == "paid"
@@ -107,54 +108,55 @@ def test_payments_follow_the_payment_ledger(stocked: Ledger) -> None:
     with pytest.raises(InvalidCommand):
         pay(PaymentKind.CAPTURE, "0.001")
     with pytest.raises(OrderNotFound):
-        stocked.record_payment(m.RecordPayment(order_id="nope", kind=PaymentKind.CAPTURE, amount=Decimal(1)))
+        execute(stocked, m.RecordPayment(order_id="nope", kind=PaymentKind.CAPTURE, amount=Decimal(1)))
 
 
 def test_cancelling_the_whole_order_releases_every_committed_unit(stocked: Ledger) -> None:
     place(stocked, [("A", 3), ("B", 7)], order_id="o1")
-    result = stocked.cancel_order(m.CancelOrder(order_id="o1", reason="customer"))
+    result = execute(stocked, m.CancelOrder(order_id="o1", reason="customer"))
     assert result.extra["status"] == "cancelled"
     assert (item(stocked, "A", "main").available, item(stocked, "B", "main").available) == (10, 5)
     assert item(stocked, "B", "store").available == 5
     with pytest.raises(InvalidTransition):
-        stocked.cancel_order(m.CancelOrder(order_id="o1", reason="again"))
+        execute(stocked, m.CancelOrder(order_id="o1", reason="again"))
     with pytest.raises(InvalidTransition):
-        stocked.record_payment(m.RecordPayment(order_id="o1", kind=PaymentKind.CAPTURE, amount=Decimal(1)))
+        execute(stocked, m.RecordPayment(order_id="o1", kind=PaymentKind.CAPTURE, amount=Decimal(1)))
 
 
 def test_cancelling_lines_releases_backorders_first(stocked: Ledger) -> None:
     allow_backorder(stocked, "A", "main")
     place(stocked, [("A", 12)], order_id="o1")
-    stocked.cancel_order(m.CancelOrder(order_id="o1", reason="short", lines=(m.LineQuantity(sku="A", quantity=3),)))
+    execute(stocked, m.CancelOrder(order_id="o1", reason="short", lines=(m.LineQuantity(sku="A", quantity=3),)))
     line = order(stocked, "o1").lines["A"]
     assert (line["committed"], line["backordered"], line["cancelled"]) == (9, 0, 3)
     stock = item(stocked, "A", "main")
     assert (stock.available, stock.committed, stock.backorders) == (1, 9, 0)
     with pytest.raises(UnknownLine):
-        stocked.cancel_order(m.CancelOrder(order_id="o1", reason="x", lines=(m.LineQuantity(sku="Q", quantity=1),)))
+        execute(stocked, m.CancelOrder(order_id="o1", reason="x", lines=(m.LineQuantity(sku="Q", quantity=1),)))
     with pytest.raises(InvalidTransition):
-        stocked.cancel_order(m.CancelOrder(order_id="o1", reason="x", lines=(m.LineQuantity(sku="A", quantity=10),)))
+        execute(stocked, m.CancelOrder(order_id="o1", reason="x", lines=(m.LineQuantity(sku="A", quantity=10),)))
 
 
 def test_partial_shipments_and_deliveries_drive_the_status(stocked: Ledger) -> None:
     place(stocked, [("A", 4)], order_id="o1")
-    first = stocked.ship_order(
+    first = execute(
+        stocked,
         m.ShipOrder(
             order_id="o1",
             shipment_id="s1",
             lines=(m.LineQuantity(sku="A", quantity=1),),
             carrier="DHL",
             tracking_number="JD0001",
-        )
+        ),
     )
     assert (first.extra["status"], first.extra["location_id"]) == ("partially_shipped", "main")
-    assert stocked.ship_order(m.ShipOrder(order_id="o1", shipment_id="s2")).extra["status"] == "shipped"
+    assert execute(stocked, m.ShipOrder(order_id="o1", shipment_id="s2")).extra["status"] == "shipped"
     assert order(stocked, "o1").shipments["s1"]["tracking_number"] == "JD0001"
-    assert stocked.deliver_shipment(m.DeliverShipment(order_id="o1", shipment_id="s1")).extra["status"] == (
+    assert execute(stocked, m.DeliverShipment(order_id="o1", shipment_id="s1")).extra["status"] == (
         "partially_delivered"
     )
-    assert stocked.deliver_shipment(m.DeliverShipment(order_id="o1", shipment_id="s2")).extra["status"] == "delivered"
-    stocked.record_payment(m.RecordPayment(order_id="o1", kind=PaymentKind.CAPTURE, amount=Decimal("4.00")))
+    assert execute(stocked, m.DeliverShipment(order_id="o1", shipment_id="s2")).extra["status"] == "delivered"
+    execute(stocked, m.RecordPayment(order_id="o1", kind=PaymentKind.CAPTURE, amount=Decimal("4.00")))
     assert order(stocked, "o1").status == "completed"
     stock = item(stocked, "A", "main")
     assert (stock.committed, stock.on_hand, stock.balances["customer"]) == (0, 6, 4)
@@ -163,19 +165,19 @@ def test_partial_shipments_and_deliveries_drive_the_status(stocked: Ledger) -> N
 def test_shipping_rules(stocked: Ledger) -> None:
     place(stocked, [("A", 2)], order_id="o1")
     with pytest.raises(InvalidTransition):
-        stocked.ship_order(m.ShipOrder(order_id="o1", shipment_id="s1", lines=(m.LineQuantity(sku="A", quantity=3),)))
+        execute(stocked, m.ShipOrder(order_id="o1", shipment_id="s1", lines=(m.LineQuantity(sku="A", quantity=3),)))
     with pytest.raises(InvalidTransition):
-        stocked.ship_order(m.ShipOrder(order_id="o1", shipment_id="s1", location_id="store"))
-    stocked.ship_order(m.ShipOrder(order_id="o1", shipment_id="s1"))
+        execute(stocked, m.ShipOrder(order_id="o1", shipment_id="s1", location_id="store"))
+    execute(stocked, m.ShipOrder(order_id="o1", shipment_id="s1"))
     with pytest.raises(AlreadyExists):
-        stocked.ship_order(m.ShipOrder(order_id="o1", shipment_id="s1"))
+        execute(stocked, m.ShipOrder(order_id="o1", shipment_id="s1"))
     with pytest.raises(InvalidTransition):
-        stocked.ship_order(m.ShipOrder(order_id="o1", shipment_id="s2"))
+        execute(stocked, m.ShipOrder(order_id="o1", shipment_id="s2"))
     with pytest.raises(ShipmentNotFound):
-        stocked.deliver_shipment(m.DeliverShipment(order_id="o1", shipment_id="nope"))
-    stocked.deliver_shipment(m.DeliverShipment(order_id="o1", shipment_id="s1"))
+        execute(stocked, m.DeliverShipment(order_id="o1", shipment_id="nope"))
+    execute(stocked, m.DeliverShipment(order_id="o1", shipment_id="s1"))
     with pytest.raises(InvalidTransition):
-        stocked.deliver_shipment(m.DeliverShipment(order_id="o1", shipment_id="s1"))
+        execute(stocked, m.DeliverShipment(order_id="o1", shipment_id="s1"))
 
 
 def test_a_backordered_line_ships_once_stock_arrives(stocked: Ledger) -> None:
@@ -183,21 +185,22 @@ def test_a_backordered_line_ships_once_stock_arrives(stocked: Ledger) -> None:
     place(stocked, [("A", 10)], order_id="first")
     place(stocked, [("A", 2)], order_id="late")
     with pytest.raises(InsufficientStock):
-        stocked.ship_order(m.ShipOrder(order_id="late", shipment_id="s1", lines=(m.LineQuantity(sku="A", quantity=2),)))
+        execute(stocked, m.ShipOrder(order_id="late", shipment_id="s1", lines=(m.LineQuantity(sku="A", quantity=2),)))
     receive(stocked, "A", "main", 2)
-    stocked.ship_order(m.ShipOrder(order_id="late", shipment_id="s1", lines=(m.LineQuantity(sku="A", quantity=2),)))
-    stocked.ship_order(m.ShipOrder(order_id="first", shipment_id="s2"))
+    execute(stocked, m.ShipOrder(order_id="late", shipment_id="s1", lines=(m.LineQuantity(sku="A", quantity=2),)))
+    execute(stocked, m.ShipOrder(order_id="first", shipment_id="s2"))
     stock = item(stocked, "A", "main")
     assert (stock.available, stock.committed, stock.backorders) == (0, 0, 0)
 
 
 def test_returns_are_requested_then_received_with_a_disposition(stocked: Ledger) -> None:
     place(stocked, [("A", 3)], order_id="o1")
-    stocked.ship_order(m.ShipOrder(order_id="o1", shipment_id="s1"))
+    execute(stocked, m.ShipOrder(order_id="o1", shipment_id="s1"))
     with pytest.raises(InvalidTransition):
-        stocked.request_return(m.RequestReturn(order_id="o1", lines=(m.ReturnLine(sku="A", quantity=4, reason="x"),)))
-    requested = stocked.request_return(
-        m.RequestReturn(order_id="o1", return_id="r1", lines=(m.ReturnLine(sku="A", quantity=2, reason="too big"),))
+        execute(stocked, m.RequestReturn(order_id="o1", lines=(m.ReturnLine(sku="A", quantity=4, reason="x"),)))
+    requested = execute(
+        stocked,
+        m.RequestReturn(order_id="o1", return_id="r1", lines=(m.ReturnLine(sku="A", quantity=2, reason="too big"),)),
     )
     assert requested.extra == {"return_id": "r1", "return_status": "return_requested"}
     lines = (
@@ -205,19 +208,18 @@ def test_returns_are_requested_then_received_with_a_disposition(stocked: Ledger)
         m.ReturnReceiptLine(sku="A", quantity=1, disposition=Disposition.DAMAGED),
     )
     with pytest.raises(UnknownLine):
-        stocked.receive_return(
+        execute(
+            stocked,
             m.ReceiveReturn(
                 order_id="o1",
                 return_id="r1",
                 location_id="main",
                 lines=(m.ReturnReceiptLine(sku="B", quantity=1, disposition=Disposition.RESTOCK),),
-            )
+            ),
         )
     with pytest.raises(InvalidTransition):
-        stocked.receive_return(
-            m.ReceiveReturn(order_id="o1", return_id="r1", location_id="main", lines=(*lines, *lines))
-        )
-    receipt = stocked.receive_return(m.ReceiveReturn(order_id="o1", return_id="r1", location_id="main", lines=lines))
+        execute(stocked, m.ReceiveReturn(order_id="o1", return_id="r1", location_id="main", lines=(*lines, *lines)))
+    receipt = execute(stocked, m.ReceiveReturn(order_id="o1", return_id="r1", location_id="main", lines=lines))
     assert receipt.extra["return_status"] == "returned"
     main = item(stocked, "A", "main")
     assert (main.available, main.balances["damaged"], main.balances["customer"]) == (8, 1, 1)
@@ -225,17 +227,19 @@ def test_returns_are_requested_then_received_with_a_disposition(stocked: Ledger)
 
 def test_a_return_receipt_restocks_at_the_receiving_location(stocked: Ledger) -> None:
     place(stocked, [("A", 3)], order_id="o1")
-    stocked.ship_order(m.ShipOrder(order_id="o1", shipment_id="s1"))
-    stocked.request_return(
-        m.RequestReturn(order_id="o1", return_id="r1", lines=(m.ReturnLine(sku="A", quantity=2, reason="too big"),))
+    execute(stocked, m.ShipOrder(order_id="o1", shipment_id="s1"))
+    execute(
+        stocked,
+        m.RequestReturn(order_id="o1", return_id="r1", lines=(m.ReturnLine(sku="A", quantity=2, reason="too big"),)),
     )
-    receipt = lambda qty, disposition, return_id="r1": stocked.receive_return(  # noqa: E731
+    receipt = lambda qty, disposition, return_id="r1": execute(  # noqa: E731
+        stocked,
         m.ReceiveReturn(
             order_id="o1",
             return_id=return_id,
             location_id="store",
             lines=(m.ReturnReceiptLine(sku="A", quantity=qty, disposition=disposition),),
-        )
+        ),
     )
     assert receipt(1, Disposition.RESTOCK).extra["return_status"] == "partially_returned"
     assert receipt(1, Disposition.DAMAGED).extra["return_status"] == "returned"

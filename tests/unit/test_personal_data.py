@@ -7,7 +7,7 @@ import json
 import pytest
 from eventsourcing.domain import Snapshot
 
-from commands.personal_data import Disclosure, MemoryKeyStore, PersonalData
+from commands.personal_data import Disclosure, MemoryCustomerKeys, PersonalData
 from domain.orders import Order
 from tests.helpers import memory_ledger, order, place, receive, register
 
@@ -15,7 +15,7 @@ ADDRESS = {"name": "Ada Lovelace", "line1": "12 St James's Square", "city": "Lon
 
 
 def test_sealed_data_holds_nothing_readable_and_opens_with_the_key() -> None:
-    vault = PersonalData(MemoryKeyStore())
+    vault = PersonalData(MemoryCustomerKeys())
     token = vault.seal("C-1", ADDRESS)
     assert token is not None
     for value in ADDRESS.values():
@@ -26,14 +26,14 @@ def test_sealed_data_holds_nothing_readable_and_opens_with_the_key() -> None:
 
 
 def test_sealed_data_cannot_pass_as_another_customers() -> None:
-    vault = PersonalData(MemoryKeyStore())
+    vault = PersonalData(MemoryCustomerKeys())
     token = vault.seal("C-1", ADDRESS)
     with pytest.raises(ValueError, match="does not open"):
         vault.reveal("C-2", token)
 
 
 def test_erasure_leaves_the_data_unreadable_even_after_the_customer_returns() -> None:
-    keys = MemoryKeyStore()
+    keys = MemoryCustomerKeys()
     vault = PersonalData(keys)
     old = vault.seal("C-1", ADDRESS)
     other = vault.seal("C-2", ADDRESS)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.postgres import PostgresDatastore
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed
 
+from commands.eventstore.names import CUSTOMER_ERASURES, CUSTOMER_KEYS, ledger_table
 from commands.personal_data import CustomerKey, Erasure
 
 
-def ddl(schema: str) -> list[Composed]:
-    keys, erasures = Identifier(schema, "customer_keys"), Identifier(schema, "customer_erasures")
+def ddl() -> list[Composed]:
+    keys, erasures = ledger_table(CUSTOMER_KEYS), ledger_table(CUSTOMER_ERASURES)
     return [
         # One key per customer at a time; an erasure deletes it, a later order makes a new one.
         SQL(
@@ -27,33 +29,42 @@ def ddl(schema: str) -> list[Composed]:
     ]
 
 
-class PostgresKeyStore:
+class PostgresCustomerKeys:
     def __init__(self, datastore: PostgresDatastore) -> None:
         self.datastore = datastore
-        keys = Identifier(datastore.schema, "customer_keys")
+        keys = ledger_table(CUSTOMER_KEYS)
         self._table = keys
-        self._select = SQL("SELECT key_id, secret FROM {} WHERE customer_id = %s").format(keys)
+        self._select = SQL("SELECT customer_id, key_id, secret FROM {} WHERE customer_id = ANY(%s)").format(keys)
         self._insert = SQL(
-            "INSERT INTO {} (key_id, customer_id, secret) VALUES (%s, %s, %s) ON CONFLICT (customer_id) DO NOTHING"
+            "INSERT INTO {} (key_id, customer_id, secret)"
+            " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bytea[]) ON CONFLICT (customer_id) DO NOTHING"
         ).format(keys)
         self._secrets = SQL("SELECT key_id, secret FROM {} WHERE key_id = ANY(%s)").format(keys)
         self._delete = SQL("DELETE FROM {} WHERE customer_id = %s").format(keys)
         self._record = SQL(
             "INSERT INTO {} (customer_id, erased_at, actor, keys_deleted) VALUES (%s, now(), %s, %s)"
             " RETURNING erased_at"
-        ).format(Identifier(datastore.schema, "customer_erasures"))
+        ).format(ledger_table(CUSTOMER_ERASURES))
 
-    def key_for(self, customer_id: str) -> CustomerKey:
+    def keys_for(self, customer_ids: Collection[str]) -> dict[str, CustomerKey]:
+        """One query for a batch's customers; those without a key get one, in a second and third."""
+        wanted = list(dict.fromkeys(customer_ids))
         with self.datastore.get_connection() as conn:
-            row = conn.execute(self._select, (customer_id,)).fetchone()
-            if row is None:
-                new = CustomerKey.new()
-                conn.execute(self._insert, (new.key_id, customer_id, new.secret))
-                # A racing first order may have won; either way one key is now stored.
-                row = conn.execute(self._select, (customer_id,)).fetchone()
-        if row is None:
-            raise LookupError(f"no key for customer {customer_id!r} after creating one")
-        return CustomerKey(row["key_id"], bytes(row["secret"]))
+            found = self._found(conn.execute(self._select, (wanted,)).fetchall())
+            missing = [c for c in wanted if c not in found]
+            if missing:
+                new = [CustomerKey.new() for _ in missing]
+                conn.execute(self._insert, ([k.key_id for k in new], missing, [k.secret for k in new]))
+                # A racing first order may have won; either way one key per customer is now stored.
+                found.update(self._found(conn.execute(self._select, (missing,)).fetchall()))
+        lost = [c for c in wanted if c not in found]
+        if lost:
+            raise LookupError(f"no key for customers {lost!r} after creating them")
+        return found
+
+    @staticmethod
+    def _found(rows: list[Any]) -> dict[str, CustomerKey]:
+        return {row["customer_id"]: CustomerKey(row["key_id"], bytes(row["secret"])) for row in rows}
 
     def secrets(self, key_ids: Collection[UUID]) -> dict[UUID, bytes]:
         if not key_ids:

@@ -1,0 +1,202 @@
+"""Every command, declared once: its message, handler, reads, REST route and the events it records.
+
+The pipeline finds handlers and reads here; the API builds each command's route from ``route``
+and finds its body schema by the message it makes; the import takes each command by ``name``;
+the audit projection has a sentence for every event in ``records``. A test fails if any command
+lacks one of its parts (``tests/unit/test_registry.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from commands import messages as m
+from commands.handlers import Handler, Reads
+from commands.handlers import inventory as inv
+from commands.handlers import locations as loc
+from commands.handlers import orders as o
+from domain.base import LedgerAggregate
+from domain.locations import Location, LocationDirectory
+from domain.orders import Order
+from domain.stock import StockItem
+from domain.transfers import Transfer
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where the command is sent over REST. ``path`` names its path parameters as the message's
+    fields; ``location``, where the 201's ``Location`` header points (``{id}`` is the result's id)."""
+
+    method: str
+    path: str
+    tag: str
+    status: int = 200
+    location: str | None = None
+
+    def parameters(self) -> list[str]:
+        return re.findall(r"{(\w+)}", self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class NewStream:
+    """A stream the command starts under an id the ledger generates when the caller gives none:
+    nothing is looked for there (a clash would still fail the save, as any conflict does)."""
+
+    field: str
+    stream: Callable[[Any], UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    message: type[m.Command]
+    handler: Handler
+    reads: Reads
+    route: Route
+    summary: str
+    records: tuple[type[LedgerAggregate.Event], ...]
+    new_stream: NewStream | None = None
+    # The customers whose keys sealing needs, fetched with the prefetch.
+    customers: Callable[[Any], list[str]] | None = None
+
+    @property
+    def name(self) -> str:
+        """The command's name in imports and metrics: the message's name in snake case."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", self.message.__name__).lower()
+
+
+def _orders(path: str = "") -> str:
+    return f"/v1/orders{path}"
+
+
+def _inventory(path: str) -> str:
+    return f"/v1/inventory{path}"
+
+
+_STOCK_MOVES = (StockItem.Opened,)
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        m.RegisterLocation,
+        loc.register_location,
+        loc.register_location_reads,
+        Route("POST", "/v1/locations", "locations", 201),
+        "Register a location where stock is kept; its priority ranks it for sourcing.",
+        (Location.Registered, LocationDirectory.Started, LocationDirectory.LocationAdded),
+    ),
+    CommandSpec(
+        m.ReceiveStock,
+        inv.receive_stock,
+        inv.stock_item_reads,
+        Route("POST", _inventory("/receipts"), "inventory"),
+        "Receive units from a supplier into `available`.",
+        (*_STOCK_MOVES, StockItem.Received),
+    ),
+    CommandSpec(
+        m.AdjustStock,
+        inv.adjust_stock,
+        inv.stock_item_reads,
+        Route("POST", _inventory("/adjustments"), "inventory"),
+        "Adjust by a `delta`, or to a `counted_quantity` of on-hand units.",
+        (*_STOCK_MOVES, StockItem.Adjusted),
+    ),
+    CommandSpec(
+        m.MoveStock,
+        inv.move_stock,
+        inv.stock_item_reads,
+        Route("POST", _inventory("/moves"), "inventory"),
+        "Move units between available, damaged, quality_control and safety_stock.",
+        (StockItem.Moved,),
+    ),
+    CommandSpec(
+        m.TransferStock,
+        inv.transfer_stock,
+        inv.transfer_stock_reads,
+        Route("POST", _inventory("/transfers"), "inventory", 201, location=_inventory("/transfers/{id}")),
+        "Send units to another location; they show as `incoming` there until received.",
+        (*_STOCK_MOVES, Transfer.Dispatched, StockItem.TransferredOut, StockItem.TransferExpected),
+        NewStream("transfer_id", lambda cmd: Transfer.id_for(cmd.transfer_id)),
+    ),
+    CommandSpec(
+        m.ReceiveTransfer,
+        inv.receive_transfer,
+        inv.receive_transfer_reads,
+        Route("POST", _inventory("/transfers/{transfer_id}/receipt"), "inventory"),
+        "Receive a transfer, whole or in part.",
+        (Transfer.Received, StockItem.TransferredIn),
+    ),
+    CommandSpec(
+        m.SetStockPolicy,
+        inv.set_stock_policy,
+        inv.stock_item_reads,
+        Route("PUT", _inventory("/{sku}/{location_id}/policy"), "inventory"),
+        "Set reorder point and quantity, safety stock and whether backorders are allowed.",
+        (*_STOCK_MOVES, StockItem.PolicySet),
+    ),
+    CommandSpec(
+        m.PlaceOrder,
+        o.place_order,
+        o.place_order_reads,
+        Route("POST", _orders(), "orders", 201, location=_orders("/{id}")),
+        "Place an order and commit stock for every line, in one transaction.\n\n"
+        "Lines that cannot be committed are backordered where the item allows it; otherwise the order "
+        "fails with `insufficient_stock` naming the SKUs, and nothing is written.",
+        (Order.Placed, StockItem.Committed),
+        NewStream("order_id", lambda cmd: Order.id_for(cmd.order_id)),
+        customers=lambda cmd: [cmd.customer_id] if cmd.ship_to else [],
+    ),
+    CommandSpec(
+        m.RecordPayment,
+        o.record_payment,
+        o.order_reads,
+        Route("POST", _orders("/{order_id}/payments"), "orders"),
+        "Record an authorization, capture, void or refund (refunded <= captured <= authorized).",
+        (Order.PaymentAuthorized, Order.PaymentCaptured, Order.PaymentVoided, Order.PaymentRefunded),
+    ),
+    CommandSpec(
+        m.CancelOrder,
+        o.cancel_order,
+        o.held_stock_reads,
+        Route("POST", _orders("/{order_id}/cancellation"), "orders"),
+        "Cancel the whole order, or some line quantities; committed stock is released.",
+        (Order.Cancelled, StockItem.Released),
+    ),
+    CommandSpec(
+        m.ShipOrder,
+        o.ship_order,
+        o.held_stock_reads,
+        Route("POST", _orders("/{order_id}/shipments"), "orders", 201),
+        "Ship from one location; without lines, every committed unit held there.",
+        (Order.Shipped, StockItem.Shipped),
+    ),
+    CommandSpec(
+        m.DeliverShipment,
+        o.deliver_shipment,
+        o.order_reads,
+        Route("POST", _orders("/{order_id}/shipments/{shipment_id}/delivery"), "orders"),
+        "Record that a shipment was delivered.",
+        (Order.Delivered,),
+    ),
+    CommandSpec(
+        m.RequestReturn,
+        o.request_return,
+        o.order_reads,
+        Route("POST", _orders("/{order_id}/returns"), "orders", 201),
+        "Open a return for shipped units.",
+        (Order.ReturnRequested,),
+    ),
+    CommandSpec(
+        m.ReceiveReturn,
+        o.receive_return,
+        o.receive_return_reads,
+        Route("POST", _orders("/{order_id}/returns/{return_id}/receipt"), "orders"),
+        "Receive returned units at a location, restocked or set aside as damaged.",
+        (Order.ReturnReceived, *_STOCK_MOVES, StockItem.Restocked),
+    ),
+)
+
+SPECS: Mapping[type[m.Command], CommandSpec] = {spec.message: spec for spec in COMMANDS}
+BY_NAME: Mapping[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
