@@ -74,17 +74,47 @@ def _container() -> Iterator[Container]:
 
 @db_cli.command("upgrade")
 def db_upgrade() -> None:
-    """Create the ledger's schemas and tables (safe to run again, and concurrently)."""
+    """Apply the pending schema migrations, in order (safe to run again, and concurrently)."""
     from api.database import open_database
     from api.upgrade import upgrade
 
     _configure_logging()
     database = open_database(Settings())
     try:
-        upgrade(database.url)
+        applied = upgrade(database.url)
     finally:
         database.close()
+    if applied:
+        typer.echo(f"applied migrations {', '.join(map(str, applied))}")
     typer.echo("database is up to date")
+
+
+@db_cli.command("status")
+def db_status(as_json: JsonOption = False) -> None:
+    """Every schema migration this version knows, and when each was applied (or that it is pending)."""
+    from api.database import open_database
+    from api.upgrade import status
+
+    database = open_database(Settings())
+    try:
+        migrations = status(database.url)
+    finally:
+        database.close()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {"version": m.number, "name": m.name, "applied_at": m.applied_at and m.applied_at.isoformat()}
+                    for m in migrations
+                ]
+            )
+        )
+        return
+    for m in migrations:
+        when = m.applied_at.isoformat(timespec="seconds") if m.applied_at else "pending"
+        typer.echo(f"{m.number:>4}  {when:25}  {m.name}")
+    pending = sum(1 for m in migrations if m.applied_at is None)
+    typer.echo(f"{pending} pending; run `oms db upgrade`" if pending else "database is up to date")
 
 
 @cli.command()

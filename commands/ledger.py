@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import ApplicationRecorder, Mapper, Transcoder
+from eventsourcing.persistence import ApplicationRecorder, JSONTranscoder, Mapper, Transcoder
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.utils import EnvType
 
@@ -23,7 +23,7 @@ from commands.eventstore.names import APPLICATION_NAME
 from commands.eventstore.postgres import PostgresEventStore
 from commands.loader import EventStore
 from commands.personal_data import MemoryCustomerKeys, PersonalData
-from commands.transcoder import LedgerMapper, LedgerTranscoder
+from commands.transcoder import LedgerMapper, LedgerTranscoder, register_domain_transcodings
 from domain.base import LedgerAggregate
 from domain.orders import Order
 from domain.stock import StockItem
@@ -61,6 +61,10 @@ class Ledger(Application[UUID]):
         transcoder = LedgerTranscoder()
         self.register_transcodings(transcoder)
         return transcoder
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_domain_transcodings(transcoder)
 
     def as_of(self, stream_id: UUID, moment: datetime, time: str = "business") -> LedgerAggregate | None:
         """The aggregate as it stood at ``moment``: after its last event with business (or recorded)

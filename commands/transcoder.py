@@ -14,17 +14,54 @@ encoder, which writes it as before.
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 from uuid import UUID
 
 import orjson
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Cipher, Compressor, JSONTranscoder, Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import Cipher, Compressor, JSONTranscoder, Mapper, StoredEvent, Transcoder, Transcoding
 from eventsourcing.utils import get_topic
+
+from domain.orders import RECORDS
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _UTC_TIMES = 4096
+
+
+class RecordAsDict(Transcoding):
+    """A frozen dataclass of the domain as ``{"_type_": "<module>:<name>", "_data_": {field: value}}``.
+
+    Decoding gives each field its declared type back where JSON cannot carry it: an enum from
+    its value, a tuple from a list (nested records and amounts decode by their own transcodings).
+    The name is stored in every event that holds such a record, so it never changes."""
+
+    def __init__(self, cls: type[Any]) -> None:
+        self.type = cls
+        self.name = f"{cls.__module__}:{cls.__qualname__}"
+        self._names = tuple(f.name for f in dataclasses.fields(cls))
+        hints = typing.get_type_hints(cls)
+        self._enums = {n: t for n, t in hints.items() if isinstance(t, type) and issubclass(t, Enum)}
+        self._tuples = {n for n, t in hints.items() if typing.get_origin(t) is tuple}
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return {name: getattr(obj, name) for name in self._names}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        for name, enum in self._enums.items():
+            data[name] = enum(data[name])
+        for name in self._tuples:
+            data[name] = tuple(data[name])
+        return self.type(**data)
+
+
+def register_domain_transcodings(transcoder: JSONTranscoder) -> None:
+    """The domain's records, registered once for every mapper: the Ledger's and the projections'."""
+    for cls in RECORDS:
+        transcoder.register(RecordAsDict(cls))
 
 
 class LedgerTranscoder(JSONTranscoder):

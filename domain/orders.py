@@ -3,14 +3,18 @@
 Every line keeps ``quantity == committed + backordered + shipped + cancelled``;
 ``allocations`` says at which locations the open (committed and backordered) units
 are held. Status and payment status are derived, never stored.
+
+State and event payloads are frozen dataclasses, changed only by the events' ``apply``,
+which put new values in place of old ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from operator import itemgetter
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -26,27 +30,183 @@ from domain.errors import (
 )
 from domain.meta import Meta
 from domain.money import check_amount, check_currency
-from domain.payments import PaymentKind
+from domain.payments import PaymentKind, Payments, PaymentStatus
 from domain.sourcing import Allocation
 from domain.stock import Disposition
 
-LineState = dict[str, Any]
+
+class OrderStatus(StrEnum):
+    PARTIALLY_COMMITTED = "partially_committed"
+    COMMITTED = "committed"
+    BACKORDERED = "backordered"
+    PARTIALLY_SHIPPED = "partially_shipped"
+    SHIPPED = "shipped"
+    PARTIALLY_DELIVERED = "partially_delivered"
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
 
 
-def _new_line(sku: str, quantity: int, unit_price: Decimal) -> LineState:
-    return {
-        "sku": sku,
-        "quantity": quantity,
-        "unit_price": unit_price,
-        "committed": 0,
-        "backordered": 0,
-        "shipped": 0,
-        "delivered": 0,
-        "cancelled": 0,
-        "return_requested": 0,
-        "returned": 0,
-        "allocations": {},
-    }
+# Delivered in full: the delivery milestone is reached.
+DELIVERED_STATUSES = frozenset({OrderStatus.DELIVERED, OrderStatus.COMPLETED})
+_SETTLED = frozenset({PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED})
+
+
+class ReturnStatus(StrEnum):
+    NONE = "none"
+    RETURN_REQUESTED = "return_requested"
+    PARTIALLY_RETURNED = "partially_returned"
+    RETURNED = "returned"
+
+
+# --- state ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Open units a line holds at one location."""
+
+    committed: int = 0
+    backordered: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    committed: int = 0
+    backordered: int = 0
+    shipped: int = 0
+    delivered: int = 0
+    cancelled: int = 0
+    return_requested: int = 0
+    returned: int = 0
+    allocations: Mapping[str, Hold] = field(default_factory=dict)
+
+    @property
+    def open_units(self) -> int:
+        return self.committed + self.backordered
+
+    def held_at(self, location_id: str) -> Hold:
+        return self.allocations.get(location_id) or Hold()
+
+    def holding(self, location_id: str, committed: int, backordered: int) -> Line:
+        """This line with the open units held at a location changed (negative to let go)."""
+        held = self.held_at(location_id)
+        now = Hold(held.committed + committed, held.backordered + backordered)
+        allocations = {k: v for k, v in self.allocations.items() if k != location_id}
+        if now.committed or now.backordered:
+            allocations[location_id] = now
+        return replace(
+            self,
+            committed=self.committed + committed,
+            backordered=self.backordered + backordered,
+            allocations=allocations,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Shipment:
+    location_id: str
+    carrier: str | None
+    tracking_number: str | None
+    lines: Mapping[str, int]
+    shipped_at: datetime
+    delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnLineState:
+    requested: int
+    received: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Return:
+    lines: Mapping[str, ReturnLineState]
+
+
+# --- event payloads ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedLine:
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    allocations: tuple[Allocation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    location_id: str
+    committed: int
+    backordered: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelledLine:
+    sku: str
+    quantity: int
+    releases: tuple[Release, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedLine:
+    sku: str
+    committed: int
+    backordered: int
+
+    @property
+    def quantity(self) -> int:
+        return self.committed + self.backordered
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedLine:
+    sku: str
+    quantity: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedLine:
+    sku: str
+    quantity: int
+    disposition: Disposition
+
+
+# Every dataclass an Order's state or events hold, for the transcoder.
+RECORDS: tuple[type[Any], ...] = (
+    Hold,
+    Line,
+    Shipment,
+    ReturnLineState,
+    Return,
+    PlacedLine,
+    Allocation,
+    Release,
+    CancelledLine,
+    ShippedLine,
+    RequestedLine,
+    ReceivedLine,
+    Payments,
+)
+
+
+def _records(rows: Sequence[Any], cls: type[Any]) -> tuple[Any, ...]:
+    return tuple(row if isinstance(row, cls) else cls(**row) for row in rows)
+
+
+def _placed_lines(rows: Sequence[Any]) -> tuple[PlacedLine, ...]:
+    return tuple(
+        row
+        if isinstance(row, PlacedLine)
+        else PlacedLine(row["sku"], row["quantity"], row["unit_price"], _records(row["allocations"], Allocation))
+        for row in rows
+    )
 
 
 def _seal_upcast(state: dict[str, Any]) -> None:
@@ -56,12 +216,33 @@ def _seal_upcast(state: dict[str, Any]) -> None:
     state.setdefault("personal_data", None)
 
 
+def _typed_state_upcast(state: dict[str, Any]) -> None:
+    """Version 2 kept lines, payments, shipments and returns as plain dicts."""
+    state["lines"] = {
+        sku: line
+        if isinstance(line, Line)
+        else Line(**{**line, "allocations": {k: Hold(**v) for k, v in line["allocations"].items()}})
+        for sku, line in state["lines"].items()
+    }
+    if isinstance(state["payments"], dict):
+        state["payments"] = Payments(**state["payments"])
+    state["shipments"] = {k: v if isinstance(v, Shipment) else Shipment(**v) for k, v in state["shipments"].items()}
+    state["returns"] = {
+        k: v if isinstance(v, Return) else Return({sku: ReturnLineState(**line) for sku, line in v["lines"].items()})
+        for k, v in state["returns"].items()
+    }
+
+
 class Order(LedgerAggregate):
-    class_version = 2  # snapshots: see Placed
+    class_version = 3  # snapshots: see Placed; 3 holds typed records where 2 held dicts
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         _seal_upcast(state)
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        _typed_state_upcast(state)
 
     def __init__(
         self,
@@ -74,7 +255,7 @@ class Order(LedgerAggregate):
         location_id: str | None,
         promised_ship_by: datetime | None,
         promised_delivery_by: datetime | None,
-        lines: list[dict[str, Any]],
+        lines: tuple[PlacedLine, ...],
         occurred_at: datetime,
     ) -> None:
         self.order_id = order_id
@@ -88,15 +269,15 @@ class Order(LedgerAggregate):
         self.promised_ship_by = promised_ship_by
         self.promised_delivery_by = promised_delivery_by
         self.placed_at = occurred_at
-        self.lines: dict[str, LineState] = {}
+        self.lines: dict[str, Line] = {}
         for placed in lines:
-            line = _new_line(placed["sku"], placed["quantity"], placed["unit_price"])
-            for allocation in placed["allocations"]:
-                _hold(line, allocation["location_id"], allocation["committed"], allocation["backordered"])
-            self.lines[placed["sku"]] = line
-        self.payments = payments.empty()
-        self.shipments: dict[str, dict[str, Any]] = {}
-        self.returns: dict[str, dict[str, Any]] = {}
+            line = Line(placed.sku, placed.quantity, placed.unit_price)
+            for allocation in placed.allocations:
+                line = line.holding(allocation.location_id, allocation.committed, allocation.backordered)
+            self.lines[placed.sku] = line
+        self.payments = Payments()
+        self.shipments: dict[str, Shipment] = {}
+        self.returns: dict[str, Return] = {}
 
     @staticmethod
     def id_for(order_id: str) -> UUID:
@@ -105,53 +286,61 @@ class Order(LedgerAggregate):
     # --- reading ---------------------------------------------------------------
 
     def total_of(self, field: str) -> int:
-        return sum(map(itemgetter(field), self.lines.values()))  # no Python frame per line
+        return sum(getattr(line, field) for line in self.lines.values())
 
     @property
     def total(self) -> Decimal:
         """The value of the units not cancelled: what the customer owes."""
         return sum(
-            (line["unit_price"] * (line["quantity"] - line["cancelled"]) for line in self.lines.values()),
+            (line.unit_price * (line.quantity - line.cancelled) for line in self.lines.values()),
             Decimal(0),
         )
 
     @property
-    def status(self) -> str:
-        active = self.total_of("quantity") - self.total_of("cancelled")
-        delivered, shipped = self.total_of("delivered"), self.total_of("shipped")
-        committed, backordered = self.total_of("committed"), self.total_of("backordered")
-        if active == 0:
-            return "cancelled"
-        if delivered >= active:
-            return "completed" if self.payment_status in {"paid", "partially_refunded", "refunded"} else "delivered"
-        if delivered:
-            return "partially_delivered"
-        if shipped >= active:
-            return "shipped"
-        if shipped:
-            return "partially_shipped"
-        if not backordered:
-            return "committed"
-        if not committed:
-            return "backordered"
-        return "partially_committed"
+    def ordered_total(self) -> Decimal:
+        """The value of every unit ordered, cancelled ones included."""
+        return sum((line.unit_price * line.quantity for line in self.lines.values()), Decimal(0))
 
     @property
-    def return_status(self) -> str:
+    def status(self) -> OrderStatus:
+        lines = self.lines.values()
+        active = sum(line.quantity - line.cancelled for line in lines)
+        delivered = sum(line.delivered for line in lines)
+        shipped = sum(line.shipped for line in lines)
+        committed = sum(line.committed for line in lines)
+        backordered = sum(line.backordered for line in lines)
+        if active == 0:
+            return OrderStatus.CANCELLED
+        if delivered >= active:
+            return OrderStatus.COMPLETED if self.payment_status in _SETTLED else OrderStatus.DELIVERED
+        if delivered:
+            return OrderStatus.PARTIALLY_DELIVERED
+        if shipped >= active:
+            return OrderStatus.SHIPPED
+        if shipped:
+            return OrderStatus.PARTIALLY_SHIPPED
+        if not backordered:
+            return OrderStatus.COMMITTED
+        if not committed:
+            return OrderStatus.BACKORDERED
+        return OrderStatus.PARTIALLY_COMMITTED
+
+    @property
+    def return_status(self) -> ReturnStatus:
         requested, returned = self.total_of("return_requested"), self.total_of("returned")
         if not requested:
-            return "none"
+            return ReturnStatus.NONE
         if returned >= requested:
-            return "returned"
-        return "partially_returned" if returned else "return_requested"
+            return ReturnStatus.RETURNED
+        return ReturnStatus.PARTIALLY_RETURNED if returned else ReturnStatus.RETURN_REQUESTED
 
     @property
-    def payment_status(self) -> str:
-        return payments.status(self.payments, self.total)
+    def payment_status(self) -> PaymentStatus:
+        return self.payments.status(self.total)
 
     def open_locations(self) -> list[str]:
         """Locations holding open units of this order."""
-        return sorted({loc for line in self.lines.values() for loc in line["allocations"]})
+        return sorted({loc for line in self.lines.values() for loc in line.allocations})
 
     # --- commands --------------------------------------------------------------
 
@@ -184,17 +373,7 @@ class Order(LedgerAggregate):
             allocations = plan[sku]
             if sum(a.committed + a.backordered for a in allocations) != quantity:
                 raise InvalidCommand(f"the sourcing plan for {sku} does not cover the line")
-            placed.append(
-                {
-                    "sku": sku,
-                    "quantity": quantity,
-                    "unit_price": unit_price,
-                    "allocations": [
-                        {"location_id": a.location_id, "committed": a.committed, "backordered": a.backordered}
-                        for a in allocations
-                    ],
-                }
-            )
+            placed.append(PlacedLine(sku, quantity, unit_price, tuple(allocations)))
         for name, promise in (("promised_ship_by", promised_ship_by), ("promised_delivery_by", promised_delivery_by)):
             if promise is not None and promise.utcoffset() is None:
                 raise InvalidCommand(f"{name} must carry a time zone")
@@ -209,32 +388,31 @@ class Order(LedgerAggregate):
             location_id=location_id,
             promised_ship_by=promised_ship_by,
             promised_delivery_by=promised_delivery_by,
-            lines=placed,
+            lines=tuple(placed),
             **meta.fields(),
         )
 
     def record_payment(self, kind: PaymentKind, amount: Decimal, reference: str | None, meta: Meta) -> None:
         check_amount(amount, self.currency)
-        if kind in (PaymentKind.AUTHORIZATION, PaymentKind.CAPTURE) and self.status == "cancelled":
+        if kind in (PaymentKind.AUTHORIZATION, PaymentKind.CAPTURE) and self.status is OrderStatus.CANCELLED:
             raise InvalidTransition(f"order {self.order_id!r} is cancelled; it takes no new payments")
         name, fields = payments.decide(self.payments, kind, amount)
         event_class: type[LedgerAggregate.Event] = getattr(self, name)
         self.trigger_event(event_class, **meta.fields(), **fields, reference=reference)
 
-    def cancel(self, reason: str, lines: Mapping[str, int] | None, meta: Meta) -> list[dict[str, Any]]:
+    def cancel(self, reason: str, lines: Mapping[str, int] | None, meta: Meta) -> tuple[CancelledLine, ...]:
         """Cancel open units (all of them when ``lines`` is None); returns the releases."""
-        everything = {sku: line["committed"] + line["backordered"] for sku, line in self.lines.items()}
+        everything = {sku: line.open_units for sku, line in self.lines.items()}
         wanted = self._wanted(lines, everything, "cancel")
         cancelled = []
         for sku, quantity in wanted.items():
             line = self._line(sku)
             require_positive(quantity, f"quantity of {sku}")
-            open_units = line["committed"] + line["backordered"]
-            if quantity > open_units:
-                raise InvalidTransition(f"line {sku} has {open_units} open units; cannot cancel {quantity}")
-            cancelled.append({"sku": sku, "quantity": quantity, "releases": _releases(line, quantity)})
-        self.trigger_event(self.Cancelled, **meta.fields(), reason=reason, lines=cancelled)
-        return cancelled
+            if quantity > line.open_units:
+                raise InvalidTransition(f"line {sku} has {line.open_units} open units; cannot cancel {quantity}")
+            cancelled.append(CancelledLine(sku, quantity, _releases(line, quantity)))
+        self.trigger_event(self.Cancelled, **meta.fields(), reason=reason, lines=tuple(cancelled))
+        return tuple(cancelled)
 
     def ship(
         self,
@@ -246,7 +424,7 @@ class Order(LedgerAggregate):
         tracking_number: str | None,
         meta: Meta,
         ranked_locations: Sequence[str] = (),
-    ) -> tuple[str, list[dict[str, Any]]]:
+    ) -> tuple[str, tuple[ShippedLine, ...]]:
         """Ship from one location; without lines, every committed unit held there.
 
         Without a location, ship from the best-ranked one holding open units of the
@@ -256,22 +434,20 @@ class Order(LedgerAggregate):
             raise AlreadyExists(f"shipment {shipment_id!r} already exists on order {self.order_id!r}")
         if location_id is None:
             location_id = self._ship_from(lines, ranked_locations)
-        everything = {
-            sku: line["allocations"].get(location_id, {"committed": 0})["committed"] for sku, line in self.lines.items()
-        }
+        everything = {sku: line.held_at(location_id).committed for sku, line in self.lines.items()}
         wanted = self._wanted(lines, everything, f"ship from {location_id!r}")
         shipped = []
         for sku, quantity in wanted.items():
             line = self._line(sku)
             require_positive(quantity, f"quantity of {sku}")
-            held = line["allocations"].get(location_id, {"committed": 0, "backordered": 0})
-            if quantity > held["committed"] + held["backordered"]:
+            held = line.held_at(location_id)
+            if quantity > held.committed + held.backordered:
                 raise InvalidTransition(
-                    f"line {sku} holds {held['committed'] + held['backordered']} units at {location_id!r}; "
+                    f"line {sku} holds {held.committed + held.backordered} units at {location_id!r}; "
                     f"cannot ship {quantity}"
                 )
-            from_committed = min(quantity, held["committed"])
-            shipped.append({"sku": sku, "committed": from_committed, "backordered": quantity - from_committed})
+            from_committed = min(quantity, held.committed)
+            shipped.append(ShippedLine(sku, from_committed, quantity - from_committed))
         self.trigger_event(
             self.Shipped,
             **meta.fields(),
@@ -279,16 +455,16 @@ class Order(LedgerAggregate):
             location_id=location_id,
             carrier=carrier,
             tracking_number=tracking_number,
-            lines=shipped,
+            lines=tuple(shipped),
         )
-        return location_id, shipped
+        return location_id, tuple(shipped)
 
     def _ship_from(self, lines: Mapping[str, int] | None, ranked_locations: Sequence[str]) -> str:
         holding = {
             location_id
             for sku, line in self.lines.items()
             if lines is None or sku in lines
-            for location_id in line["allocations"]
+            for location_id in line.allocations
         }
         for location_id in ranked_locations:
             if location_id in holding:
@@ -299,7 +475,7 @@ class Order(LedgerAggregate):
         shipment = self.shipments.get(shipment_id)
         if shipment is None:
             raise ShipmentNotFound(f"order {self.order_id!r} has no shipment {shipment_id!r}")
-        if shipment["delivered_at"] is not None:
+        if shipment.delivered_at is not None:
             raise InvalidTransition(f"shipment {shipment_id!r} is already delivered")
         self.trigger_event(self.Delivered, **meta.fields(), shipment_id=shipment_id)
 
@@ -312,11 +488,11 @@ class Order(LedgerAggregate):
         for sku, (quantity, reason) in lines.items():
             line = self._line(sku)
             require_positive(quantity, f"quantity of {sku}")
-            returnable = line["shipped"] - line["return_requested"]
+            returnable = line.shipped - line.return_requested
             if quantity > returnable:
                 raise InvalidTransition(f"line {sku} has {returnable} shipped units left to return, not {quantity}")
-            requested.append({"sku": sku, "quantity": quantity, "reason": reason})
-        self.trigger_event(self.ReturnRequested, **meta.fields(), return_id=return_id, lines=requested)
+            requested.append(RequestedLine(sku, quantity, reason))
+        self.trigger_event(self.ReturnRequested, **meta.fields(), return_id=return_id, lines=tuple(requested))
 
     def receive_return(
         self, return_id: str, location_id: str, lines: Sequence[tuple[str, int, Disposition]], *, meta: Meta
@@ -331,18 +507,18 @@ class Order(LedgerAggregate):
         arriving: dict[str, int] = {}
         for sku, quantity, disposition in lines:
             require_positive(quantity, f"quantity of {sku}")
-            expected = requested["lines"].get(sku)
+            expected = requested.lines.get(sku)
             if expected is None:
                 raise UnknownLine(f"return {return_id!r} has no line {sku!r}")
             arriving[sku] = arriving.get(sku, 0) + quantity
-            outstanding = expected["requested"] - expected["received"]
+            outstanding = expected.requested - expected.received
             if arriving[sku] > outstanding:
                 raise InvalidTransition(
                     f"return {return_id!r} expects {outstanding} more of {sku}, not {arriving[sku]}"
                 )
-            received.append({"sku": sku, "quantity": quantity, "disposition": disposition.value})
+            received.append(ReceivedLine(sku, quantity, disposition))
         self.trigger_event(
-            self.ReturnReceived, **meta.fields(), return_id=return_id, location_id=location_id, lines=received
+            self.ReturnReceived, **meta.fields(), return_id=return_id, location_id=location_id, lines=tuple(received)
         )
 
     def _wanted(self, lines: Mapping[str, int] | None, everything: dict[str, int], action: str) -> dict[str, int]:
@@ -356,7 +532,7 @@ class Order(LedgerAggregate):
             raise InvalidTransition(f"order {self.order_id!r} has nothing to {action} ({self.status})")
         return wanted
 
-    def _line(self, sku: str) -> LineState:
+    def _line(self, sku: str) -> Line:
         line = self.lines.get(sku)
         if line is None:
             raise UnknownLine(f"order {self.order_id!r} has no line for SKU {sku!r}")
@@ -365,11 +541,15 @@ class Order(LedgerAggregate):
     # --- events ----------------------------------------------------------------
 
     class Placed(LedgerAggregate.Created):
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             _seal_upcast(state)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["lines"] = _placed_lines(state["lines"])
 
         order_id: str
         channel: str
@@ -379,14 +559,14 @@ class Order(LedgerAggregate):
         location_id: str | None
         promised_ship_by: datetime | None
         promised_delivery_by: datetime | None
-        lines: list[dict[str, Any]]
+        lines: tuple[PlacedLine, ...]
 
     class PaymentAuthorized(LedgerAggregate.Event):
         amount: Decimal
         reference: str | None
 
         def apply(self, aggregate: Order) -> None:
-            aggregate.payments["authorized"] += self.amount
+            aggregate.payments = aggregate.payments.authorize(self.amount)
 
     class PaymentCaptured(LedgerAggregate.Event):
         amount: Decimal
@@ -394,126 +574,137 @@ class Order(LedgerAggregate):
         reference: str | None
 
         def apply(self, aggregate: Order) -> None:
-            aggregate.payments["authorized"] += self.authorized
-            aggregate.payments["captured"] += self.amount
+            aggregate.payments = aggregate.payments.capture(self.amount, self.authorized)
 
     class PaymentVoided(LedgerAggregate.Event):
         amount: Decimal
         reference: str | None
 
         def apply(self, aggregate: Order) -> None:
-            aggregate.payments["voided"] += self.amount
+            aggregate.payments = aggregate.payments.void(self.amount)
 
     class PaymentRefunded(LedgerAggregate.Event):
         amount: Decimal
         reference: str | None
 
         def apply(self, aggregate: Order) -> None:
-            aggregate.payments["refunded"] += self.amount
+            aggregate.payments = aggregate.payments.refund(self.amount)
 
     class Cancelled(LedgerAggregate.Event):
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["lines"] = tuple(
+                line
+                if isinstance(line, CancelledLine)
+                else CancelledLine(line["sku"], line["quantity"], _records(line["releases"], Release))
+                for line in state["lines"]
+            )
+
         reason: str
-        lines: list[dict[str, Any]]
+        lines: tuple[CancelledLine, ...]
 
         def apply(self, aggregate: Order) -> None:
             for cancelled in self.lines:
-                line = aggregate.lines[cancelled["sku"]]
-                line["cancelled"] += cancelled["quantity"]
-                for release in cancelled["releases"]:
-                    _hold(line, release["location_id"], -release["committed"], -release["backordered"])
+                line = aggregate.lines[cancelled.sku]
+                line = replace(line, cancelled=line.cancelled + cancelled.quantity)
+                for release in cancelled.releases:
+                    line = line.holding(release.location_id, -release.committed, -release.backordered)
+                aggregate.lines[cancelled.sku] = line
 
     class Shipped(LedgerAggregate.Event):
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["lines"] = _records(state["lines"], ShippedLine)
+
         shipment_id: str
         location_id: str
         carrier: str | None
         tracking_number: str | None
-        lines: list[dict[str, Any]]
+        lines: tuple[ShippedLine, ...]
 
         def apply(self, aggregate: Order) -> None:
             for shipped in self.lines:
-                line = aggregate.lines[shipped["sku"]]
-                _hold(line, self.location_id, -shipped["committed"], -shipped["backordered"])
-                line["shipped"] += shipped["committed"] + shipped["backordered"]
-            aggregate.shipments[self.shipment_id] = {
-                "location_id": self.location_id,
-                "carrier": self.carrier,
-                "tracking_number": self.tracking_number,
-                "lines": {s["sku"]: s["committed"] + s["backordered"] for s in self.lines},
-                "shipped_at": self.occurred_at,
-                "delivered_at": None,
-            }
+                line = aggregate.lines[shipped.sku]
+                line = line.holding(self.location_id, -shipped.committed, -shipped.backordered)
+                aggregate.lines[shipped.sku] = replace(line, shipped=line.shipped + shipped.quantity)
+            aggregate.shipments[self.shipment_id] = Shipment(
+                location_id=self.location_id,
+                carrier=self.carrier,
+                tracking_number=self.tracking_number,
+                lines={s.sku: s.quantity for s in self.lines},
+                shipped_at=self.occurred_at,
+            )
 
     class Delivered(LedgerAggregate.Event):
         shipment_id: str
 
         def apply(self, aggregate: Order) -> None:
             shipment = aggregate.shipments[self.shipment_id]
-            shipment["delivered_at"] = self.occurred_at
-            for sku, quantity in shipment["lines"].items():
-                aggregate.lines[sku]["delivered"] += quantity
+            aggregate.shipments[self.shipment_id] = replace(shipment, delivered_at=self.occurred_at)
+            for sku, quantity in shipment.lines.items():
+                line = aggregate.lines[sku]
+                aggregate.lines[sku] = replace(line, delivered=line.delivered + quantity)
 
     class ReturnRequested(LedgerAggregate.Event):
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["lines"] = _records(state["lines"], RequestedLine)
+
         return_id: str
-        lines: list[dict[str, Any]]
+        lines: tuple[RequestedLine, ...]
 
         def apply(self, aggregate: Order) -> None:
-            aggregate.returns[self.return_id] = {
-                "lines": {
-                    line["sku"]: {"requested": line["quantity"], "received": 0, "reason": line["reason"]}
-                    for line in self.lines
-                }
-            }
-            for line in self.lines:
-                aggregate.lines[line["sku"]]["return_requested"] += line["quantity"]
+            aggregate.returns[self.return_id] = Return(
+                {line.sku: ReturnLineState(line.quantity, 0, line.reason) for line in self.lines}
+            )
+            for requested in self.lines:
+                line = aggregate.lines[requested.sku]
+                aggregate.lines[requested.sku] = replace(
+                    line, return_requested=line.return_requested + requested.quantity
+                )
 
     class ReturnReceived(LedgerAggregate.Event):
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["lines"] = tuple(
+                line
+                if isinstance(line, ReceivedLine)
+                else ReceivedLine(line["sku"], line["quantity"], Disposition(line["disposition"]))
+                for line in state["lines"]
+            )
+
         return_id: str
         location_id: str
-        lines: list[dict[str, Any]]
+        lines: tuple[ReceivedLine, ...]
 
         def apply(self, aggregate: Order) -> None:
-            requested = aggregate.returns[self.return_id]["lines"]
-            for line in self.lines:
-                requested[line["sku"]]["received"] += line["quantity"]
-                aggregate.lines[line["sku"]]["returned"] += line["quantity"]
+            requested = aggregate.returns[self.return_id]
+            expected = dict(requested.lines)
+            for received in self.lines:
+                state = expected[received.sku]
+                expected[received.sku] = replace(state, received=state.received + received.quantity)
+                line = aggregate.lines[received.sku]
+                aggregate.lines[received.sku] = replace(line, returned=line.returned + received.quantity)
+            aggregate.returns[self.return_id] = Return(expected)
 
 
-def _hold(line: LineState, location_id: str, committed: int, backordered: int) -> None:
-    """Change the open units a line holds at a location (negative to let go)."""
-    held = line["allocations"].setdefault(location_id, {"committed": 0, "backordered": 0})
-    held["committed"] += committed
-    held["backordered"] += backordered
-    line["committed"] += committed
-    line["backordered"] += backordered
-    if not held["committed"] and not held["backordered"]:
-        del line["allocations"][location_id]
-
-
-def _releases(line: LineState, quantity: int) -> list[dict[str, Any]]:
+def _releases(line: Line, quantity: int) -> tuple[Release, ...]:
     """Which held units a cancellation lets go: backorders first, then committed stock."""
-    releases = []
+    released: dict[str, Release] = {}
     remaining = quantity
-    for field in ("backordered", "committed"):
-        for location_id in sorted(line["allocations"], reverse=True):
-            take = min(line["allocations"][location_id][field], remaining)
+    for kind in ("backordered", "committed"):
+        for location_id in sorted(line.allocations, reverse=True):
+            take = min(getattr(line.allocations[location_id], kind), remaining)
             if take:
-                releases.append(
-                    {
-                        "location_id": location_id,
-                        "committed": take if field == "committed" else 0,
-                        "backordered": take if field == "backordered" else 0,
-                    }
-                )
+                before = released.get(location_id) or Release(location_id, 0, 0)
+                released[location_id] = replace(before, **{kind: getattr(before, kind) + take})
                 remaining -= take
-    return _merge_releases(releases)
-
-
-def _merge_releases(releases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    merged: dict[str, dict[str, Any]] = {}
-    for release in releases:
-        into = merged.setdefault(
-            release["location_id"], {"location_id": release["location_id"], "committed": 0, "backordered": 0}
-        )
-        into["committed"] += release["committed"]
-        into["backordered"] += release["backordered"]
-    return list(merged.values())
+    return tuple(released.values())

@@ -7,13 +7,14 @@ arrive that way); a void only releases authorization not yet captured.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from domain.errors import PaymentRejected
 
-Payments = dict[str, Decimal]
+_ZERO = Decimal(0)
 
 
 class PaymentKind(StrEnum):
@@ -23,13 +24,49 @@ class PaymentKind(StrEnum):
     REFUND = "refund"
 
 
-def empty() -> Payments:
-    zero = Decimal(0)
-    return {"authorized": zero, "captured": zero, "voided": zero, "refunded": zero}
+class PaymentStatus(StrEnum):
+    UNPAID = "unpaid"
+    AUTHORIZED = "authorized"
+    PARTIALLY_PAID = "partially_paid"
+    PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    VOIDED = "voided"
 
 
-def open_authorization(payments: Payments) -> Decimal:
-    return payments["authorized"] - payments["voided"] - payments["captured"]
+@dataclass(frozen=True, slots=True)
+class Payments:
+    authorized: Decimal = _ZERO
+    captured: Decimal = _ZERO
+    voided: Decimal = _ZERO
+    refunded: Decimal = _ZERO
+
+    @property
+    def open_authorization(self) -> Decimal:
+        return self.authorized - self.voided - self.captured
+
+    def authorize(self, amount: Decimal) -> Payments:
+        return replace(self, authorized=self.authorized + amount)
+
+    def capture(self, amount: Decimal, also_authorized: Decimal) -> Payments:
+        return replace(self, authorized=self.authorized + also_authorized, captured=self.captured + amount)
+
+    def void(self, amount: Decimal) -> Payments:
+        return replace(self, voided=self.voided + amount)
+
+    def refund(self, amount: Decimal) -> Payments:
+        return replace(self, refunded=self.refunded + amount)
+
+    def status(self, total: Decimal) -> PaymentStatus:
+        if self.refunded > 0:
+            return PaymentStatus.REFUNDED if self.refunded >= self.captured else PaymentStatus.PARTIALLY_REFUNDED
+        if self.captured > 0:
+            return PaymentStatus.PAID if self.captured >= total else PaymentStatus.PARTIALLY_PAID
+        if self.open_authorization > 0:
+            return PaymentStatus.AUTHORIZED
+        if self.voided > 0:
+            return PaymentStatus.VOIDED
+        return PaymentStatus.PAID if total == 0 else PaymentStatus.UNPAID
 
 
 def decide(payments: Payments, kind: PaymentKind, amount: Decimal) -> tuple[str, dict[str, Any]]:
@@ -37,25 +74,13 @@ def decide(payments: Payments, kind: PaymentKind, amount: Decimal) -> tuple[str,
     if kind is PaymentKind.AUTHORIZATION:
         return "PaymentAuthorized", {"amount": amount}
     if kind is PaymentKind.CAPTURE:
-        also_authorized = max(amount - open_authorization(payments), Decimal(0))
+        also_authorized = max(amount - payments.open_authorization, _ZERO)
         return "PaymentCaptured", {"amount": amount, "authorized": also_authorized}
     if kind is PaymentKind.VOID:
-        if amount > open_authorization(payments):
-            raise PaymentRejected(f"only {open_authorization(payments)} of the authorization is open to void")
+        if amount > payments.open_authorization:
+            raise PaymentRejected(f"only {payments.open_authorization} of the authorization is open to void")
         return "PaymentVoided", {"amount": amount}
-    refundable = payments["captured"] - payments["refunded"]
+    refundable = payments.captured - payments.refunded
     if amount > refundable:
         raise PaymentRejected(f"only {refundable} captured is left to refund")
     return "PaymentRefunded", {"amount": amount}
-
-
-def status(payments: Payments, total: Decimal) -> str:
-    if payments["refunded"] > 0:
-        return "refunded" if payments["refunded"] >= payments["captured"] else "partially_refunded"
-    if payments["captured"] > 0:
-        return "paid" if payments["captured"] >= total else "partially_paid"
-    if open_authorization(payments) > 0:
-        return "authorized"
-    if payments["voided"] > 0:
-        return "voided"
-    return "paid" if total == 0 else "unpaid"

@@ -15,10 +15,11 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
-LEDGER_SCHEMA = "ledger"
-EVENTS_TABLE = "ledger_events"
-# The channel the event store notifies on every insert (the library names it after the table).
-CHANNEL = EVENTS_TABLE
+from commands.eventstore.names import CHANNEL, EVENTS, LEDGER_SCHEMA
+from commands.transcoder import register_domain_transcodings
+
+EVENTS_TABLE = EVENTS
+__all__ = ["CHANNEL", "EVENTS_TABLE", "LEDGER_SCHEMA", "Recorded", "decode", "make_mapper"]
 
 
 def make_mapper() -> Mapper[UUID]:
@@ -26,6 +27,7 @@ def make_mapper() -> Mapper[UUID]:
     transcoder = JSONTranscoder()
     for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
         transcoder.register(transcoding)
+    register_domain_transcodings(transcoder)
     return Mapper(transcoder=transcoder)
 
 

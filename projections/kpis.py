@@ -17,7 +17,7 @@ from typing import Any
 from eventsourcing.persistence import Transcoder
 from psycopg import Cursor, sql
 
-from domain.orders import Order
+from domain.orders import DELIVERED_STATUSES, Order, OrderStatus
 from projections import order_state
 from projections.base import Tables
 from projections.events import Recorded
@@ -64,8 +64,8 @@ def contribution(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
     c["units_shipped"] = order.total_of("shipped")
     c["units_returned"] = order.total_of("returned")
     status = order.status
-    c["orders_cancelled"] = int(status == "cancelled")
-    shipped_at = min((s["shipped_at"] for s in order.shipments.values()), default=None)
+    c["orders_cancelled"] = int(status is OrderStatus.CANCELLED)
+    shipped_at = min((s.shipped_at for s in order.shipments.values()), default=None)
     if shipped_at is not None:
         seconds = _seconds(order.placed_at, shipped_at)
         c["orders_shipped"] = 1
@@ -74,7 +74,7 @@ def contribution(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
         if order.promised_ship_by is not None:
             c["shipped_with_promise"] = 1
             c["shipped_on_time"] = int(shipped_at <= order.promised_ship_by)
-    delivered_at = extra.get("delivered_at") if status in ("delivered", "completed") else None
+    delivered_at = extra.get("delivered_at") if status in DELIVERED_STATUSES else None
     on_time = True
     if delivered_at is not None:
         seconds = _seconds(order.placed_at, delivered_at)
@@ -88,7 +88,7 @@ def contribution(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
         c["perfect_orders"] = int(
             on_time and order.total_of("cancelled") == 0 and order.total_of("return_requested") == 0
         )
-    c["gmv"] = {order.currency: sum((li["unit_price"] * li["quantity"] for li in order.lines.values()), Decimal(0))}
+    c["gmv"] = {order.currency: order.ordered_total}
     return c
 
 
@@ -187,9 +187,9 @@ class FulfillmentProjection:
 def _facts(order: Order, extra: dict[str, Any], recorded: Recorded) -> None:
     event = recorded.event
     if isinstance(event, Order.Placed):
-        extra["committed_at_placement"] = sum(a["committed"] for li in event.lines for a in li["allocations"])
-        extra["backordered_at_placement"] = sum(a["backordered"] for li in event.lines for a in li["allocations"])
-    if order.status in ("delivered", "completed") and extra.get("delivered_at") is None:
+        extra["committed_at_placement"] = sum(a.committed for li in event.lines for a in li.allocations)
+        extra["backordered_at_placement"] = sum(a.backordered for li in event.lines for a in li.allocations)
+    if order.status in DELIVERED_STATUSES and extra.get("delivered_at") is None:
         extra["delivered_at"] = event.occurred_at
 
 

@@ -2,7 +2,8 @@
 
 The read side folds an order exactly as the write side does (the domain's events
 apply themselves), so status and payment status can never disagree between them.
-The state is stored like a snapshot, beside projection-specific extras.
+The state is stored as a snapshot's, beside projection-specific extras, and comes back
+through the library's snapshot path, so the Order's upcasters bring old rows up to date.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import Transcoder
+from eventsourcing.utils import get_topic
 from psycopg import Cursor, sql
 
 from domain.orders import Order
+
+ORDER_TOPIC = get_topic(Order)
 
 
 def create_table(cur: Cursor[Any], table: sql.Identifier) -> None:
@@ -32,10 +37,18 @@ def load(
         sql.SQL("SELECT stream_id, state, extra FROM {} WHERE stream_id = ANY(%s)").format(table), (ids,)
     ).fetchall()
     for row in rows:
-        order = object.__new__(Order)
         state = transcoder.decode(bytes(row["state"]))
-        state["_pending_events"] = []
-        object.__setattr__(order, "__dict__", state)
+        version = state.pop("_version")
+        state.pop("_id", None)  # rows written before the snapshot form kept it
+        snapshot = Snapshot(
+            originator_id=row["stream_id"],
+            originator_version=version,
+            timestamp=Snapshot.create_timestamp(),
+            topic=ORDER_TOPIC,
+            state=state,
+        )
+        order = snapshot.mutate(None)
+        assert isinstance(order, Order)
         found[row["stream_id"]] = (order, transcoder.decode(bytes(row["extra"])))
     return found
 
@@ -45,7 +58,7 @@ def save(
 ) -> None:
     rows = []
     for stream_id, (order, extra) in orders.items():
-        state = {k: v for k, v in vars(order).items() if k != "_pending_events"}
+        state = {"_version": order.version, **Snapshot.take(order).state}
         # Sorted keys: when each extra was first set depends on batch boundaries, and a
         # rebuild must write the same bytes as the run it replaces.
         rows.append((stream_id, transcoder.encode(state), transcoder.encode(dict(sorted(extra.items())))))
@@ -62,9 +75,9 @@ def primary_location(placed: Order.Placed) -> str | None:
     """Where most of the order's units were committed at placement (ties: the lower id)."""
     units: dict[str, int] = {}
     for line in placed.lines:
-        for allocation in line["allocations"]:
-            held = allocation["committed"] + allocation["backordered"]
-            units[allocation["location_id"]] = units.get(allocation["location_id"], 0) + held
+        for allocation in line.allocations:
+            held = allocation.committed + allocation.backordered
+            units[allocation.location_id] = units.get(allocation.location_id, 0) + held
     return min(units, key=lambda loc: (-units[loc], loc)) if units else None
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from eventsourcing.persistence import Transcoder
 from psycopg import Cursor, sql
 
-from domain.orders import Order
+from domain.orders import DELIVERED_STATUSES, Order, OrderStatus
 from projections import order_state
 from projections.base import Tables
 from projections.events import Recorded
@@ -131,7 +132,7 @@ class OrdersProjection:
                 sql.SQL(", ").join(sql.Placeholder(c) for c in line_columns),
             ),
             [
-                {"order_id": order.order_id, **{c: line[c] for c in line_columns[1:]}}
+                {"order_id": order.order_id, **{c: getattr(line, c) for c in line_columns[1:]}}
                 for order, _ in changed.values()
                 for line in order.lines.values()
             ],
@@ -152,15 +153,14 @@ def _milestones(order: Order, extra: dict[str, Any], recorded: Recorded) -> None
     extra["version"], extra["last_position"] = recorded.version, recorded.position
     extra["updated_at"] = recorded.event.occurred_at
     status = order.status
-    if status == "cancelled" and extra.get("cancelled_at") is None:
+    if status is OrderStatus.CANCELLED and extra.get("cancelled_at") is None:
         extra["cancelled_at"] = recorded.event.occurred_at
-    if status in ("delivered", "completed") and extra.get("delivered_at") is None:
+    if status in DELIVERED_STATUSES and extra.get("delivered_at") is None:
         extra["delivered_at"] = recorded.event.occurred_at
 
 
 def _row(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
-    shipped_at = [s["shipped_at"] for s in order.shipments.values()]
-    lines = order.lines.values()
+    shipped_at = [s.shipped_at for s in order.shipments.values()]
     return {
         "order_id": order.order_id,
         "stream_id": order.id,
@@ -172,7 +172,7 @@ def _row(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
         "personal_data": order.personal_data,
         "currency": order.currency,
         "total": order.total,
-        "ordered_total": sum((line["unit_price"] * line["quantity"] for line in lines), 0),
+        "ordered_total": order.ordered_total,
         "lines": len(order.lines),
         "units_ordered": order.total_of("quantity"),
         "units_committed": order.total_of("committed"),
@@ -181,7 +181,7 @@ def _row(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
         "units_delivered": order.total_of("delivered"),
         "units_cancelled": order.total_of("cancelled"),
         "units_returned": order.total_of("returned"),
-        **order.payments,
+        **asdict(order.payments),
         "location_id": extra["location_id"],
         "placed_at": order.placed_at,
         "first_shipped_at": min(shipped_at, default=None),

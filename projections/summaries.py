@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from domain.locations import Location, LocationDirectory
 from domain.orders import Order
@@ -10,8 +11,15 @@ from domain.stock import StockItem
 from domain.transfers import Transfer
 
 
-def _units(lines: list[dict[str, Any]], field: str = "quantity") -> str:
-    return ", ".join(f"{line[field]} x {line['sku']}" for line in lines)
+class _Units(Protocol):
+    @property
+    def sku(self) -> str: ...
+    @property
+    def quantity(self) -> int: ...
+
+
+def _units(lines: Sequence[_Units]) -> str:
+    return ", ".join(f"{line.quantity} x {line.sku}" for line in lines)
 
 
 def summarize(event: Any, label: str, places: dict[str, str], where: str = "") -> str:
@@ -22,7 +30,7 @@ def summarize(event: Any, label: str, places: dict[str, str], where: str = "") -
 
     match event:
         case Order.Placed():
-            units = sum(line["quantity"] for line in event.lines)
+            units = sum(line.quantity for line in event.lines)
             return (
                 f"{label} placed on {event.channel} by customer {event.customer_id}: {len(event.lines)} lines, "
                 f"{units} units, {event.currency}"
@@ -38,10 +46,10 @@ def summarize(event: Any, label: str, places: dict[str, str], where: str = "") -
         case Order.Cancelled():
             return f"{label}: cancelled {_units(event.lines)} ({event.reason})"
         case Order.Shipped():
-            units = ", ".join(f"{s['committed'] + s['backordered']} x {s['sku']}" for s in event.lines)
+            shipped = _units(event.lines)
             carrier = f" by {event.carrier}" if event.carrier else ""
             tracking = f", tracking {event.tracking_number}" if event.tracking_number else ""
-            return f"{label}: shipment {event.shipment_id} of {units} left {at(event.location_id)}{carrier}{tracking}"
+            return f"{label}: shipment {event.shipment_id} of {shipped} left {at(event.location_id)}{carrier}{tracking}"
         case Order.Delivered():
             return f"{label}: shipment {event.shipment_id} delivered"
         case Order.ReturnRequested():

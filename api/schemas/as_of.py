@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -40,9 +41,9 @@ class OrderAsOf(BaseModel):
             return_status=order.return_status,
             currency=order.currency,
             total=order.total,
-            lines=[{k: v for k, v in line.items() if k != "allocations"} for line in order.lines.values()],
-            payments=order.payments,
-            shipments=order.shipments,
+            lines=[{k: v for k, v in asdict(line).items() if k != "allocations"} for line in order.lines.values()],
+            payments=asdict(order.payments),
+            shipments={k: asdict(v) for k, v in order.shipments.items()},
         )
 
 

@@ -87,9 +87,9 @@ def cancel_order(cmd: CancelOrder, uow: UnitOfWork, meta: Meta) -> Handled:
     cancelled = order.cancel(cmd.reason, lines, meta)
     caused = meta.caused_by(event_ref(order))
     for line in cancelled:
-        for release in line["releases"]:
-            item = uow.existing_stock_item(line["sku"], release["location_id"])
-            item.release(cmd.order_id, release["committed"], release["backordered"], cmd.reason, caused)
+        for release in line.releases:
+            item = uow.existing_stock_item(line.sku, release.location_id)
+            item.release(cmd.order_id, release.committed, release.backordered, cmd.reason, caused)
     return Handled(cmd.order_id, order, {"status": order.status})
 
 
@@ -112,8 +112,8 @@ def ship_order(cmd: ShipOrder, uow: UnitOfWork, meta: Meta) -> Handled:
     )
     caused = meta.caused_by(event_ref(order))
     for line in shipped:
-        item = uow.existing_stock_item(line["sku"], location_id)
-        item.ship(cmd.order_id, shipment_id, line["committed"], line["backordered"], caused)
+        item = uow.existing_stock_item(line.sku, location_id)
+        item.ship(cmd.order_id, shipment_id, line.committed, line.backordered, caused)
     return Handled(
         cmd.order_id, order, {"shipment_id": shipment_id, "location_id": location_id, "status": order.status}
     )
@@ -174,7 +174,7 @@ def held_stock_reads(cmd: CancelOrder | ShipOrder, peek: Peek) -> list[UUID]:
     """The order and the directory, then every stock item holding units of the order."""
     order = peek(Order.id_for(cmd.order_id))
     held = (
-        [StockItem.id_for(sku, loc) for sku, line in order.lines.items() for loc in line["allocations"]]
+        [StockItem.id_for(sku, loc) for sku, line in order.lines.items() for loc in line.allocations]
         if isinstance(order, Order)
         else []
     )

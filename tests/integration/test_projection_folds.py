@@ -134,7 +134,7 @@ class History:
                 )
             elif kind == "return":
                 order = L.repository.get(Order.id_for(order_id))
-                shipped = [(s, line["shipped"] - line["return_requested"]) for s, line in order.lines.items()]
+                shipped = [(s, line.shipped - line.return_requested) for s, line in order.lines.items()]
                 s, left = max(shipped, key=lambda x: x[1])
                 if left > 0:
                     done = execute(
@@ -200,11 +200,11 @@ def fold_orders(history: list[tuple[int, Any]]) -> dict[str, dict[str, Any]]:
                 "order_id": e.order_id,
                 "placed_at": e.occurred_at,
                 "channel": e.channel,
-                "ordered": {li["sku"]: li["quantity"] for li in e.lines},
-                "price": {li["sku"]: li["unit_price"] for li in e.lines},
-                "committed_at_placement": sum(a["committed"] for li in e.lines for a in li["allocations"]),
-                "backordered_at_placement": sum(a["backordered"] for li in e.lines for a in li["allocations"]),
-                "open_backordered": {li["sku"]: sum(a["backordered"] for a in li["allocations"]) for li in e.lines},
+                "ordered": {li.sku: li.quantity for li in e.lines},
+                "price": {li.sku: li.unit_price for li in e.lines},
+                "committed_at_placement": sum(a.committed for li in e.lines for a in li.allocations),
+                "backordered_at_placement": sum(a.backordered for li in e.lines for a in li.allocations),
+                "open_backordered": {li.sku: sum(a.backordered for a in li.allocations) for li in e.lines},
                 "units": {"cancelled": 0, "shipped": 0, "delivered": 0, "return_requested": 0, "returned": 0},
                 "shipments": {},
                 "pay": defaultdict(Decimal),
@@ -220,17 +220,17 @@ def fold_orders(history: list[tuple[int, Any]]) -> dict[str, dict[str, Any]]:
             continue
         o = orders[e.originator_id]
         if isinstance(e, Order.Cancelled):
-            o["units"]["cancelled"] += sum(li["quantity"] for li in e.lines)
-            o["cancelled_value"] += sum(o["price"][li["sku"]] * li["quantity"] for li in e.lines)
+            o["units"]["cancelled"] += sum(li.quantity for li in e.lines)
+            o["cancelled_value"] += sum(o["price"][li.sku] * li.quantity for li in e.lines)
         elif isinstance(e, Order.Shipped):
-            o["units"]["shipped"] += sum(s["committed"] + s["backordered"] for s in e.lines)
-            o["shipments"][e.shipment_id] = (e.occurred_at, sum(s["committed"] + s["backordered"] for s in e.lines))
+            o["units"]["shipped"] += sum(s.committed + s.backordered for s in e.lines)
+            o["shipments"][e.shipment_id] = (e.occurred_at, sum(s.committed + s.backordered for s in e.lines))
         elif isinstance(e, Order.Delivered):
             o["units"]["delivered"] += o["shipments"][e.shipment_id][1]
         elif isinstance(e, Order.ReturnRequested):
-            o["units"]["return_requested"] += sum(li["quantity"] for li in e.lines)
+            o["units"]["return_requested"] += sum(li.quantity for li in e.lines)
         elif isinstance(e, Order.ReturnReceived):
-            o["units"]["returned"] += sum(li["quantity"] for li in e.lines)
+            o["units"]["returned"] += sum(li.quantity for li in e.lines)
         elif isinstance(e, Order.PaymentCaptured):
             o["pay"]["captured"] += e.amount
             o["pay"]["authorized"] += e.authorized
@@ -248,8 +248,8 @@ def fold_orders(history: list[tuple[int, Any]]) -> dict[str, dict[str, Any]]:
 def _primary(placed: Order.Placed) -> str:
     units: dict[str, int] = defaultdict(int)
     for line in placed.lines:
-        for a in line["allocations"]:
-            units[a["location_id"]] += a["committed"] + a["backordered"]
+        for a in line.allocations:
+            units[a.location_id] += a.committed + a.backordered
     return sorted(units, key=lambda k: (-units[k], k))[0]
 
 

@@ -5,18 +5,20 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api import upgrade as upgrade_module
 from api.app import create_app
 from api.bootstrap import build
 from api.cli import cli
 from api.database import ledger_env
 from api.settings import Settings
-from api.upgrade import upgrade
+from api.upgrade import MIGRATIONS, Migration, status, upgrade
 from commands import messages as m
 from commands.ledger import Ledger
 from domain.stock import StockItem
@@ -50,6 +52,44 @@ def test_upgrade_creates_the_ledger_tables_and_is_safe_to_repeat_concurrently(em
     assert errors == []
     upgrade(empty_pg_url)
     assert {"ledger_events", "ledger_snapshots", "idempotency_keys"} <= tables(empty_pg_url)
+
+
+def test_migrations_are_numbered_applied_once_in_order_and_listed(
+    empty_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert [m.number for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+    assert all(m.applied_at is None for m in status(empty_pg_url))
+    assert upgrade(empty_pg_url) == [m.number for m in MIGRATIONS]
+    assert upgrade(empty_pg_url) == []  # nothing runs twice
+    applied = status(empty_pg_url)
+    assert all(m.applied_at is not None for m in applied)
+    assert [m.applied_at for m in applied] == sorted(m.applied_at for m in applied if m.applied_at)
+    # A migration added later runs once, after the others, and is listed as pending until then.
+    ran: list[str] = []
+    later = Migration(len(MIGRATIONS) + 1, "a later change", lambda conn, url: ran.append(url))
+    monkeypatch.setattr(upgrade_module, "MIGRATIONS", (*MIGRATIONS, later))
+    assert status(empty_pg_url)[-1].applied_at is None
+    monkeypatch.setenv("OMS_DATABASE_URL", empty_pg_url)
+    listed = CliRunner().invoke(cli, ["db", "status"])
+    assert listed.exit_code == 0 and "1 pending" in listed.output and "a later change" in listed.output
+    assert upgrade(empty_pg_url) == [later.number] and ran == [empty_pg_url]
+    assert upgrade(empty_pg_url) == [] and len(ran) == 1
+
+
+def test_a_failing_migration_leaves_no_version_row_and_runs_again_next_time(
+    empty_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upgrade(empty_pg_url)
+
+    def broken(conn: psycopg.Connection[Any], url: str) -> None:
+        conn.execute("CREATE TABLE ledger.half_done (id int)")
+        raise RuntimeError("the migration fails half-way")
+
+    monkeypatch.setattr(upgrade_module, "MIGRATIONS", (*MIGRATIONS, Migration(len(MIGRATIONS) + 1, "broken", broken)))
+    with pytest.raises(RuntimeError):
+        upgrade(empty_pg_url)
+    assert status(empty_pg_url)[-1].applied_at is None
+    assert "half_done" not in tables(empty_pg_url)  # its transaction rolled back
 
 
 def test_upgrade_works_out_which_events_went_into_the_time_index_out_of_order(empty_pg_url: str) -> None:

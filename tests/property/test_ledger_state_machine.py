@@ -268,7 +268,7 @@ class LedgerMachine(RuleBasedStateMachine):
         """Commands built from the order's current state, so later stages get reached."""
         order: Order = self.ledger.repository.get(Order.id_for(order_id))
         options: list[st.SearchStrategy[m.Command]] = [st.builds(m.ShipOrder, order_id=st.just(order_id))]
-        shipped = [(s, line["shipped"] - line["return_requested"]) for s, line in order.lines.items()]
+        shipped = [(s, line.shipped - line.return_requested) for s, line in order.lines.items()]
         shipped = [(s, q) for s, q in shipped if q > 0]
         if shipped:
             options.append(
@@ -278,13 +278,13 @@ class LedgerMachine(RuleBasedStateMachine):
                     lines=st.just(tuple(m.ReturnLine(sku=s, quantity=q, reason="r") for s, q in shipped)),
                 )
             )
-        undelivered = [sid for sid, sh in order.shipments.items() if sh["delivered_at"] is None]
+        undelivered = [sid for sid, sh in order.shipments.items() if sh.delivered_at is None]
         if undelivered:
             options.append(
                 st.builds(m.DeliverShipment, order_id=st.just(order_id), shipment_id=st.sampled_from(undelivered))
             )
         for return_id, requested in order.returns.items():
-            outstanding = [(s, r["requested"] - r["received"]) for s, r in requested["lines"].items()]
+            outstanding = [(s, r.requested - r.received) for s, r in requested.lines.items()]
             lines = tuple(
                 m.ReturnReceiptLine(sku=s, quantity=q, disposition=Disposition.RESTOCK) for s, q in outstanding if q
             )
@@ -369,10 +369,10 @@ class LedgerMachine(RuleBasedStateMachine):
         for order_id in self.orders:
             order: Order = self.ledger.repository.get(Order.id_for(order_id))
             p = order.payments
-            assert 0 <= p["refunded"] <= p["captured"] <= p["authorized"] - p["voided"], p
+            assert 0 <= p.refunded <= p.captured <= p.authorized - p.voided, p
             for line_sku, line in order.lines.items():
                 counts = [
-                    line[k]
+                    getattr(line, k)
                     for k in (
                         "committed",
                         "backordered",
@@ -384,22 +384,20 @@ class LedgerMachine(RuleBasedStateMachine):
                     )
                 ]
                 assert min(counts) >= 0, line
-                assert line["quantity"] == line["committed"] + line["backordered"] + line["shipped"] + line["cancelled"]
-                assert line["delivered"] <= line["shipped"]
-                assert line["returned"] <= line["return_requested"] <= line["shipped"]
-                held = line["allocations"].values()
-                assert sum(h["committed"] for h in held) == line["committed"]
-                assert sum(h["backordered"] for h in held) == line["backordered"]
+                assert line.quantity == line.committed + line.backordered + line.shipped + line.cancelled
+                assert line.delivered <= line.shipped
+                assert line.returned <= line.return_requested <= line.shipped
+                held = line.allocations.values()
+                assert sum(h.committed for h in held) == line.committed
+                assert sum(h.backordered for h in held) == line.backordered
                 moves = moved[(order_id, line_sku)]
-                assert (
-                    moves["Committed"] - moves["Released"] - moves["Shipped"] == line["committed"] + line["backordered"]
-                )
+                assert moves["Committed"] - moves["Released"] - moves["Shipped"] == line.committed + line.backordered
                 assert (
                     moves["Committed.backordered"] - moves["Released.backordered"] - moves["Shipped.backordered"]
-                    == line["backordered"]
+                    == line.backordered
                 )
-                assert moves["Shipped"] == line["shipped"]
-                assert moves["Restocked"] == line["returned"]
+                assert moves["Shipped"] == line.shipped
+                assert moves["Restocked"] == line.returned
 
     @invariant()
     def stock_commitments_match_what_orders_hold(self) -> None:
@@ -407,9 +405,9 @@ class LedgerMachine(RuleBasedStateMachine):
         for order_id in self.orders:
             order: Order = self.ledger.repository.get(Order.id_for(order_id))
             for line_sku, line in order.lines.items():
-                for location_id, units in line["allocations"].items():
-                    held[(line_sku, location_id)][0] += units["committed"] + units["backordered"]
-                    held[(line_sku, location_id)][1] += units["backordered"]
+                for location_id, units in line.allocations.items():
+                    held[(line_sku, location_id)][0] += units.committed + units.backordered
+                    held[(line_sku, location_id)][1] += units.backordered
         for item in self.items():
             committed, backordered = held[(item.sku, item.location_id)]
             assert (item.committed, item.backorders) == (committed, backordered), item

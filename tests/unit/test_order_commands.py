@@ -70,7 +70,7 @@ def test_what_cannot_be_committed_is_backordered_where_allowed(stocked: Ledger) 
     result = place(stocked, [("A", 12)], order_id="o1")
     assert result.extra["status"] == "partially_committed"
     line = order(stocked, "o1").lines["A"]
-    assert (line["committed"], line["backordered"]) == (10, 2)
+    assert (line.committed, line.backordered) == (10, 2)
     assert item(stocked, "A", "main").available == -2
 
 
@@ -128,7 +128,7 @@ def test_cancelling_lines_releases_backorders_first(stocked: Ledger) -> None:
     place(stocked, [("A", 12)], order_id="o1")
     execute(stocked, m.CancelOrder(order_id="o1", reason="short", lines=(m.LineQuantity(sku="A", quantity=3),)))
     line = order(stocked, "o1").lines["A"]
-    assert (line["committed"], line["backordered"], line["cancelled"]) == (9, 0, 3)
+    assert (line.committed, line.backordered, line.cancelled) == (9, 0, 3)
     stock = item(stocked, "A", "main")
     assert (stock.available, stock.committed, stock.backorders) == (1, 9, 0)
     with pytest.raises(UnknownLine):
@@ -151,7 +151,7 @@ def test_partial_shipments_and_deliveries_drive_the_status(stocked: Ledger) -> N
     )
     assert (first.extra["status"], first.extra["location_id"]) == ("partially_shipped", "main")
     assert execute(stocked, m.ShipOrder(order_id="o1", shipment_id="s2")).extra["status"] == "shipped"
-    assert order(stocked, "o1").shipments["s1"]["tracking_number"] == "JD0001"
+    assert order(stocked, "o1").shipments["s1"].tracking_number == "JD0001"
     assert execute(stocked, m.DeliverShipment(order_id="o1", shipment_id="s1")).extra["status"] == (
         "partially_delivered"
     )
