@@ -12,8 +12,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
 from api.settings import Settings
+from commands.eventstore.names import LEDGER_SCHEMA
 
-LEDGER_SCHEMA = "ledger"
 EMBEDDED_DATABASE = "oms"
 CONNECT_TIMEOUT_SECONDS = 3
 

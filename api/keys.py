@@ -18,7 +18,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from api.database import LEDGER_SCHEMA
+from commands.eventstore.names import API_KEYS, ledger_table
 
 
 class Role(StrEnum):
@@ -29,7 +29,7 @@ class Role(StrEnum):
     AUDITOR = "auditor"
 
 
-_TABLE = sql.Identifier(LEDGER_SCHEMA, "api_keys")
+_TABLE = ledger_table(API_KEYS)
 
 DDL = [
     sql.SQL(

@@ -11,18 +11,28 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from psycopg_pool import ConnectionPool
 
 from commands.contracts import Observer
+from commands.ledger import Ledger
 from projections.admin import lags
 
-if TYPE_CHECKING:
-    from api.bootstrap import Container
+
+class Scraped(Protocol):
+    """What a scrape reads live: the composition root's container."""
+
+    @property
+    def pool(self) -> ConnectionPool: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    def projection_names(self) -> list[str]: ...
+
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -85,7 +95,7 @@ class Metrics(Observer):
         for result in results:
             self.import_lines.labels("replayed" if result.get("replayed") else result.get("code", "ok")).inc()
 
-    def exposition(self, container: Container) -> bytes:
+    def exposition(self, container: Scraped) -> bytes:
         """The text a scrape reads: this process's (or every process's) samples, and the live gauges."""
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
@@ -109,7 +119,7 @@ class _Registered(Collector):
 class _Live(Collector):
     """Gauges read when scraped: projection positions and lags, and connection pools."""
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Scraped) -> None:
         self.container = container
 
     def collect(self) -> Iterator[Metric]:

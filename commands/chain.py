@@ -17,6 +17,8 @@ from uuid import UUID
 
 from psycopg import Connection, sql
 
+from commands.eventstore.names import EVENT_HASHES, EVENTS, ledger_table
+
 GENESIS = bytes(32)
 
 
@@ -52,12 +54,12 @@ class Verification:
     problem: str | None = None
 
 
-def verify(conn: Connection[Any], schema: str = "ledger", events_table: str = "ledger_events") -> Verification:
+def verify(conn: Connection[Any]) -> Verification:
     """Recompute the chain from the first event; name the first position where it breaks."""
     query = sql.SQL(
         "SELECT coalesce(e.notification_id, h.notification_id), e.originator_id, e.originator_version, e.topic,"
         " e.state, h.hash FROM {} e FULL OUTER JOIN {} h ON h.notification_id = e.notification_id ORDER BY 1"
-    ).format(sql.Identifier(schema, events_table), sql.Identifier(schema, "event_hashes"))
+    ).format(ledger_table(EVENTS), ledger_table(EVENT_HASHES))
     previous, count = GENESIS, 0
     with conn.transaction(), conn.cursor(name="verify_chain") as cur:
         cur.itersize = 5000

@@ -95,9 +95,6 @@ class Stopped(RuntimeError):
 class Writer(ABC):
     """Where commands go to be run, in order, each all or nothing on its own."""
 
-    # Only the writer that runs the batches itself may trust its aggregate cache.
-    runs_batches: bool = False
-
     @abstractmethod
     def enqueue(self, items: Items) -> Future[Answers]:
         """Hand commands over; the future answers each with its result or error, in order."""

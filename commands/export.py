@@ -10,15 +10,17 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, StoredEvent
 from psycopg import Connection, sql
 
+from commands.eventstore.names import EVENT_HASHES, EVENTS, ledger_table
+
 
 def export_lines(
     conn: Connection[Any], mapper: Mapper[UUID], after: int = 0, progress: Callable[[int], None] | None = None
 ) -> Iterator[str]:
     query = sql.SQL(
         "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, h.hash"
-        " FROM ledger.ledger_events e LEFT JOIN ledger.event_hashes h USING (notification_id)"
+        " FROM {} e LEFT JOIN {} h USING (notification_id)"
         " WHERE e.notification_id > %s ORDER BY e.notification_id"
-    )
+    ).format(ledger_table(EVENTS), ledger_table(EVENT_HASHES))
     with conn.transaction(), conn.cursor(name="export_ledger") as cur:
         cur.itersize = 5000
         cur.execute(query, (after,))

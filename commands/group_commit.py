@@ -45,8 +45,6 @@ class _Request:
 
 
 class GroupCommitter(Writer):
-    runs_batches = True
-
     def __init__(self, pipeline: Pipeline, max_batch: int = 256) -> None:
         if not pipeline.trusted:
             raise ValueError("the group committer is its pipeline's one writer: give it a trusted pipeline")

@@ -16,6 +16,7 @@ from eventsourcing.persistence import ApplicationRecorder, JSONTranscoder, Mappe
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.utils import EnvType
 
+from commands import fast_events
 from commands.customer_keys import PostgresCustomerKeys
 from commands.eventstore import library
 from commands.eventstore.memory import MemoryEventStore
@@ -34,6 +35,7 @@ class Ledger(Application[UUID]):
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {StockItem: 100, Order: 50}
 
     def __init__(self, env: EnvType | None = None) -> None:
+        fast_events.install()
         super().__init__(env)
         recorder = self.recorder
         snapshots = self.snapshots.recorder if self.snapshots is not None else None

@@ -191,3 +191,11 @@ class ReceiveReturn(Command):
     return_id: str
     location_id: str
     lines: tuple[ReturnReceiptLine, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddOrderNote(Command):
+    """A note on an order, for the people who handle it; not sent to the customer."""
+
+    order_id: str
+    text: str

@@ -196,6 +196,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "Receive returned units at a location, restocked or set aside as damaged.",
         (Order.ReturnReceived, *_STOCK_MOVES, StockItem.Restocked),
     ),
+    CommandSpec(
+        m.AddOrderNote,
+        o.add_order_note,
+        o.order_reads,
+        Route("POST", _orders("/{order_id}/notes"), "orders", 201),
+        "Add a note to the order for the people who handle it (support, the warehouse); the timeline shows it.",
+        (Order.NoteAdded,),
+    ),
 )
 
 SPECS: Mapping[type[m.Command], CommandSpec] = {spec.message: spec for spec in COMMANDS}

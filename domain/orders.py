@@ -117,6 +117,13 @@ class Shipment:
 
 
 @dataclass(frozen=True, slots=True)
+class Note:
+    text: str
+    actor: str
+    added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ReturnLineState:
     requested: int
     received: int
@@ -183,6 +190,7 @@ RECORDS: tuple[type[Any], ...] = (
     Hold,
     Line,
     Shipment,
+    Note,
     ReturnLineState,
     Return,
     PlacedLine,
@@ -227,6 +235,7 @@ def _typed_state_upcast(state: dict[str, Any]) -> None:
     if isinstance(state["payments"], dict):
         state["payments"] = Payments(**state["payments"])
     state["shipments"] = {k: v if isinstance(v, Shipment) else Shipment(**v) for k, v in state["shipments"].items()}
+    state.setdefault("notes", ())
     state["returns"] = {
         k: v if isinstance(v, Return) else Return({sku: ReturnLineState(**line) for sku, line in v["lines"].items()})
         for k, v in state["returns"].items()
@@ -278,6 +287,7 @@ class Order(LedgerAggregate):
         self.payments = Payments()
         self.shipments: dict[str, Shipment] = {}
         self.returns: dict[str, Return] = {}
+        self.notes: tuple[Note, ...] = ()
 
     @staticmethod
     def id_for(order_id: str) -> UUID:
@@ -521,6 +531,11 @@ class Order(LedgerAggregate):
             self.ReturnReceived, **meta.fields(), return_id=return_id, location_id=location_id, lines=tuple(received)
         )
 
+    def add_note(self, text: str, meta: Meta) -> None:
+        if not text.strip():
+            raise InvalidCommand("a note needs some text")
+        self.trigger_event(self.NoteAdded, **meta.fields(), text=text)
+
     def _wanted(self, lines: Mapping[str, int] | None, everything: dict[str, int], action: str) -> dict[str, int]:
         """The named line quantities, or (``lines`` None) every line's non-zero share of ``everything``."""
         if lines is not None:
@@ -694,6 +709,12 @@ class Order(LedgerAggregate):
                 line = aggregate.lines[received.sku]
                 aggregate.lines[received.sku] = replace(line, returned=line.returned + received.quantity)
             aggregate.returns[self.return_id] = Return(expected)
+
+    class NoteAdded(LedgerAggregate.Event):
+        text: str
+
+        def apply(self, aggregate: Order) -> None:
+            aggregate.notes = (*aggregate.notes, Note(self.text, self.actor, self.occurred_at))
 
 
 def _releases(line: Line, quantity: int) -> tuple[Release, ...]:

@@ -11,8 +11,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from projections.base import READ_SCHEMA, Projection, Tables
-from projections.events import EVENTS_TABLE, LEDGER_SCHEMA
+from commands.eventstore.names import EVENT_TIMES, EVENTS, LEDGER_SCHEMA, READ_SCHEMA
+from projections.base import Projection, Tables
 from projections.runner import POSITIONS, ProjectionRunner
 
 REBUILD = "__rebuild"
@@ -32,7 +32,7 @@ class Status:
 
 def head(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute(
-        sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(sql.Identifier(LEDGER_SCHEMA, EVENTS_TABLE))
+        sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(sql.Identifier(LEDGER_SCHEMA, EVENTS))
     ).fetchone()
     return int(row[0]) if row else 0
 
@@ -66,7 +66,7 @@ def lags(conn: psycopg.Connection[Any], names: list[str]) -> list[Lag]:
     query = sql.SQL(
         "SELECT (SELECT extract(epoch FROM t.recorded_at) FROM {events} e JOIN {times} t"
         " USING (originator_id, originator_version) WHERE e.notification_id = %s)"
-    ).format(events=sql.Identifier(LEDGER_SCHEMA, EVENTS_TABLE), times=sql.Identifier(LEDGER_SCHEMA, "event_times"))
+    ).format(events=sql.Identifier(LEDGER_SCHEMA, EVENTS), times=sql.Identifier(LEDGER_SCHEMA, EVENT_TIMES))
 
     def recorded(position: int) -> float | None:
         row = conn.execute(query, (position,)).fetchone() if position else None

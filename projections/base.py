@@ -7,9 +7,8 @@ from typing import Any, Protocol
 
 from psycopg import Cursor, sql
 
+from commands.eventstore.names import READ_SCHEMA
 from projections.events import Recorded
-
-READ_SCHEMA = "read"
 
 
 class Tables:

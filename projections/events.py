@@ -15,11 +15,7 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
-from commands.eventstore.names import CHANNEL, EVENTS, LEDGER_SCHEMA
 from commands.transcoder import register_domain_transcodings
-
-EVENTS_TABLE = EVENTS
-__all__ = ["CHANNEL", "EVENTS_TABLE", "LEDGER_SCHEMA", "Recorded", "decode", "make_mapper"]
 
 
 def make_mapper() -> Mapper[UUID]:

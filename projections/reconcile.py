@@ -15,8 +15,8 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
+from commands.eventstore.names import READ_SCHEMA
 from projections.admin import drop, head, start_fresh
-from projections.base import READ_SCHEMA
 from projections.runner import POSITIONS, ProjectionRunner
 
 RECONCILE = "__reconcile"

@@ -8,8 +8,9 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper
 from psycopg import Cursor, sql
 
+from commands.eventstore.names import READ_SCHEMA
 from projections.audit import AuditProjection
-from projections.base import READ_SCHEMA, Projection, Tables
+from projections.base import Projection, Tables
 from projections.kpis import FulfillmentProjection
 from projections.orders import OrdersProjection
 from projections.runner import POSITIONS

@@ -23,8 +23,9 @@ from eventsourcing.persistence import Mapper
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from projections.base import READ_SCHEMA, Projection, Tables
-from projections.events import CHANNEL, EVENTS_TABLE, LEDGER_SCHEMA, decode
+from commands.eventstore.names import CHANNEL, EVENTS, LEDGER_SCHEMA, READ_SCHEMA
+from projections.base import Projection, Tables
+from projections.events import decode
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ POSITIONS = sql.Identifier(READ_SCHEMA, "projection_positions")
 _SELECT_EVENTS = sql.SQL(
     "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
     " WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
-).format(sql.Identifier(LEDGER_SCHEMA, EVENTS_TABLE))
+).format(sql.Identifier(LEDGER_SCHEMA, EVENTS))
 LAST = 2**63 - 1  # the largest bigint: no upper bound
 _READ_POSITION = sql.SQL("SELECT position FROM {} WHERE name = %s FOR UPDATE").format(POSITIONS)
 _WRITE_POSITION = sql.SQL(

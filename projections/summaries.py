@@ -54,6 +54,8 @@ def summarize(event: Any, label: str, places: dict[str, str], where: str = "") -
             return f"{label}: shipment {event.shipment_id} delivered"
         case Order.ReturnRequested():
             return f"{label}: return {event.return_id} requested for {_units(event.lines)}"
+        case Order.NoteAdded():
+            return f"{label}: note by {event.actor}: {event.text}"
         case Order.ReturnReceived():
             return f"{label}: return {event.return_id} received at {at(event.location_id)}: {_units(event.lines)}"
         case StockItem.Opened():

@@ -11,10 +11,11 @@ from psycopg import Connection, sql
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
+from commands.eventstore.names import read_table
 from domain.errors import OrderNotFound
 from queries.filters import Where
 
-EVENTS = sql.Identifier("read", "audit_events")
+EVENTS = read_table("audit_events")
 COLUMNS = sql.SQL(
     "position, stream_id, stream_type, version, type, occurred_at, recorded_at, actor, correlation_id,"
     " causation_id, summary, order_id"

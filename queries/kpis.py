@@ -10,14 +10,15 @@ from typing import Any, Literal
 from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
+from commands.eventstore.names import read_table
 from projections.kpis import COUNTERS, DELIVERY_DAYS_BOUNDS, HISTOGRAMS, SHIP_HOURS_BOUNDS
 from queries.filters import Where
 from queries.models import KpiAnswer, KpiRow
 
 Granularity = Literal["day", "week", "month", "total"]
 GroupBy = Literal["channel", "location_id"]
-DAILY = sql.Identifier("read", "fulfillment_daily")
-GMV = sql.Identifier("read", "fulfillment_gmv")
+DAILY = read_table("fulfillment_daily")
+GMV = read_table("fulfillment_gmv")
 
 
 def period_start(day: date, granularity: Granularity) -> date | None:

@@ -8,13 +8,14 @@ from typing import Any
 from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
+from commands.eventstore.names import read_table
 from domain.errors import OrderNotFound
 from queries import pagination
 from queries.filters import Where
 from queries.models import OrderDetail, OrderLineRow, OrderRow, OrdersPage
 
-ORDERS = sql.Identifier("read", "orders")
-LINES = sql.Identifier("read", "order_lines")
+ORDERS = read_table("orders")
+LINES = read_table("order_lines")
 
 
 def list_orders(

@@ -6,11 +6,12 @@ from typing import Any
 
 from psycopg import Connection, sql
 
+from commands.eventstore.names import read_table
 from projections.admin import statuses
 from projections.runner import wait_for
 from queries.models import ProjectionStatus
 
-POSITIONS = sql.Identifier("read", "projection_positions")
+POSITIONS = read_table("projection_positions")
 
 
 def projection_statuses(conn: Connection[Any], names: list[str]) -> list[ProjectionStatus]:

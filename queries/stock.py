@@ -7,14 +7,15 @@ from typing import Any
 from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
+from commands.eventstore.names import read_table
 from domain.errors import StockItemNotFound
 from queries import pagination
 from queries.filters import Where
 from queries.models import LocationRow, StockOfSku, StockPage, StockRow, StockTotals
 
-STOCK = sql.Identifier("read", "stock")
-TOTALS = sql.Identifier("read", "stock_totals")
-LOCATIONS = sql.Identifier("read", "locations")
+STOCK = read_table("stock")
+TOTALS = read_table("stock_totals")
+LOCATIONS = read_table("locations")
 
 
 def list_stock(

@@ -296,3 +296,23 @@ class ReturnReceiptBody(CommandBody):
             ),
             occurred_at=self.occurred_at,
         )
+
+
+NoteText = Annotated[
+    str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True, pattern=PRINTABLE_PATTERN)
+]
+
+
+class NoteBody(CommandBody):
+    command: ClassVar[type[m.Command]] = m.AddOrderNote
+    model_config = Strict.model_config | {
+        "json_schema_extra": {"examples": [{"text": "Customer asked for gift wrap."}]}
+    }
+
+    text: Annotated[
+        str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True, pattern=PRINTABLE_PATTERN)
+    ]
+    occurred_at: BusinessTime = None
+
+    def to_command(self, order_id: str) -> m.AddOrderNote:
+        return m.AddOrderNote(order_id=order_id, text=self.text, occurred_at=self.occurred_at)

@@ -48,9 +48,3 @@ def version_at(field: str, stream: Placeholder, moment: Placeholder) -> Composed
         " (SELECT max(originator_version) FROM {times} WHERE originator_id = {id} AND out_of_order"
         " AND {field} <= {at}))"
     ).format(times=TABLE, field=Identifier(field), id=stream, at=moment)
-
-
-VERSION_AT = {
-    field: SQL("SELECT {} AS max").format(version_at(field, Placeholder(name="id"), Placeholder(name="at")))
-    for field in ("occurred_at", "recorded_at")
-}

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from commands.handlers import Handled, Peek, given_id
 from commands.messages import (
+    AddOrderNote,
     CancelOrder,
     DeliverShipment,
     LineQuantity,
@@ -125,6 +126,12 @@ def deliver_shipment(cmd: DeliverShipment, uow: UnitOfWork, meta: Meta) -> Handl
     return Handled(cmd.order_id, order, {"shipment_id": cmd.shipment_id, "status": order.status})
 
 
+def add_order_note(cmd: AddOrderNote, uow: UnitOfWork, meta: Meta) -> Handled:
+    order = uow.order(cmd.order_id)
+    order.add_note(cmd.text, meta)
+    return Handled(cmd.order_id, order, {"notes": len(order.notes)})
+
+
 def request_return(cmd: RequestReturn, uow: UnitOfWork, meta: Meta) -> Handled:
     return_id = given_id(cmd.return_id, "return_id")
     order = uow.order(cmd.order_id)
@@ -150,7 +157,7 @@ def receive_return(cmd: ReceiveReturn, uow: UnitOfWork, meta: Meta) -> Handled:
 # --- what each command reads ------------------------------------------------
 
 
-def order_reads(cmd: RecordPayment | DeliverShipment | RequestReturn, peek: Peek) -> list[UUID]:
+def order_reads(cmd: RecordPayment | DeliverShipment | RequestReturn | AddOrderNote, peek: Peek) -> list[UUID]:
     return [Order.id_for(cmd.order_id)]
 
 

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
+from api.keys import Role
 from tests.api.conftest import Api, problem
+from tests.projection_helpers import project_all
 
 
 @pytest.fixture
@@ -181,3 +183,25 @@ def test_returns_and_their_receipt(stocked: Api) -> None:
         422,
         "validation_error",
     )
+
+
+def test_a_note_is_added_through_its_registry_route_and_told_in_the_timeline(stocked: Api, pg_url: str) -> None:
+    stocked.post("/v1/orders", order())
+    added = stocked.post("/v1/orders/o1/notes", {"text": "Asked for gift wrap."})
+    assert added.status_code == 201, added.text
+    assert (added.json()["id"], added.json()["version"], added.json()["notes"]) == ("o1", 2, 1)
+    assert added.headers["etag"] == '"2"'
+    problem(stocked.post("/v1/orders/o1/notes", {"text": ""}), 422, "validation_error")
+    problem(stocked.post("/v1/orders/o1/notes", {"text": "x", "colour": "red"}), 422, "validation_error")
+    problem(stocked.post("/v1/orders/nope/notes", {"text": "x"}), 404, "order_not_found")
+    problem(stocked.post("/v1/orders/o1/notes", {"text": "stale"}, **{"If-Match": '"1"'}), 412, "precondition_failed")
+    imported = stocked.client.post(
+        "/v1/import",
+        content='{"command": "add_order_note", "order_id": "o1", "text": "Called the customer."}\n',
+        headers=stocked.headers(**{"Content-Type": "application/x-ndjson"}),
+    )
+    assert imported.json()["result"] == "ok" and imported.json()["notes"] == 2
+    project_all(pg_url)
+    timeline = stocked.client.get("/v1/orders/o1/timeline", headers=stocked.headers(Role.SUPPORT)).json()
+    sentences = [e["summary"] for e in timeline["events"]]
+    assert "Order o1: note by integrator:integrator-tester: Asked for gift wrap." in sentences
