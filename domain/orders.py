@@ -235,7 +235,7 @@ def _typed_state_upcast(state: dict[str, Any]) -> None:
     if isinstance(state["payments"], dict):
         state["payments"] = Payments(**state["payments"])
     state["shipments"] = {k: v if isinstance(v, Shipment) else Shipment(**v) for k, v in state["shipments"].items()}
-    state.setdefault("notes", ())
+    state.setdefault("notes", [])
     state["returns"] = {
         k: v if isinstance(v, Return) else Return({sku: ReturnLineState(**line) for sku, line in v["lines"].items()})
         for k, v in state["returns"].items()
@@ -287,7 +287,8 @@ class Order(LedgerAggregate):
         self.payments = Payments()
         self.shipments: dict[str, Shipment] = {}
         self.returns: dict[str, Return] = {}
-        self.notes: tuple[Note, ...] = ()
+        # A list, as JSON gives it back from a snapshot; each note adds a new one.
+        self.notes: list[Note] = []
 
     @staticmethod
     def id_for(order_id: str) -> UUID:
@@ -574,7 +575,7 @@ class Order(LedgerAggregate):
         location_id: str | None
         promised_ship_by: datetime | None
         promised_delivery_by: datetime | None
-        lines: tuple[PlacedLine, ...]
+        lines: Sequence[PlacedLine]  # a tuple when recorded, a list when read back
 
     class PaymentAuthorized(LedgerAggregate.Event):
         amount: Decimal
@@ -618,7 +619,7 @@ class Order(LedgerAggregate):
             )
 
         reason: str
-        lines: tuple[CancelledLine, ...]
+        lines: Sequence[CancelledLine]  # a tuple when recorded, a list when read back
 
         def apply(self, aggregate: Order) -> None:
             for cancelled in self.lines:
@@ -639,7 +640,7 @@ class Order(LedgerAggregate):
         location_id: str
         carrier: str | None
         tracking_number: str | None
-        lines: tuple[ShippedLine, ...]
+        lines: Sequence[ShippedLine]  # a tuple when recorded, a list when read back
 
         def apply(self, aggregate: Order) -> None:
             for shipped in self.lines:
@@ -672,7 +673,7 @@ class Order(LedgerAggregate):
             state["lines"] = _records(state["lines"], RequestedLine)
 
         return_id: str
-        lines: tuple[RequestedLine, ...]
+        lines: Sequence[RequestedLine]  # a tuple when recorded, a list when read back
 
         def apply(self, aggregate: Order) -> None:
             aggregate.returns[self.return_id] = Return(
@@ -698,7 +699,7 @@ class Order(LedgerAggregate):
 
         return_id: str
         location_id: str
-        lines: tuple[ReceivedLine, ...]
+        lines: Sequence[ReceivedLine]  # a tuple when recorded, a list when read back
 
         def apply(self, aggregate: Order) -> None:
             requested = aggregate.returns[self.return_id]
@@ -714,7 +715,7 @@ class Order(LedgerAggregate):
         text: str
 
         def apply(self, aggregate: Order) -> None:
-            aggregate.notes = (*aggregate.notes, Note(self.text, self.actor, self.occurred_at))
+            aggregate.notes = [*aggregate.notes, Note(self.text, self.actor, self.occurred_at)]
 
 
 def _releases(line: Line, quantity: int) -> tuple[Release, ...]:
