@@ -357,10 +357,11 @@ class Pipeline:
         """Snapshots the batch makes due, encoded now: the aggregates may change again before they
         are written, when the writer decides its next batch while this one is saved."""
         intervals = self.ledger.snapshotting_intervals
+        changed = {aggregate.id: aggregate for aggregate in decision.changed}
         due = {
             event.originator_id
             for event in decision.events
-            if (interval := intervals.get(type(_aggregate_of(decision, event.originator_id))))
+            if (interval := intervals.get(type(changed.get(event.originator_id))))
             and event.originator_version % interval == 0
         }
         mapper = self.ledger.snapshot_mapper
@@ -394,13 +395,6 @@ class Pipeline:
     def _conflict(self) -> None:
         self.conflicts += 1
         self.observer.conflict()
-
-
-def _aggregate_of(decision: Decision, stream: UUID) -> LedgerAggregate | None:
-    for aggregate in decision.changed:
-        if aggregate.id == stream:
-            return aggregate
-    return None
 
 
 def _prior(ctx: CommandContext, request_hash: str, stored: StoredResult | None) -> CommandResult | None:

@@ -40,7 +40,7 @@ from domain.errors import LedgerError
 
 log = logging.getLogger(__name__)
 
-# Lists of (request id, commands) one way; of (request id, True, outcomes) or (request id, False, error) back.
+# Lists of (request id, commands) one way; of (request id, True, answers) or (request id, False, error) back.
 Request = tuple[int, list[tuple[m.Command, CommandContext]]]
 Answer = tuple[int, bool, Any]
 
@@ -183,7 +183,7 @@ class RemoteWriter(Writer):
             self._send(outbox)
         except Stopped as error:
             for waiter in self._forget(outbox):
-                _settle(waiter, False, error)
+                _resolve(waiter, False, error)
 
     def _send(self, requests: list[Request]) -> None:
         try:
@@ -214,10 +214,10 @@ class RemoteWriter(Writer):
                 if isinstance(waiter, asyncio.Future):
                     on_loops.setdefault(waiter.get_loop(), []).append((waiter, ok, payload))
                 else:
-                    _settle(waiter, ok, payload)
+                    _resolve(waiter, ok, payload)
             for loop, settled in on_loops.items():
                 with suppress(RuntimeError):  # the loop has closed: nobody is waiting
-                    loop.call_soon_threadsafe(_settle_all, settled)
+                    loop.call_soon_threadsafe(_resolve_all, settled)
         with self._lock:
             self._gone = True
             waiting_for_ever, self._pending = list(self._pending.values()), {}
@@ -225,15 +225,15 @@ class RemoteWriter(Writer):
         for waiter in waiting_for_ever:
             if isinstance(waiter, asyncio.Future):
                 with suppress(RuntimeError):
-                    waiter.get_loop().call_soon_threadsafe(_settle, waiter, False, gone)
+                    waiter.get_loop().call_soon_threadsafe(_resolve, waiter, False, gone)
             else:
-                _settle(waiter, False, gone)
+                _resolve(waiter, False, gone)
 
 
 _Waiter = Future[Answers] | asyncio.Future[Answers]
 
 
-def _settle(waiter: _Waiter, ok: bool, payload: Any) -> None:
+def _resolve(waiter: _Waiter, ok: bool, payload: Any) -> None:
     if waiter.done():  # an awaiting request was cancelled (its client went away)
         return
     if ok:
@@ -242,9 +242,9 @@ def _settle(waiter: _Waiter, ok: bool, payload: Any) -> None:
         waiter.set_exception(payload)
 
 
-def _settle_all(settled: list[tuple[_Waiter, bool, Any]]) -> None:
+def _resolve_all(settled: list[tuple[_Waiter, bool, Any]]) -> None:
     for waiter, ok, payload in settled:
-        _settle(waiter, ok, payload)
+        _resolve(waiter, ok, payload)
 
 
 def _reply(conn: Connection, lock: threading.Lock, requests: list[Request], answer: Future[Answers]) -> None:
@@ -253,9 +253,9 @@ def _reply(conn: Connection, lock: threading.Lock, requests: list[Request], answ
         portable = _portable(error)
         _send(conn, lock, [(request_id, False, portable) for request_id, _ in requests])
         return
-    outcomes, start, answers = answer.result(), 0, []
+    results, start, answers = answer.result(), 0, []
     for request_id, items in requests:
-        answers.append((request_id, True, outcomes[start : start + len(items)]))
+        answers.append((request_id, True, results[start : start + len(items)]))
         start += len(items)
     _send(conn, lock, answers)
 

@@ -4,17 +4,16 @@ Every line keeps ``quantity == committed + backordered + shipped + cancelled``;
 ``allocations`` says at which locations the open (committed and backordered) units
 are held. Status and payment status are derived, never stored.
 
-State and event payloads are frozen dataclasses, changed only by the events' ``apply``,
-which put new values in place of old ones.
+State and event payloads are frozen records (``domain.order_records``), changed only by the
+events' ``apply``, which put new values in place of old ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -30,216 +29,32 @@ from domain.errors import (
 )
 from domain.meta import Meta
 from domain.money import check_amount, check_currency
+from domain.order_records import (
+    DELIVERED_STATUSES,
+    RECORDS,
+    SETTLED,
+    CancelledLine,
+    Hold,
+    Line,
+    Note,
+    OrderStatus,
+    PlacedLine,
+    ReceivedLine,
+    Release,
+    RequestedLine,
+    Return,
+    ReturnLineState,
+    ReturnStatus,
+    Shipment,
+    ShippedLine,
+    placed_lines,
+    records_of,
+    seal_upcast,
+    typed_state_upcast,
+)
 from domain.payments import PaymentKind, Payments, PaymentStatus
 from domain.sourcing import Allocation
 from domain.stock import Disposition
-
-
-class OrderStatus(StrEnum):
-    PARTIALLY_COMMITTED = "partially_committed"
-    COMMITTED = "committed"
-    BACKORDERED = "backordered"
-    PARTIALLY_SHIPPED = "partially_shipped"
-    SHIPPED = "shipped"
-    PARTIALLY_DELIVERED = "partially_delivered"
-    DELIVERED = "delivered"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-
-
-# Delivered in full: the delivery milestone is reached.
-DELIVERED_STATUSES = frozenset({OrderStatus.DELIVERED, OrderStatus.COMPLETED})
-_SETTLED = frozenset({PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED})
-
-
-class ReturnStatus(StrEnum):
-    NONE = "none"
-    RETURN_REQUESTED = "return_requested"
-    PARTIALLY_RETURNED = "partially_returned"
-    RETURNED = "returned"
-
-
-# --- state ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """Open units a line holds at one location."""
-
-    committed: int = 0
-    backordered: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    sku: str
-    quantity: int
-    unit_price: Decimal
-    committed: int = 0
-    backordered: int = 0
-    shipped: int = 0
-    delivered: int = 0
-    cancelled: int = 0
-    return_requested: int = 0
-    returned: int = 0
-    allocations: Mapping[str, Hold] = field(default_factory=dict)
-
-    @property
-    def open_units(self) -> int:
-        return self.committed + self.backordered
-
-    def held_at(self, location_id: str) -> Hold:
-        return self.allocations.get(location_id) or Hold()
-
-    def holding(self, location_id: str, committed: int, backordered: int) -> Line:
-        """This line with the open units held at a location changed (negative to let go)."""
-        held = self.held_at(location_id)
-        now = Hold(held.committed + committed, held.backordered + backordered)
-        allocations = {k: v for k, v in self.allocations.items() if k != location_id}
-        if now.committed or now.backordered:
-            allocations[location_id] = now
-        return replace(
-            self,
-            committed=self.committed + committed,
-            backordered=self.backordered + backordered,
-            allocations=allocations,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Shipment:
-    location_id: str
-    carrier: str | None
-    tracking_number: str | None
-    lines: Mapping[str, int]
-    shipped_at: datetime
-    delivered_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    text: str
-    actor: str
-    added_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ReturnLineState:
-    requested: int
-    received: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Return:
-    lines: Mapping[str, ReturnLineState]
-
-
-# --- event payloads ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PlacedLine:
-    sku: str
-    quantity: int
-    unit_price: Decimal
-    allocations: tuple[Allocation, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    location_id: str
-    committed: int
-    backordered: int
-
-
-@dataclass(frozen=True, slots=True)
-class CancelledLine:
-    sku: str
-    quantity: int
-    releases: tuple[Release, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ShippedLine:
-    sku: str
-    committed: int
-    backordered: int
-
-    @property
-    def quantity(self) -> int:
-        return self.committed + self.backordered
-
-
-@dataclass(frozen=True, slots=True)
-class RequestedLine:
-    sku: str
-    quantity: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedLine:
-    sku: str
-    quantity: int
-    disposition: Disposition
-
-
-# Every dataclass an Order's state or events hold, for the transcoder.
-RECORDS: tuple[type[Any], ...] = (
-    Hold,
-    Line,
-    Shipment,
-    Note,
-    ReturnLineState,
-    Return,
-    PlacedLine,
-    Allocation,
-    Release,
-    CancelledLine,
-    ShippedLine,
-    RequestedLine,
-    ReceivedLine,
-    Payments,
-)
-
-
-def _records(rows: Sequence[Any], cls: type[Any]) -> tuple[Any, ...]:
-    return tuple(row if isinstance(row, cls) else cls(**row) for row in rows)
-
-
-def _placed_lines(rows: Sequence[Any]) -> tuple[PlacedLine, ...]:
-    return tuple(
-        row
-        if isinstance(row, PlacedLine)
-        else PlacedLine(row["sku"], row["quantity"], row["unit_price"], _records(row["allocations"], Allocation))
-        for row in rows
-    )
-
-
-def _seal_upcast(state: dict[str, Any]) -> None:
-    """Version 1 kept the ship-to address in clear. The domain holds no keys to seal it,
-    so it leaves the domain here; sealed versions carry ``personal_data`` instead."""
-    state.pop("ship_to", None)
-    state.setdefault("personal_data", None)
-
-
-def _typed_state_upcast(state: dict[str, Any]) -> None:
-    """Version 2 kept lines, payments, shipments and returns as plain dicts."""
-    state["lines"] = {
-        sku: line
-        if isinstance(line, Line)
-        else Line(**{**line, "allocations": {k: Hold(**v) for k, v in line["allocations"].items()}})
-        for sku, line in state["lines"].items()
-    }
-    if isinstance(state["payments"], dict):
-        state["payments"] = Payments(**state["payments"])
-    state["shipments"] = {k: v if isinstance(v, Shipment) else Shipment(**v) for k, v in state["shipments"].items()}
-    state.setdefault("notes", [])
-    state["returns"] = {
-        k: v if isinstance(v, Return) else Return({sku: ReturnLineState(**line) for sku, line in v["lines"].items()})
-        for k, v in state["returns"].items()
-    }
 
 
 class Order(LedgerAggregate):
@@ -247,11 +62,11 @@ class Order(LedgerAggregate):
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
-        _seal_upcast(state)
+        seal_upcast(state)
 
     @staticmethod
     def upcast_v2_v3(state: dict[str, Any]) -> None:
-        _typed_state_upcast(state)
+        typed_state_upcast(state)
 
     def __init__(
         self,
@@ -323,7 +138,7 @@ class Order(LedgerAggregate):
         if active == 0:
             return OrderStatus.CANCELLED
         if delivered >= active:
-            return OrderStatus.COMPLETED if self.payment_status in _SETTLED else OrderStatus.DELIVERED
+            return OrderStatus.COMPLETED if self.payment_status in SETTLED else OrderStatus.DELIVERED
         if delivered:
             return OrderStatus.PARTIALLY_DELIVERED
         if shipped >= active:
@@ -561,11 +376,11 @@ class Order(LedgerAggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            _seal_upcast(state)
+            seal_upcast(state)
 
         @staticmethod
         def upcast_v2_v3(state: dict[str, Any]) -> None:
-            state["lines"] = _placed_lines(state["lines"])
+            state["lines"] = placed_lines(state["lines"])
 
         order_id: str
         channel: str
@@ -614,7 +429,7 @@ class Order(LedgerAggregate):
             state["lines"] = tuple(
                 line
                 if isinstance(line, CancelledLine)
-                else CancelledLine(line["sku"], line["quantity"], _records(line["releases"], Release))
+                else CancelledLine(line["sku"], line["quantity"], records_of(line["releases"], Release))
                 for line in state["lines"]
             )
 
@@ -634,7 +449,7 @@ class Order(LedgerAggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["lines"] = _records(state["lines"], ShippedLine)
+            state["lines"] = records_of(state["lines"], ShippedLine)
 
         shipment_id: str
         location_id: str
@@ -670,7 +485,7 @@ class Order(LedgerAggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["lines"] = _records(state["lines"], RequestedLine)
+            state["lines"] = records_of(state["lines"], RequestedLine)
 
         return_id: str
         lines: Sequence[RequestedLine]  # a tuple when recorded, a list when read back
@@ -730,3 +545,24 @@ def _releases(line: Line, quantity: int) -> tuple[Release, ...]:
                 released[location_id] = replace(before, **{kind: getattr(before, kind) + take})
                 remaining -= take
     return tuple(released.values())
+
+
+__all__ = [
+    "DELIVERED_STATUSES",
+    "RECORDS",
+    "CancelledLine",
+    "Hold",
+    "Line",
+    "Note",
+    "Order",
+    "OrderStatus",
+    "PlacedLine",
+    "ReceivedLine",
+    "Release",
+    "RequestedLine",
+    "Return",
+    "ReturnLineState",
+    "ReturnStatus",
+    "Shipment",
+    "ShippedLine",
+]

@@ -1,0 +1,222 @@
+"""An order's typed state and event payloads: frozen records, changed only by putting new ones
+in place of old ones, and the upcasters that turn the dicts of earlier versions into them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from domain.payments import Payments, PaymentStatus
+from domain.sourcing import Allocation
+from domain.stock import Disposition
+
+
+class OrderStatus(StrEnum):
+    PARTIALLY_COMMITTED = "partially_committed"
+    COMMITTED = "committed"
+    BACKORDERED = "backordered"
+    PARTIALLY_SHIPPED = "partially_shipped"
+    SHIPPED = "shipped"
+    PARTIALLY_DELIVERED = "partially_delivered"
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+# Delivered in full: the delivery milestone is reached.
+DELIVERED_STATUSES = frozenset({OrderStatus.DELIVERED, OrderStatus.COMPLETED})
+SETTLED = frozenset({PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED})
+
+
+class ReturnStatus(StrEnum):
+    NONE = "none"
+    RETURN_REQUESTED = "return_requested"
+    PARTIALLY_RETURNED = "partially_returned"
+    RETURNED = "returned"
+
+
+# --- state ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Open units a line holds at one location."""
+
+    committed: int = 0
+    backordered: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    committed: int = 0
+    backordered: int = 0
+    shipped: int = 0
+    delivered: int = 0
+    cancelled: int = 0
+    return_requested: int = 0
+    returned: int = 0
+    allocations: Mapping[str, Hold] = field(default_factory=dict)
+
+    @property
+    def open_units(self) -> int:
+        return self.committed + self.backordered
+
+    def held_at(self, location_id: str) -> Hold:
+        return self.allocations.get(location_id) or Hold()
+
+    def holding(self, location_id: str, committed: int, backordered: int) -> Line:
+        """This line with the open units held at a location changed (negative to let go)."""
+        held = self.held_at(location_id)
+        now = Hold(held.committed + committed, held.backordered + backordered)
+        allocations = {k: v for k, v in self.allocations.items() if k != location_id}
+        if now.committed or now.backordered:
+            allocations[location_id] = now
+        return replace(
+            self,
+            committed=self.committed + committed,
+            backordered=self.backordered + backordered,
+            allocations=allocations,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Shipment:
+    location_id: str
+    carrier: str | None
+    tracking_number: str | None
+    lines: Mapping[str, int]
+    shipped_at: datetime
+    delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    text: str
+    actor: str
+    added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnLineState:
+    requested: int
+    received: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Return:
+    lines: Mapping[str, ReturnLineState]
+
+
+# --- event payloads ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedLine:
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    allocations: tuple[Allocation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    location_id: str
+    committed: int
+    backordered: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelledLine:
+    sku: str
+    quantity: int
+    releases: tuple[Release, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedLine:
+    sku: str
+    committed: int
+    backordered: int
+
+    @property
+    def quantity(self) -> int:
+        return self.committed + self.backordered
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedLine:
+    sku: str
+    quantity: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedLine:
+    sku: str
+    quantity: int
+    disposition: Disposition
+
+
+# Every dataclass an Order's state or events hold, for the transcoder.
+RECORDS: tuple[type[Any], ...] = (
+    Hold,
+    Line,
+    Shipment,
+    Note,
+    ReturnLineState,
+    Return,
+    PlacedLine,
+    Allocation,
+    Release,
+    CancelledLine,
+    ShippedLine,
+    RequestedLine,
+    ReceivedLine,
+    Payments,
+)
+
+
+def records_of(rows: Sequence[Any], cls: type[Any]) -> tuple[Any, ...]:
+    return tuple(row if isinstance(row, cls) else cls(**row) for row in rows)
+
+
+def placed_lines(rows: Sequence[Any]) -> tuple[PlacedLine, ...]:
+    return tuple(
+        row
+        if isinstance(row, PlacedLine)
+        else PlacedLine(row["sku"], row["quantity"], row["unit_price"], records_of(row["allocations"], Allocation))
+        for row in rows
+    )
+
+
+def seal_upcast(state: dict[str, Any]) -> None:
+    """Version 1 kept the ship-to address in clear. The domain holds no keys to seal it,
+    so it leaves the domain here; sealed versions carry ``personal_data`` instead."""
+    state.pop("ship_to", None)
+    state.setdefault("personal_data", None)
+
+
+def typed_state_upcast(state: dict[str, Any]) -> None:
+    """Version 2 kept lines, payments, shipments and returns as plain dicts."""
+    state["lines"] = {
+        sku: line
+        if isinstance(line, Line)
+        else Line(**{**line, "allocations": {k: Hold(**v) for k, v in line["allocations"].items()}})
+        for sku, line in state["lines"].items()
+    }
+    if isinstance(state["payments"], dict):
+        state["payments"] = Payments(**state["payments"])
+    state["shipments"] = {k: v if isinstance(v, Shipment) else Shipment(**v) for k, v in state["shipments"].items()}
+    state.setdefault("notes", [])
+    state["returns"] = {
+        k: v if isinstance(v, Return) else Return({sku: ReturnLineState(**line) for sku, line in v["lines"].items()})
+        for k, v in state["returns"].items()
+    }
