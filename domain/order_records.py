@@ -4,7 +4,7 @@ in place of old ones, and the upcasters that turn the dicts of earlier versions 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -73,16 +73,42 @@ class Line:
 
     def holding(self, location_id: str, committed: int, backordered: int) -> Line:
         """This line with the open units held at a location changed (negative to let go)."""
-        held = self.held_at(location_id)
-        now = Hold(held.committed + committed, held.backordered + backordered)
-        allocations = {k: v for k, v in self.allocations.items() if k != location_id}
-        if now.committed or now.backordered:
-            allocations[location_id] = now
-        return replace(
-            self,
-            committed=self.committed + committed,
-            backordered=self.backordered + backordered,
-            allocations=allocations,
+        return self.changed(location_id, committed, backordered)
+
+    def changed(
+        self,
+        location_id: str | None = None,
+        committed: int = 0,
+        backordered: int = 0,
+        *,
+        shipped: int = 0,
+        delivered: int = 0,
+        cancelled: int = 0,
+        return_requested: int = 0,
+        returned: int = 0,
+    ) -> Line:
+        """This line with its counts moved by the given amounts, and the open units held at
+        ``location_id`` by ``committed`` and ``backordered``: one new record per event, however
+        many counts it moves (an order line changes with every event of its order)."""
+        allocations = self.allocations
+        if location_id is not None:
+            held = self.held_at(location_id)
+            now = Hold(held.committed + committed, held.backordered + backordered)
+            allocations = {k: v for k, v in allocations.items() if k != location_id}
+            if now.committed or now.backordered:
+                allocations[location_id] = now
+        return Line(
+            self.sku,
+            self.quantity,
+            self.unit_price,
+            self.committed + committed,
+            self.backordered + backordered,
+            self.shipped + shipped,
+            self.delivered + delivered,
+            self.cancelled + cancelled,
+            self.return_requested + return_requested,
+            self.returned + returned,
+            allocations,
         )
 
 

@@ -95,10 +95,18 @@ class Order(LedgerAggregate):
         self.placed_at = occurred_at
         self.lines: dict[str, Line] = {}
         for placed in lines:
-            line = Line(placed.sku, placed.quantity, placed.unit_price)
-            for allocation in placed.allocations:
-                line = line.holding(allocation.location_id, allocation.committed, allocation.backordered)
-            self.lines[placed.sku] = line
+            held: dict[str, Hold] = {}
+            for a in placed.allocations:
+                before = held.get(a.location_id) or Hold()
+                held[a.location_id] = Hold(before.committed + a.committed, before.backordered + a.backordered)
+            self.lines[placed.sku] = Line(
+                placed.sku,
+                placed.quantity,
+                placed.unit_price,
+                committed=sum(h.committed for h in held.values()),
+                backordered=sum(h.backordered for h in held.values()),
+                allocations={k: h for k, h in held.items() if h.committed or h.backordered},
+            )
         self.payments = Payments()
         self.shipments: dict[str, Shipment] = {}
         self.returns: dict[str, Return] = {}
@@ -439,7 +447,7 @@ class Order(LedgerAggregate):
         def apply(self, aggregate: Order) -> None:
             for cancelled in self.lines:
                 line = aggregate.lines[cancelled.sku]
-                line = replace(line, cancelled=line.cancelled + cancelled.quantity)
+                line = line.changed(cancelled=cancelled.quantity)
                 for release in cancelled.releases:
                     line = line.holding(release.location_id, -release.committed, -release.backordered)
                 aggregate.lines[cancelled.sku] = line
@@ -460,8 +468,9 @@ class Order(LedgerAggregate):
         def apply(self, aggregate: Order) -> None:
             for shipped in self.lines:
                 line = aggregate.lines[shipped.sku]
-                line = line.holding(self.location_id, -shipped.committed, -shipped.backordered)
-                aggregate.lines[shipped.sku] = replace(line, shipped=line.shipped + shipped.quantity)
+                aggregate.lines[shipped.sku] = line.changed(
+                    self.location_id, -shipped.committed, -shipped.backordered, shipped=shipped.quantity
+                )
             aggregate.shipments[self.shipment_id] = Shipment(
                 location_id=self.location_id,
                 carrier=self.carrier,
@@ -478,7 +487,7 @@ class Order(LedgerAggregate):
             aggregate.shipments[self.shipment_id] = replace(shipment, delivered_at=self.occurred_at)
             for sku, quantity in shipment.lines.items():
                 line = aggregate.lines[sku]
-                aggregate.lines[sku] = replace(line, delivered=line.delivered + quantity)
+                aggregate.lines[sku] = line.changed(delivered=quantity)
 
     class ReturnRequested(LedgerAggregate.Event):
         class_version = 2
@@ -496,9 +505,7 @@ class Order(LedgerAggregate):
             )
             for requested in self.lines:
                 line = aggregate.lines[requested.sku]
-                aggregate.lines[requested.sku] = replace(
-                    line, return_requested=line.return_requested + requested.quantity
-                )
+                aggregate.lines[requested.sku] = line.changed(return_requested=requested.quantity)
 
     class ReturnReceived(LedgerAggregate.Event):
         class_version = 2
@@ -523,7 +530,7 @@ class Order(LedgerAggregate):
                 state = expected[received.sku]
                 expected[received.sku] = replace(state, received=state.received + received.quantity)
                 line = aggregate.lines[received.sku]
-                aggregate.lines[received.sku] = replace(line, returned=line.returned + received.quantity)
+                aggregate.lines[received.sku] = line.changed(returned=received.quantity)
             aggregate.returns[self.return_id] = Return(expected)
 
     class NoteAdded(LedgerAggregate.Event):

@@ -13,42 +13,46 @@ from projections import order_state
 from projections.base import Tables
 from projections.events import Recorded
 
-COLUMNS = [
-    "order_id",
-    "stream_id",
-    "status",
-    "payment_status",
-    "return_status",
-    "channel",
-    "customer_id",
-    "personal_data",
-    "currency",
-    "total",
-    "ordered_total",
-    "lines",
-    "units_ordered",
-    "units_committed",
-    "units_backordered",
-    "units_shipped",
-    "units_delivered",
-    "units_cancelled",
-    "units_returned",
-    "authorized",
-    "captured",
-    "refunded",
-    "voided",
-    "location_id",
-    "placed_at",
-    "first_shipped_at",
-    "last_shipped_at",
-    "delivered_at",
-    "cancelled_at",
-    "promised_ship_by",
-    "promised_delivery_by",
-    "updated_at",
-    "version",
-    "last_position",
-]
+# The orders table, declared once: its DDL, its inserts and the API's OrderRow all follow this
+# (tests/unit/test_read_model_columns.py checks _row and OrderRow against it). In the order
+# the columns stand in the table: personal_data came last.
+ORDER_COLUMNS: dict[str, str] = {
+    "order_id": "text PRIMARY KEY",
+    "stream_id": "uuid NOT NULL UNIQUE",
+    "status": "text NOT NULL",
+    "payment_status": "text NOT NULL",
+    "return_status": "text NOT NULL",
+    "channel": "text NOT NULL",
+    "customer_id": "text NOT NULL",
+    "currency": "text NOT NULL",
+    "total": "numeric NOT NULL",
+    "ordered_total": "numeric NOT NULL",
+    "lines": "integer NOT NULL",
+    "units_ordered": "bigint NOT NULL",
+    "units_committed": "bigint NOT NULL",
+    "units_backordered": "bigint NOT NULL",
+    "units_shipped": "bigint NOT NULL",
+    "units_delivered": "bigint NOT NULL",
+    "units_cancelled": "bigint NOT NULL",
+    "units_returned": "bigint NOT NULL",
+    "authorized": "numeric NOT NULL",
+    "captured": "numeric NOT NULL",
+    "refunded": "numeric NOT NULL",
+    "voided": "numeric NOT NULL",
+    "location_id": "text",
+    "placed_at": "timestamptz NOT NULL",
+    "first_shipped_at": "timestamptz",
+    "last_shipped_at": "timestamptz",
+    "delivered_at": "timestamptz",
+    "cancelled_at": "timestamptz",
+    "promised_ship_by": "timestamptz",
+    "promised_delivery_by": "timestamptz",
+    "updated_at": "timestamptz NOT NULL",
+    "version": "bigint NOT NULL",
+    "last_position": "bigint NOT NULL",
+    "personal_data": "text",
+}
+COLUMNS = list(ORDER_COLUMNS)
 
 
 LINE_COUNTS = [
@@ -72,21 +76,13 @@ class OrdersProjection:
 
     def create(self, cur: Cursor[Any], t: Tables) -> None:
         cur.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} ("
-                " order_id text PRIMARY KEY, stream_id uuid NOT NULL UNIQUE, status text NOT NULL,"
-                " payment_status text NOT NULL, return_status text NOT NULL, channel text NOT NULL,"
-                " customer_id text NOT NULL, currency text NOT NULL, total numeric NOT NULL,"
-                " ordered_total numeric NOT NULL,"
-                " lines integer NOT NULL, units_ordered bigint NOT NULL, units_committed bigint NOT NULL,"
-                " units_backordered bigint NOT NULL, units_shipped bigint NOT NULL, units_delivered bigint NOT NULL,"
-                " units_cancelled bigint NOT NULL, units_returned bigint NOT NULL, authorized numeric NOT NULL,"
-                " captured numeric NOT NULL, refunded numeric NOT NULL, voided numeric NOT NULL, location_id text,"
-                " placed_at timestamptz NOT NULL, first_shipped_at timestamptz, last_shipped_at timestamptz,"
-                " delivered_at timestamptz, cancelled_at timestamptz, promised_ship_by timestamptz,"
-                " promised_delivery_by timestamptz, updated_at timestamptz NOT NULL, version bigint NOT NULL,"
-                " last_position bigint NOT NULL, personal_data text)"
-            ).format(t["orders"])
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                t["orders"],
+                sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))  # kinds: constants above
+                    for name, kind in ORDER_COLUMNS.items()
+                ),
+            )
         )
         for columns in (
             ("status", "placed_at"),
