@@ -286,9 +286,19 @@ class Pipeline:
         customers = [c for a in batch if a.spec.customers for c in a.spec.customers(a.command)]
         uow = UnitOfWork(self.loader, self.ledger.personal_data.sealer(customers), trusted=self.trusted)
         uow.known_absent(i for admitted in batch for i in admitted.new_streams)
+        # A command's reads depend only on what is loaded under the ids it named (the directory's
+        # locations, an order's allocations), so a round asks again only the commands that named
+        # a stream the round before loaded.
+        named: list[list[UUID]] = [[] for _ in batch]
+        loaded: set[UUID] | None = None
         for _ in range(PREFETCH_ROUNDS):
-            wanted = [i for admitted in batch for i in admitted.spec.reads(admitted.command, uow.peek)]
-            if not uow.prefetch(wanted):
+            wanted: list[UUID] = []
+            for n, admitted in enumerate(batch):
+                if loaded is None or not loaded.isdisjoint(named[n]):
+                    named[n] = list(admitted.spec.reads(admitted.command, uow.peek))
+                    wanted += named[n]
+            loaded = set(uow.prefetch(wanted))
+            if not loaded:
                 break
         return Prefetched(uow, strict)
 

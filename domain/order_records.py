@@ -50,6 +50,9 @@ class Hold:
     backordered: int = 0
 
 
+NOTHING_HELD = Hold()
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     sku: str
@@ -69,7 +72,7 @@ class Line:
         return self.committed + self.backordered
 
     def held_at(self, location_id: str) -> Hold:
-        return self.allocations.get(location_id) or Hold()
+        return self.allocations.get(location_id) or NOTHING_HELD
 
     def holding(self, location_id: str, committed: int, backordered: int) -> Line:
         """This line with the open units held at a location changed (negative to let go)."""
