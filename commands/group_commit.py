@@ -33,7 +33,8 @@ from commands.contracts import (
 )
 from commands.eventstore.batch import CommitOutcomeUnknown
 from commands.eventstore.postgres import RECONNECT_SECONDS
-from commands.pipeline import Ahead, Pipeline
+from commands.phases import Ahead
+from commands.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 

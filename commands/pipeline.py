@@ -23,20 +23,30 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from commands import messages as m
 from commands.contracts import Answer, Answers, CommandContext, CommandResult, Items, Observer, fingerprint
 from commands.eventstore.batch import EventTime, HeadCheck, HeadMoved, IdempotencyRecord, StoredResult, WriteBatch
 from commands.handlers import Handled
 from commands.ledger import Ledger
 from commands.loader import AggregateLoader
-from commands.registry import SPECS, CommandSpec
+from commands.phases import (
+    Admitted,
+    Ahead,
+    Asked,
+    Decided,
+    Decision,
+    Encoded,
+    Prefetched,
+    R,
+    answered,
+    segments,
+)
+from commands.registry import SPECS
 from commands.unit_of_work import UnitOfWork, Unprefetched
 from domain.base import LedgerAggregate
 from domain.errors import IdempotencyKeyReused, LedgerError, StaleVersion, VersionConflict
@@ -55,66 +65,6 @@ PREFETCH_ROUNDS = 3
 
 # Tries of one command that keeps asking for streams its reads did not name.
 MISSES_PER_COMMAND = 8
-
-
-@dataclass(frozen=True, slots=True)
-class Admitted:
-    """A command to decide: with ids generated once, its metadata, and its request's hash."""
-
-    index: int
-    spec: CommandSpec
-    command: m.Command
-    ctx: CommandContext
-    meta: Meta
-    request_hash: str
-    new_streams: list[UUID]
-
-
-@dataclass(frozen=True, slots=True)
-class Decided:
-    """What a command decided: its answer before the save, and the index of its last event."""
-
-    admitted: Admitted
-    result: CommandResult
-    last_event: int
-
-
-@dataclass(frozen=True, slots=True)
-class Prefetched:
-    """What a batch decides on: its unit of work, loaded. ``strict``: None when decided on loaded
-    state; True when on the cache alone, so the head must not have moved since."""
-
-    uow: UnitOfWork
-    strict: bool | None
-
-
-@dataclass(slots=True)
-class Decision:
-    """A batch decided, not yet saved."""
-
-    events: list[LedgerAggregate.Event]
-    changed: list[LedgerAggregate]
-    decided: list[Decided]
-    touched: list[LedgerAggregate]
-    # None: decided on loaded state. True: on the cache alone, so the head must not have moved.
-    strict: bool | None
-
-
-@dataclass(slots=True)
-class Encoded:
-    """A decided batch as it will be written."""
-
-    decision: Decision
-    write: WriteBatch
-    positions: list[int] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Ahead:
-    """A batch decided ahead of its save: the answers so far, and what it will write."""
-
-    answers: list[Answer | None]
-    encoded: Encoded | None
 
 
 class Pipeline:
@@ -153,17 +103,18 @@ class Pipeline:
         rule refuses is undone alone and answered with its error. A repeated idempotency key
         starts a new transaction, so the repeat sees the first."""
         answers: list[Answer | None] = [None] * len(items)
-        for segment in _segments(items):
+        for segment in segments(items):
             self._run_segment(items, segment, answers)
-        return _answered(answers)
+        return answered(answers)
 
     def _run_segment(self, items: Items, indexes: Sequence[int], answers: list[Answer | None]) -> None:
-        attempts = BATCH_ATTEMPTS if len(indexes) > 1 else self.max_attempts
+        # Admitted once: ids the caller left out and the metadata stay the same through every try.
+        self._run_admitted(self.admit(items, indexes, answers), answers)
+
+    def _run_admitted(self, batch: list[Admitted], answers: list[Answer | None]) -> None:
+        attempts = BATCH_ATTEMPTS if len(batch) > 1 else self.max_attempts
         attempt, look = 1, False
-        while True:
-            batch = self.admit(items, indexes, answers)
-            if not batch:
-                return
+        while batch:
             try:
                 decision = self.decide(batch, self.prefetch(batch, look), answers)
                 # If this raises, nothing was saved and nothing goes back to the cache: the
@@ -179,21 +130,22 @@ class Pipeline:
                 self._look_until = time.monotonic() + LOOK_SECONDS
                 look = True
             except IntegrityError:
-                # Another writer saved one of our streams (or idempotency keys) first: admit again,
-                # which answers a key now recorded from its record, and decide on fresh state.
+                # Another writer saved one of our streams (or idempotency keys) first: a key now
+                # recorded answers its command from the record; the rest decide on fresh state.
                 self._conflict()
                 look = True
                 if attempt >= attempts:
                     break
                 time.sleep(random.uniform(0, self.backoff_seconds * 2**attempt))  # noqa: S311
                 attempt += 1
+                batch = self._not_yet_recorded(batch, answers)
         if len(batch) > 1:
             for admitted in batch:
-                self._run_segment(items, [admitted.index], answers)
-            return
-        answers[batch[0].index] = VersionConflict(
-            f"{type(batch[0].command).__name__} lost to concurrent writers {attempts} times; try again"
-        )
+                self._run_admitted([admitted], answers)
+        elif batch:
+            answers[batch[0].index] = VersionConflict(
+                f"{type(batch[0].command).__name__} lost to concurrent writers {attempts} times; try again"
+            )
 
     # --- decided ahead of the save --------------------------------------------
 
@@ -207,11 +159,11 @@ class Pipeline:
         writer has to look for other writers' events first, or a key repeats in it."""
         if not self.trusted or self.loader.synced is None or time.monotonic() < self._look_until:
             return None
-        segments = _segments(items)
-        if len(segments) != 1:
+        runs = segments(items)
+        if len(runs) != 1:
             return None
         answers: list[Answer | None] = [None] * len(items)
-        batch = self.admit(items, segments[0], answers)
+        batch = self.admit(items, runs[0], answers)
         if not batch:
             return Ahead(answers, None)
         decision = self.decide(batch, self.prefetch(batch), answers)
@@ -228,7 +180,7 @@ class Pipeline:
         """The answers of a batch decided ahead and written."""
         if ahead.encoded is not None:
             self.settle(ahead.encoded, ahead.answers, checkin=False)
-        return _answered(ahead.answers)
+        return answered(ahead.answers)
 
     def abandon_ahead(self, error: BaseException) -> None:
         """A batch decided ahead was not saved, and the cache holds what it decided (and maybe the
@@ -244,19 +196,15 @@ class Pipeline:
 
     def admit(self, items: Items, indexes: Sequence[int], answers: list[Answer | None]) -> list[Admitted]:
         """The commands to decide: repeats answered from their first run, ids generated once."""
+        asked = [
+            Asked(i, items[i][0], items[i][1], fingerprint(items[i][0]) if items[i][1].idempotency_key else "")
+            for i in indexes
+        ]
         batch: list[Admitted] = []
-        keys = [(ctx.actor, ctx.idempotency_key) for _, ctx in (items[i] for i in indexes) if ctx.idempotency_key]
-        stored = self.ledger.store.find_results(keys)  # one query for the segment, whose keys differ
-        for index in indexes:
-            command, ctx = items[index]
+        for a in self._not_yet_recorded(asked, answers):
+            index, command, ctx, request_hash = a.index, a.command, a.ctx, a.request_hash
             try:
                 spec = SPECS[type(command)]
-                request_hash = fingerprint(command) if ctx.idempotency_key is not None else ""
-                if ctx.idempotency_key is not None:
-                    prior = _prior(ctx, request_hash, stored.get((ctx.actor, ctx.idempotency_key)))
-                    if prior is not None:
-                        answers[index] = prior
-                        continue
                 meta = Meta.at(
                     self.clock(),
                     command.occurred_at,
@@ -271,6 +219,28 @@ class Pipeline:
             except LedgerError as error:
                 answers[index] = error
         return batch
+
+    def _not_yet_recorded(self, batch: list[R], answers: list[Answer | None]) -> list[R]:
+        """The commands whose idempotency key has no record yet; the others are answered from theirs,
+        or refused if their key was used for another command (one query for the batch, whose keys
+        differ)."""
+        keyed = [(r.ctx.actor, r.ctx.idempotency_key) for r in batch if r.ctx.idempotency_key is not None]
+        if not keyed:
+            return batch
+        stored = self.ledger.store.find_results(keyed)
+        left: list[R] = []
+        for entry in batch:
+            ctx = entry.ctx
+            try:
+                prior = _prior(ctx, entry.request_hash, stored.get((ctx.actor, ctx.idempotency_key or "")))
+            except LedgerError as error:
+                answers[entry.index] = error
+                continue
+            if prior is None:
+                left.append(entry)
+            else:
+                answers[entry.index] = prior
+        return left
 
     def prefetch(self, batch: list[Admitted], look: bool = False) -> Prefetched:
         """Every stream and key the batch will read, loaded before deciding.
@@ -414,31 +384,6 @@ def _prior(ctx: CommandContext, request_hash: str, stored: StoredResult | None) 
     if stored.request_hash != request_hash:
         raise IdempotencyKeyReused(f"Idempotency-Key {ctx.idempotency_key!r} was used for another command")
     return CommandResult.from_stored(stored.result)
-
-
-def _segments(items: Items) -> list[list[int]]:
-    """Runs of commands that can share a transaction: a repeated idempotency key starts a new
-    one, so the repeat sees the first."""
-    segments, start = [], 0
-    while start < len(items):
-        end, keys = start, set()
-        while end < len(items):
-            ctx = items[end][1]
-            if ctx.idempotency_key is not None:
-                if (ctx.actor, ctx.idempotency_key) in keys:
-                    break
-                keys.add((ctx.actor, ctx.idempotency_key))
-            end += 1
-        segments.append(list(range(start, end)))
-        start = end
-    return segments
-
-
-def _answered(answers: list[Answer | None]) -> Answers:
-    answered = [answer for answer in answers if answer is not None]
-    if len(answered) != len(answers):  # callers pair answers with commands by position
-        raise RuntimeError("a command of the batch was left without an answer")
-    return answered
 
 
 def _check_expected_version(handled: Handled, expected: int | None, uow: UnitOfWork) -> None:

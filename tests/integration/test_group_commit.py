@@ -20,7 +20,8 @@ from commands.contracts import CommandContext, CommandResult
 from commands.eventstore import postgres
 from commands.eventstore.batch import HeadCheck, HeadMoved, WriteBatch
 from commands.ledger import Ledger
-from commands.pipeline import Encoded, Pipeline
+from commands.phases import Encoded
+from commands.pipeline import Pipeline
 from domain.errors import InsufficientStock, LedgerError
 from domain.locations import LocationDirectory
 from tests.helpers import execute, item, pipeline_of, receive, register, run_batch, through_a_writer, use_pipeline

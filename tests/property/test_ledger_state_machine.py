@@ -25,7 +25,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from commands import messages as m
 from commands.contracts import Answer, CommandContext, CommandResult
 from commands.ledger import Ledger
-from commands.pipeline import Encoded, Pipeline
+from commands.phases import Encoded
+from commands.pipeline import Pipeline
 from domain.base import LedgerAggregate
 from domain.buckets import ALL, MOVABLE
 from domain.errors import LedgerError

@@ -122,3 +122,24 @@ def test_conflicts_beyond_the_attempt_limit_are_reported_as_version_conflicts() 
         receive(ledger, "A", "main", 1)
     assert pipeline_of(ledger).conflicts == 2
     ledger.store.write = original_write  # type: ignore[method-assign]
+
+
+def test_a_command_that_runs_again_after_a_conflict_keeps_its_generated_id_and_metadata() -> None:
+    ids = iter(f"gen-{n}" for n in range(10))
+    ledger = memory_ledger(new_id=lambda: next(ids), backoff_seconds=0)
+    register(ledger, "main")
+    receive(ledger, "A", "main", 5)
+    original_write = ledger.store.write
+    failed: list[object] = []
+
+    def conflict_once(batch: object) -> list[int]:
+        if not failed:
+            failed.append(batch)
+            raise IntegrityError("simulated concurrent writer")
+        return original_write(batch)  # type: ignore[arg-type]
+
+    ledger.store.write = conflict_once  # type: ignore[method-assign]
+    placed = place(ledger, [("A", 1)])
+    ledger.store.write = original_write  # type: ignore[method-assign]
+    assert placed.id == "gen-0"  # generated once, before the first try
+    assert pipeline_of(ledger).conflicts == 1

@@ -12,7 +12,8 @@ from eventsourcing.persistence import IntegrityError
 from commands import messages as m
 from commands.contracts import CommandContext, CommandResult, Observer
 from commands.group_commit import GroupCommitter
-from commands.pipeline import Ahead, Pipeline
+from commands.phases import Ahead
+from commands.pipeline import Pipeline
 from domain.errors import LedgerError
 
 Items = Sequence[tuple[m.Command, CommandContext]]
