@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -178,9 +179,7 @@ class GroupCommitter(Writer):
     def _answered(self, batch: list[_Request], answers: Answers) -> None:
         self.batches += 1
         self.commands += len(answers)
-        observer = self.pipeline.observer
-        for (command, _), answer in zip(_items(batch), answers, strict=True):
-            observer.command_answered(type(command).__name__, result_code(answer))
+        _report(self.pipeline.observer, _items(batch), answers)
         start = 0
         for request in batch:
             request.answer.set_result(answers[start : start + len(request.items)])
@@ -197,10 +196,16 @@ def _items(batch: list[_Request]) -> list[tuple[m.Command, CommandContext]]:
     return [item for request in batch for item in request.items]
 
 
+def _report(observer: Observer, items: Items, outcomes: Sequence[object]) -> None:
+    """Each command's result code, for metrics: ``ok``, or its error's code."""
+    for (command, _), outcome in zip(items, outcomes, strict=True):
+        observer.command_answered(type(command).__name__, result_code(outcome))
+
+
 def _fail(batch: list[_Request], error: BaseException, observer: Observer) -> None:
     """Every caller of the batch hears the error."""
-    for command, _ in _items(batch):
-        observer.command_answered(type(command).__name__, result_code(error))
+    items = _items(batch)
+    _report(observer, items, [error] * len(items))
     for request in batch:
         request.answer.set_exception(error)
 
@@ -220,16 +225,13 @@ class InlineWriter(Writer):
         if self._stopped:
             raise Stopped("the ledger's writer is not running")
         done: Future[Answers] = Future()
-        observer = self.pipeline.observer
         try:
             answers = self.pipeline.run(items)
         except Exception as error:  # noqa: BLE001 - the caller hears it from the future, as from any writer
-            for command, _ in items:
-                observer.command_answered(type(command).__name__, result_code(error))
+            _report(self.pipeline.observer, items, [error] * len(items))
             done.set_exception(error)
             return done
-        for (command, _), answer in zip(items, answers, strict=True):
-            observer.command_answered(type(command).__name__, result_code(answer))
+        _report(self.pipeline.observer, items, answers)
         done.set_result(answers)
         return done
 
