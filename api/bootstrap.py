@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 
 from psycopg_pool import ConnectionPool
 
+from api.checkpointing import Checkpointer
 from api.database import Database, ledger_env, open_database, read_pool, reconnect_quickly
 from api.keys import KeyStore
 from api.metrics import Metrics
@@ -17,10 +19,14 @@ from commands.group_commit import GroupCommitter, InlineWriter
 from commands.ledger import Ledger
 from commands.pipeline import Pipeline
 from commands.remote import RemoteWriter
+from commands.seals import Seals
+from commands.signing import LedgerKey
 from projections.base import Projection
 from projections.events import make_mapper
 from projections.registry import all_projections
 from projections.runner import ProjectionRunner
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,6 +39,8 @@ class Container:
     keys: KeyStore
     metrics: Metrics
     projections: dict[str, Projection] = field(default_factory=dict)
+    key: LedgerKey | None = None
+    seals: Seals = field(default_factory=Seals)
     _closed: bool = field(default=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _workers: list[threading.Thread] = field(default_factory=list, repr=False)
@@ -54,6 +62,22 @@ class Container:
             worker.start()
             self._workers.append(worker)
 
+    def start_checkpoints(self) -> bool:
+        """Sign a checkpoint every ``checkpoint_seconds`` in a thread of this process, when the
+        ledger grew (``api.checkpointing``); False if they are off or there is no key."""
+        if self.settings.checkpoint_seconds <= 0 or self.key is None:
+            return False
+        checkpointer = Checkpointer(self.pool, self.key, self.seals, self.metrics, self.settings.checkpoint_dir)
+        worker = threading.Thread(
+            target=checkpointer.run_forever,
+            args=(self._stop, self.settings.checkpoint_seconds),
+            name="checkpoints",
+            daemon=True,
+        )
+        worker.start()
+        self._workers.append(worker)
+        return True
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
@@ -72,13 +96,18 @@ def build(settings: Settings, *, run_upgrade: bool = True) -> Container:
     try:
         if run_upgrade:
             upgrade(database.url)
-        ledger = Ledger(env=ledger_env(database.url, pool_size=settings.pool_size))
+        key = settings.ledger_key()
+        if key is None:
+            log.warning("no ledger key (OMS_SIGNING_KEY): stored rows get unkeyed digests, and no checkpoint is signed")
+        seals = Seals(key.seal_key() if key is not None else None)
+        ledger = Ledger(env=ledger_env(database.url, pool_size=settings.pool_size), seals=seals)
         # Keys and (later) queries share one small pool, apart from the event store's.
         pool = read_pool(database.url, settings.pool_size)
     except BaseException:
         database.close()
         raise
     metrics = Metrics()
+    ledger.store.on_rejected = metrics.row_rejected
     try:
         writer = _writer(settings, ledger, metrics)
     except BaseException:
@@ -95,6 +124,8 @@ def build(settings: Settings, *, run_upgrade: bool = True) -> Container:
         KeyStore(pool, settings.key_cache_seconds),
         metrics,
         all_projections(make_mapper()),
+        key,
+        seals,
     )
 
 

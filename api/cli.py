@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import json
 import os
@@ -10,19 +9,20 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from api.cli_audit import audit_cli
+from api.cli_common import JsonOption, open_bytes, open_container
 from api.settings import Settings
 
 if TYPE_CHECKING:
-    from api.bootstrap import Container
+    pass
 
 cli = typer.Typer(help="Order and inventory ledger.", no_args_is_help=True, add_completion=False)
-JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on standard output.")]
 
 
 def _show_version(value: bool) -> None:
@@ -47,7 +47,6 @@ keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
 projections_cli = typer.Typer(help="Read-model projections.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
-audit_cli = typer.Typer(help="Audit: tamper evidence.", no_args_is_help=True)
 cli.add_typer(projections_cli, name="projections")
 cli.add_typer(audit_cli, name="audit")
 customers_cli = typer.Typer(help="Customers' personal data.", no_args_is_help=True)
@@ -59,17 +58,6 @@ def _configure_logging(settings: Settings | None = None) -> None:
     from api.logs import configure
 
     configure(settings or Settings())
-
-
-@contextmanager
-def _container() -> Iterator[Container]:
-    from api.bootstrap import build
-
-    container = build(Settings())
-    try:
-        yield container
-    finally:
-        container.close()
 
 
 @db_cli.command("upgrade")
@@ -152,6 +140,8 @@ def serve(
             typer.echo(first_key)
         if projections:
             container.start_projections()
+        if container.start_checkpoints():
+            typer.echo(f"signing a checkpoint every {settings.checkpoint_seconds:g} s when the ledger grows")
         host, port = host or settings.host, port or settings.port
         tune_gc()
         if workers == 1:
@@ -191,7 +181,7 @@ def keys_create(
     if not name.strip() or len(name) > 64:
         typer.echo("name must be 1 to 64 characters", err=True)
         raise typer.Exit(2)
-    with _container() as container:
+    with open_container() as container:
         key = container.keys.create(name.strip(), chosen)
     typer.echo(f"created a {chosen.value} key for {name.strip()}; it is shown this once:")
     typer.echo(key)
@@ -200,7 +190,7 @@ def keys_create(
 @keys_cli.command("list")
 def keys_list(as_json: JsonOption = False) -> None:
     """List keys (never the keys themselves): id, role, name, created, revoked."""
-    with _container() as container:
+    with open_container() as container:
         infos = container.keys.list()
     if as_json:
         rows = [
@@ -223,7 +213,7 @@ def keys_list(as_json: JsonOption = False) -> None:
 @keys_cli.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id, as `oms keys list` shows it.")]) -> None:
     """Revoke a key; requests with it are refused from then on."""
-    with _container() as container:
+    with open_container() as container:
         if not container.keys.revoke(key_id):
             typer.echo(f"no active key {key_id!r}", err=True)
             raise typer.Exit(1)
@@ -241,7 +231,7 @@ def project(
     from api.runtime import tune_gc
 
     _configure_logging()
-    with _container() as container:
+    with open_container() as container:
         tune_gc()
         container.start_projections(names or None)
         stop = threading.Event()
@@ -256,7 +246,7 @@ def projections_status(as_json: JsonOption = False) -> None:
     """Each projection's position, the ledger head, and the lag between them."""
     from projections.admin import statuses
 
-    with _container() as container, container.pool.connection() as conn:
+    with open_container() as container, container.pool.connection() as conn:
         found = statuses(conn, container.projection_names())
     if as_json:
         rows = [
@@ -285,7 +275,7 @@ def projections_rebuild(name: Annotated[str, typer.Argument(help="stock, orders,
     from api.runtime import tune_gc
     from projections.admin import head, rebuild
 
-    with _container() as container:
+    with open_container() as container:
         tune_gc()
         if name not in container.projection_names():
             typer.echo(
@@ -300,71 +290,6 @@ def projections_rebuild(name: Annotated[str, typer.Argument(help="stock, orders,
             task = progress.add_task(name, total=total)
             count = rebuild(container.runner(name), lambda _, position: progress.update(task, completed=position))
     typer.echo(f"rebuilt {name} from {count} events and swapped it in")
-
-
-@audit_cli.command("verify")
-def audit_verify(as_json: JsonOption = False) -> None:
-    """Recompute the ledger's hash chain; name the first event where it breaks, and the head hash."""
-    from dataclasses import asdict
-
-    from commands.chain import verify
-
-    with _container() as container, container.pool.connection() as conn:
-        result = verify(conn)
-    if as_json:
-        typer.echo(json.dumps(asdict(result)))
-        if not result.ok:
-            raise typer.Exit(1)
-        return
-    if result.ok:
-        typer.echo(f"ledger verified: {result.events} events; head {result.head or '-'}")
-        return
-    typer.echo(
-        f"ledger BROKEN at position {result.first_broken_position}: {result.problem} "
-        f"({result.events} events verified before it)",
-        err=True,
-    )
-    raise typer.Exit(1)
-
-
-@audit_cli.command("reconcile")
-def audit_reconcile(
-    names: Annotated[list[str] | None, typer.Argument(help="Projections to check (default: all).")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="List at most this many differences per projection.")] = 50,
-) -> None:
-    """Fold the events again and compare with every read model; list each difference (exit 1 if any)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from projections.admin import head
-    from projections.reconcile import reconcile
-
-    differences = 0
-    with _container() as container:
-        unknown = [n for n in names or [] if n not in container.projection_names()]
-        if unknown:
-            typer.echo(f"unknown projection {unknown[0]!r}; choose from: {', '.join(container.projection_names())}")
-            raise typer.Exit(2)
-        for name in names or container.projection_names():
-            with container.pool.connection() as conn:
-                total = head(conn)
-            with Progress(
-                TextColumn(f"folding {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
-            ) as progress:
-                task = progress.add_task(name, total=total)
-                report = reconcile(
-                    container.runner(name),
-                    limit,
-                    lambda _, position, task=task: progress.update(task, completed=position),  # type: ignore[misc]
-                )
-            verdict = "agrees" if report.total == 0 else f"{report.total} difference(s)"
-            typer.echo(f"{name}: {verdict} at position {report.position} ({report.folded} events folded)")
-            for difference in report.differences:
-                typer.echo(f"  {difference.describe()}")
-            if report.total > len(report.differences):
-                typer.echo(f"  ... and {report.total - len(report.differences)} more")
-            differences += report.total
-    if differences:
-        raise typer.Exit(1)
 
 
 @customers_cli.command("erase")
@@ -382,49 +307,12 @@ def customers_erase(
     except ValidationError:
         typer.echo(f"not a customer id: {customer_id!r}", err=True)
         raise typer.Exit(2) from None
-    with _container() as container:
+    with open_container() as container:
         erasure = container.ledger.personal_data.erase(customer_id, actor)
     typer.echo(
         f"erased customer {customer_id}: {erasure.keys_deleted} key(s) deleted at {erasure.erased_at.isoformat()};"
         " their sealed personal data can no longer be read"
     )
-
-
-@audit_cli.command("export")
-def audit_export(
-    path: Annotated[Path, typer.Argument(dir_okay=False, help="Where to write the NDJSON (.gz compresses).")],
-    after: Annotated[int, typer.Option(help="Only events after this ledger position.")] = 0,
-) -> None:
-    """Write the ledger as NDJSON (one event a line, with its chain hash), with a progress bar."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from commands.export import export_lines
-    from projections.admin import head
-    from projections.events import make_mapper
-
-    written = 0
-    with _container() as container, container.pool.connection() as conn, _open(path, "wt") as out:
-        last = head(conn)
-        with Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
-            task = bar.add_task("export", total=max(last - after, 0))
-            for line in export_lines(conn, make_mapper(), after, lambda p: bar.update(task, completed=p - after)):
-                out.write(line)
-                written += 1
-    typer.echo(f"exported {written} events after position {after} to {path}")
-
-
-def _open(path: Path, mode: Literal["rt", "wt"] = "rt") -> IO[str]:
-    """Text, gzip-compressed when the name ends in .gz."""
-    if path.suffix == ".gz":
-        return gzip.open(path, mode, encoding="utf-8")
-    return path.open("r" if mode == "rt" else "w", encoding="utf-8")
-
-
-def _open_bytes(path: Path) -> IO[bytes]:
-    """Lines as bytes, so that the import refuses invalid UTF-8 line by line instead of stopping."""
-    if path.suffix == ".gz":
-        return cast(IO[bytes], gzip.open(path, "rb"))
-    return path.open("rb")
 
 
 @cli.command("import")
@@ -441,7 +329,7 @@ def import_file(
     from api.runtime import tune_gc
     from commands.contracts import CommandContext
 
-    with _open_bytes(path) as counting:
+    with open_bytes(path) as counting:
         total = sum(1 for line in counting if line.strip())
     outcomes: Counter[str] = Counter()
     replayed = 0
@@ -449,8 +337,8 @@ def import_file(
     sink = results.open("w", encoding="utf-8") if results else None
     try:
         with (
-            _container() as container,
-            _open_bytes(path) as lines,
+            open_container() as container,
+            open_bytes(path) as lines,
             Progress(
                 TextColumn("importing"),
                 BarColumn(),

@@ -65,6 +65,7 @@ STATUS: list[tuple[type[e.LedgerError], int]] = [
     (e.StaleVersion, 412),
     (e.VersionConflict, 409),
     (e.IdempotencyKeyReused, 422),
+    (e.IdempotencyRecordUntrusted, 500),
     (e.InvalidCommand, 422),
     (e.NotFound, 404),
     (e.RuleViolation, 409),

@@ -21,6 +21,7 @@ from psycopg_pool import ConnectionPool
 
 from commands.contracts import Observer
 from commands.ledger import Ledger
+from commands.seals import Rejected
 from projections.admin import lags
 
 
@@ -76,6 +77,15 @@ class Metrics(Observer):
             registry=r,
         )
         self.import_lines = Counter("oms_import_lines", "Import lines, by result code.", ["result"], registry=r)
+        self.untrusted_rows = Counter(
+            "oms_untrusted_rows",
+            "Stored rows not used because their seal did not check (snapshot, idempotency).",
+            ["kind"],
+            registry=r,
+        )
+        self.checkpoints = Counter(
+            "oms_checkpoints", "Checkpoints this process tried to sign, by outcome.", ["outcome"], registry=r
+        )
 
     # What the write side reports (``commands.contracts.Observer``).
     def batch_saved(self, commands: int, seconds: float) -> None:
@@ -90,6 +100,9 @@ class Metrics(Observer):
 
     def prefetch_missed(self, streams: int) -> None:
         self.prefetch_misses.inc(streams)
+
+    def row_rejected(self, rejected: Rejected) -> None:
+        self.untrusted_rows.labels(rejected.kind.value).inc()
 
     def imported(self, results: Iterable[dict[str, Any]]) -> None:
         for result in results:

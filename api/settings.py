@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from commands.signing import LedgerKey
 
 
 class Settings(BaseSettings):
@@ -57,3 +59,26 @@ class Settings(BaseSettings):
         default="text", description="text: one readable line per record; json: one JSON object per line."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    signing_key: SecretStr | None = Field(
+        default=None,
+        description="The ledger's Ed25519 key (PEM, or 32 bytes in base64): signs checkpoints and seals stored rows."
+        " Keep it outside the database; unset: rows get unkeyed digests and checkpoints cannot be signed.",
+    )
+    signing_key_file: Path | None = Field(default=None, description="A file holding the ledger's key, instead.")
+    checkpoint_seconds: float = Field(
+        default=0,
+        ge=0,
+        le=86_400,
+        description="`oms serve` signs a checkpoint this often when the ledger grew (0: never).",
+    )
+    checkpoint_dir: Path | None = Field(
+        default=None, description="Where `oms serve` also writes each checkpoint it signs, as a file."
+    )
+
+    def ledger_key(self) -> LedgerKey | None:
+        """The ledger's key from the setting or its file (BadKey if it cannot be read)."""
+        if self.signing_key is not None:
+            return LedgerKey.from_text(self.signing_key.get_secret_value())
+        if self.signing_key_file is not None:
+            return LedgerKey.from_file(self.signing_key_file)
+        return None

@@ -22,11 +22,13 @@ from api import keys
 from api.database import ledger_env
 from commands.customer_keys import ddl as customer_keys_ddl
 from commands.eventstore.names import (
+    CHECKPOINTS,
     EVENT_HASHES,
     EVENT_TIMES,
     IDEMPOTENCY_KEYS,
     LEDGER_SCHEMA,
     SCHEMA_MIGRATIONS,
+    SNAPSHOTS,
     ledger_table,
     read_table,
 )
@@ -142,6 +144,27 @@ def _sealed_ship_to(conn: Connection[Any], url: str) -> None:
     conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS personal_data text").format(read_table("orders")))
 
 
+def _seals(conn: Connection[Any], url: str) -> None:
+    """Seals on the rows the service trusts (``commands.seals``), and the signed checkpoints.
+    Nullable columns without a default: adding them rewrites nothing, so it is instant on any
+    size of table. Rows from before carry no seal, and are not trusted (see docs/audit.md). Written
+    to run again harmlessly, like the first seven."""
+    conn.execute(
+        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS event_hash bytea, ADD COLUMN IF NOT EXISTS seal bytea").format(ledger_table(SNAPSHOTS))
+    )
+    conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS seal bytea").format(ledger_table(EVENT_HASHES)))
+    conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS digest bytea").format(ledger_table(IDEMPOTENCY_KEYS)))
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, position bigint NOT NULL, hash bytea NOT NULL,"
+            " events bigint NOT NULL, content bytea NOT NULL, signed_at timestamptz NOT NULL,"
+            " key_id text NOT NULL, public_key text NOT NULL, signature bytea NOT NULL,"
+            " document jsonb NOT NULL)"
+        ).format(ledger_table(CHECKPOINTS))
+    )
+    conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS checkpoints_position ON {} (position DESC)").format(ledger_table(CHECKPOINTS)))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ledger schema; the library's events and snapshots tables", _library_tables),
     Migration(2, "hash chain, idempotency records and time index beside the events", _beside_the_events),
@@ -150,6 +173,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "API keys", _api_keys),
     Migration(6, "read models and projection positions", _read_models),
     Migration(7, "orders read model: sealed ship-to column", _sealed_ship_to),
+    Migration(8, "seals on snapshots, idempotency records and batch ends; signed checkpoints", _seals),
 )
 
 

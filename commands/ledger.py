@@ -24,6 +24,7 @@ from commands.eventstore.names import APPLICATION_NAME
 from commands.eventstore.postgres import PostgresEventStore
 from commands.loader import EventStore
 from commands.personal_data import MemoryCustomerKeys, PersonalData
+from commands.seals import Seals
 from commands.transcoder import LedgerMapper, LedgerTranscoder, register_domain_transcodings
 from domain.base import LedgerAggregate
 from domain.orders import Order
@@ -34,7 +35,8 @@ class Ledger(Application[UUID]):
     name = APPLICATION_NAME
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {StockItem: 100, Order: 50}
 
-    def __init__(self, env: EnvType | None = None) -> None:
+    def __init__(self, env: EnvType | None = None, seals: Seals | None = None) -> None:
+        """``seals``: how stored rows are sealed and checked (unkeyed digests if not given)."""
         fast_events.install()
         super().__init__(env)
         recorder = self.recorder
@@ -42,7 +44,7 @@ class Ledger(Application[UUID]):
         self.store: EventStore
         if isinstance(recorder, PostgresApplicationRecorder):
             assert snapshots is None or isinstance(snapshots, PostgresAggregateRecorder)
-            self.store = PostgresEventStore(recorder, snapshots)
+            self.store = PostgresEventStore(recorder, snapshots, seals)
             self.personal_data = PersonalData(PostgresCustomerKeys(recorder.datastore))
         else:
             self.store = MemoryEventStore(recorder, snapshots)

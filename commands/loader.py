@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -18,11 +18,15 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, StoredEvent
 
 from commands.eventstore.batch import StoredResult, WriteBatch
+from commands.seals import Rejected
 from domain.base import LedgerAggregate
 
 
 class EventStore(Protocol):
     """What the write side reads and writes: ``commands.eventstore.postgres`` and ``.memory``."""
+
+    # Told of each stored row not used because its seal did not check (``commands.seals``).
+    on_rejected: Callable[[Rejected], None]
 
     def write(self, batch: WriteBatch) -> list[int]: ...
     def replace_broken_connections(self) -> None: ...

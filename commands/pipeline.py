@@ -49,7 +49,7 @@ from commands.phases import (
 from commands.registry import SPECS
 from commands.unit_of_work import UnitOfWork, Unprefetched
 from domain.base import LedgerAggregate
-from domain.errors import IdempotencyKeyReused, LedgerError, StaleVersion, VersionConflict
+from domain.errors import IdempotencyKeyReused, IdempotencyRecordUntrusted, LedgerError, StaleVersion, VersionConflict
 from domain.meta import Meta
 
 # Tries of a batch that keeps losing to other writers, before its commands run one by one.
@@ -381,6 +381,11 @@ def _prior(ctx: CommandContext, request_hash: str, stored: StoredResult | None) 
     """The first answer under the command's key, if any; the key used for another command is an error."""
     if stored is None:
         return None
+    if not stored.sealed:
+        raise IdempotencyRecordUntrusted(
+            f"the stored record of Idempotency-Key {ctx.idempotency_key!r} failed its integrity check; "
+            "the command was not run again"
+        )
     if stored.request_hash != request_hash:
         raise IdempotencyKeyReused(f"Idempotency-Key {ctx.idempotency_key!r} was used for another command")
     return CommandResult.from_stored(stored.result)

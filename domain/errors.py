@@ -143,6 +143,14 @@ class IdempotencyKeyReused(LedgerError):
     title = "Idempotency key reused with another command"
 
 
+class IdempotencyRecordUntrusted(LedgerError):
+    """The stored record of the command's key failed its seal: the command may have run, so it is
+    neither run again nor answered from the record. An operator must look (``oms audit verify``)."""
+
+    code = "idempotency_record_untrusted"
+    title = "The stored record of this idempotency key failed its integrity check"
+
+
 def describe(error: LedgerError) -> Mapping[str, Any]:
     """The error as plain data, for logs and bulk-import results."""
     return {"code": error.code, "title": error.title, "detail": error.detail, **error.extra}

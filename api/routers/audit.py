@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import ContainerDep, LedgerDep, require
 from api.errors import READ_ERRORS
@@ -17,7 +17,9 @@ from api.reads import Limit, ReadConnection
 from api.routers.paths import LocationIdPath, OrderIdPath, SkuPath
 from api.schemas.as_of import OrderAsOf, StockAsOf, TimeKind
 from api.schemas.common import PRINTABLE_PATTERN, LedgerTime
+from commands import checkpoints
 from commands.chain import verify
+from commands.row_checks import with_rows_checked
 from domain.errors import InvalidCommand, OrderNotFound, StockItemNotFound
 from domain.orders import Order
 from domain.stock import StockItem
@@ -32,23 +34,73 @@ class VerificationAnswer(BaseModel):
     ok: bool
     events: int
     head: str | None
+    position: int | None = Field(description="The last event's position.")
     first_broken_position: int | None
     problem: str | None
+    sealed_through: int | None = Field(description="The last position the writer's seal covers.")
+    findings: list[str] = Field(description="Stored rows beside the events that failed their check.")
+    notes: list[str]
 
 
 @router.get("/verify", response_model=VerificationAnswer)
-def verify_ledger(conn: ReadConnection, _: Auditor) -> VerificationAnswer:
-    """Recompute the hash chain over every stored event; name the first position where it breaks.
+def verify_ledger(conn: ReadConnection, container: ContainerDep, _: Auditor) -> VerificationAnswer:
+    """Recompute the hash chain over every stored event, check the writer's seals and every stored
+    row beside the events (snapshots, idempotency records, time index); name the first position
+    where it breaks.
 
-    Publish `head` elsewhere as a witness: a ledger rewritten with a fresh chain would not match it.
+    To prove the ledger only grew since an earlier moment, keep a signed checkpoint
+    (`GET /v1/audit/checkpoints`) and run `oms audit verify --checkpoint FILE`.
     """
-    result = verify(conn)
+    seals = container.seals
+    result = with_rows_checked(conn, verify(conn, seals=seals), seals)
     return VerificationAnswer(
         ok=result.ok,
         events=result.events,
         head=result.head,
+        position=result.position,
         first_broken_position=result.first_broken_position,
         problem=result.problem,
+        sealed_through=result.sealed_through,
+        findings=result.findings,
+        notes=result.notes,
+    )
+
+
+class CheckpointBody(BaseModel):
+    format: str
+    position: int
+    hash: str
+    events: int
+    content: str = Field(description="The order-free digest of the events up to `position`.")
+    signed_at: str
+    key_id: str
+
+
+class CheckpointAnswer(BaseModel):
+    """A signed checkpoint, as `oms audit checkpoint` writes it: save it as a file to verify against."""
+
+    checkpoint: CheckpointBody
+    signature: str = Field(description="Ed25519, base64, over the canonical JSON of `checkpoint`.")
+    public_key: str = Field(description="As the signer stated it; check against the key you were given.")
+
+
+class CheckpointPage(BaseModel):
+    items: list[CheckpointAnswer]
+    next_before: int | None = Field(description="Pass as `before` for the next (older) page; null: no more.")
+
+
+@router.get("/checkpoints", response_model=CheckpointPage)
+def list_checkpoints(
+    conn: ReadConnection,
+    _: Auditor,
+    before: Annotated[int | None, Query(ge=1, description="Only checkpoints at lower positions.")] = None,
+    limit: Limit = 100,
+) -> CheckpointPage:
+    """Signed checkpoints of the ledger's head, newest first."""
+    page = checkpoints.listing(conn, limit, before)
+    return CheckpointPage(
+        items=[CheckpointAnswer.model_validate(signed.document()) for signed in page],
+        next_before=page[-1].checkpoint.position if len(page) == limit else None,
     )
 
 

@@ -43,6 +43,7 @@ class IdempotencyRecord:
 class StoredResult:
     request_hash: str
     result: dict[str, Any]
+    sealed: bool = True  # False: its seal did not check, and it must not be used
 
 
 @dataclass(slots=True)

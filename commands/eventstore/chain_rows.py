@@ -1,4 +1,5 @@
-"""The hash chain's rows: read the head and add the batch's links, under the event table's lock."""
+"""The hash chain's rows: read the head and add the batch's links, under the event table's lock.
+The batch's last link carries the writer's seal (``commands.seals``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from psycopg.sql import SQL
 
 from commands.chain import GENESIS, chain
 from commands.eventstore.names import EVENT_HASHES, EVENTS, ledger_table
+from commands.seals import Seals
 
 HEAD = (
     SQL(
@@ -22,16 +24,18 @@ HEAD = (
     .as_bytes()
 )
 INSERT = (
-    SQL("INSERT INTO {} (notification_id, hash) SELECT * FROM unnest(%b::bigint[], %b::bytea[])")
+    SQL("INSERT INTO {} (notification_id, hash, seal) SELECT * FROM unnest(%b::bigint[], %b::bytea[], %b::bytea[])")
     .format(ledger_table(EVENT_HASHES))
     .as_bytes()
 )
 
 
-def insert(curs: Cursor[Any], previous: bytes | None, events: Sequence[StoredEvent], positions: Sequence[int]) -> None:
-    """Hash the new events onto the chain after ``previous`` (None: the chain is empty). No sync of
-    its own: positions are new and taken under the lock, so this cannot conflict, and the commit's
-    round trip carries it."""
+def insert(
+    curs: Cursor[Any], previous: bytes | None, events: Sequence[StoredEvent], positions: Sequence[int], seals: Seals
+) -> list[tuple[int, bytes]]:
+    """Hash the new events onto the chain after ``previous`` (None: the chain is empty), seal the
+    last link, and answer the links. No sync of its own: positions are new and taken under the
+    lock, so this cannot conflict, and the commit's round trip carries it."""
     links = list(
         chain(
             previous or GENESIS,
@@ -41,7 +45,10 @@ def insert(curs: Cursor[Any], previous: bytes | None, events: Sequence[StoredEve
             ),
         )
     )
-    curs.execute(INSERT, ([p for p, _ in links], [h for _, h in links]))
+    last_position, last_hash = links[-1]
+    sealed: list[bytes | None] = [None] * (len(links) - 1) + [seals.batch(last_position, last_hash)]
+    curs.execute(INSERT, ([p for p, _ in links], [h for _, h in links], sealed))
+    return links
 
 
 def _uuid(value: UUID | str) -> UUID:

@@ -14,26 +14,57 @@ from psycopg.sql import SQL
 
 from commands.eventstore.batch import IdempotencyRecord, StoredResult
 from commands.eventstore.names import IDEMPOTENCY_KEYS, ledger_table
+from commands.seals import Kind, Rejected, Seals
 
 TABLE = ledger_table(IDEMPOTENCY_KEYS)
 
-INSERT = SQL("INSERT INTO {} (scope, key, request_hash, result) VALUES (%s, %s, %s, %s)").format(TABLE).as_bytes()
+INSERT = (
+    SQL("INSERT INTO {} (scope, key, request_hash, result, digest) VALUES (%s, %s, %s, %s, %s)")
+    .format(TABLE)
+    .as_bytes()
+)
 SELECT = SQL(
-    "SELECT t.scope, t.key, t.request_hash, t.result FROM {} t"
+    "SELECT t.scope, t.key, t.request_hash, t.result, t.digest FROM {} t"
     " JOIN unnest(%s::text[], %s::text[]) AS k(scope, key) USING (scope, key)"
 ).format(TABLE)
 
 
-def insert(curs: Cursor[Any], records: Sequence[IdempotencyRecord], positions: Sequence[int]) -> None:
-    """The records, each answering with its command's position. The nested pipeline syncs on exit,
-    so a duplicate key raises here, and the transaction rolls back."""
+def insert(curs: Cursor[Any], records: Sequence[IdempotencyRecord], positions: Sequence[int], seals: Seals) -> None:
+    """The records, each answering with its command's position, sealed. The nested pipeline syncs
+    on exit, so a duplicate key raises here, and the transaction rolls back."""
+    rows = []
+    for r in records:
+        result = r.stored(positions)
+        rows.append(
+            (
+                r.scope,
+                r.key,
+                r.request_hash,
+                json.dumps(result),
+                seals.idempotency(r.scope, r.key, r.request_hash, result),
+            )
+        )
     with curs.connection.pipeline():
-        curs.executemany(INSERT, [(r.scope, r.key, r.request_hash, json.dumps(r.stored(positions))) for r in records])
+        curs.executemany(INSERT, rows)
 
 
-def find(curs: Cursor[Any], keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredResult]:
+def find(
+    curs: Cursor[Any], keys: Sequence[tuple[str, str]], seals: Seals
+) -> tuple[dict[tuple[str, str], StoredResult], list[Rejected]]:
+    """The records under these keys; one whose seal does not check is answered as not ``sealed``
+    (its command is refused, never run again) and reported."""
     if not keys:
-        return {}
+        return {}, []
     scopes, names = zip(*keys, strict=True)
     curs.execute(SELECT, (list(scopes), list(names)))
-    return {(row["scope"], row["key"]): StoredResult(row["request_hash"], row["result"]) for row in curs.fetchall()}
+    found: dict[tuple[str, str], StoredResult] = {}
+    rejected: list[Rejected] = []
+    for row in curs.fetchall():
+        scope, key, request_hash, result = row["scope"], row["key"], row["request_hash"], row["result"]
+        digest = bytes(row["digest"]) if row["digest"] is not None else None
+        sealed = seals.idempotency_ok(scope, key, request_hash, result, digest)
+        if not sealed:
+            reason = "it carries no seal" if digest is None else "its seal does not match its contents"
+            rejected.append(Rejected(Kind.IDEMPOTENCY, f"{scope}/{key}", reason))
+        found[(scope, key)] = StoredResult(request_hash, result, sealed)
+    return found, rejected

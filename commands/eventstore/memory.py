@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
 from eventsourcing.persistence import AggregateRecorder, ApplicationRecorder, IntegrityError, StoredEvent
 
 from commands.eventstore.batch import EventTime, StoredResult, WriteBatch
+from commands.seals import Rejected
 
 
 class MemoryEventStore:
@@ -20,6 +21,8 @@ class MemoryEventStore:
         self._lock = threading.Lock()  # one batch at a time, as the table lock does
         self._results: dict[tuple[str, str], StoredResult] = {}
         self._times: dict[UUID, list[EventTime]] = {}
+        # Rows in memory are not sealed: nothing is ever rejected here.
+        self.on_rejected: Callable[[Rejected], None] = lambda _: None
 
     def write(self, batch: WriteBatch) -> list[int]:
         if not batch.events:

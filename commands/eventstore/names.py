@@ -16,6 +16,7 @@ CUSTOMER_KEYS = "customer_keys"
 CUSTOMER_ERASURES = "customer_erasures"
 API_KEYS = "api_keys"
 SCHEMA_MIGRATIONS = "schema_migrations"
+CHECKPOINTS = "checkpoints"
 
 # The eventsourcing library names its tables after the application and its notification channel
 # after the events table.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,8 @@ from psycopg.sql import SQL, Identifier, Placeholder
 
 from commands.eventstore import chain_rows, idempotency, library, time_index
 from commands.eventstore.batch import CommitOutcomeUnknown, HeadCheck, StoredResult, WriteBatch
-from commands.eventstore.names import EVENTS, LEDGER_SCHEMA, SNAPSHOTS, ledger_table
+from commands.eventstore.names import EVENT_HASHES, EVENTS, LEDGER_SCHEMA, SNAPSHOTS, ledger_table
+from commands.seals import Kind, Rejected, Seals, SnapshotRow
 
 log = logging.getLogger(__name__)
 
@@ -86,30 +87,57 @@ _SELECT_POSITIONS = (
 
 
 class PostgresEventStore:
-    def __init__(self, recorder: PostgresApplicationRecorder, snapshots: PostgresAggregateRecorder | None) -> None:
+    def __init__(
+        self,
+        recorder: PostgresApplicationRecorder,
+        snapshots: PostgresAggregateRecorder | None,
+        seals: Seals | None = None,
+    ) -> None:
         if recorder.datastore.schema != LEDGER_SCHEMA or recorder.events_table_name != EVENTS:
             raise ValueError(f"the ledger's events live in {LEDGER_SCHEMA}.{EVENTS}")
         self.recorder = recorder
         self.snapshots = snapshots
+        self.seals = seals or Seals()
+        # Told of every stored row not used because its seal did not check (the service counts them).
+        self.on_rejected: Callable[[Rejected], None] = lambda _: None
         self.datastore = recorder.datastore
         self._lock = library.lock_statements(recorder)
         self._notify = library.notify_statement(recorder)
         snapshots_table = Identifier(LEDGER_SCHEMA, snapshots.events_table_name if snapshots else SNAPSHOTS)
-        self._latest = (
+        self._insert_snapshots = (
             SQL(
-                "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state FROM {}"
-                " WHERE originator_id = ANY(%b) ORDER BY originator_id, originator_version DESC"
+                "INSERT INTO {} (originator_id, originator_version, topic, state, event_hash, seal)"
+                " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %b::bytea[], %b::bytea[])"
+                " ON CONFLICT DO NOTHING"
             )
             .format(snapshots_table)
+            .as_bytes()
+        )
+        # Each snapshot with the chain's hash of the event it names, to check its seal against.
+        self._latest = (
+            SQL(
+                "SELECT s.originator_id, s.originator_version, s.topic, s.state, s.event_hash, s.seal,"
+                " h.hash AS chain_hash FROM unnest(%b::uuid[]) AS k(id)"
+                " CROSS JOIN LATERAL (SELECT * FROM {snapshots} WHERE originator_id = k.id"
+                " ORDER BY originator_version DESC LIMIT 1) s"
+                " LEFT JOIN {events} e ON e.originator_id = s.originator_id"
+                " AND e.originator_version = s.originator_version"
+                " LEFT JOIN {hashes} h ON h.notification_id = e.notification_id"
+            )
+            .format(snapshots=snapshots_table, events=_EVENTS, hashes=ledger_table(EVENT_HASHES))
             .as_bytes()
         )
         self._as_of = {
             field: SQL(
                 "WITH v AS (SELECT {version} AS version),"
-                " s AS (SELECT originator_version, topic, state FROM {snapshots} WHERE originator_id = %(id)s"
+                " s AS (SELECT originator_version, topic, state, event_hash, seal FROM {snapshots}"
+                " WHERE originator_id = %(id)s"
                 " AND originator_version <= (SELECT version FROM v) ORDER BY originator_version DESC LIMIT 1)"
-                " SELECT true AS snapshot, originator_version, topic, state FROM s"
-                " UNION ALL SELECT false, originator_version, topic, state FROM {events}"
+                " SELECT true AS snapshot, s.originator_version, s.topic, s.state, s.event_hash, s.seal,"
+                " (SELECT h.hash FROM {events} e JOIN {hashes} h USING (notification_id)"
+                " WHERE e.originator_id = %(id)s AND e.originator_version = s.originator_version) AS chain_hash"
+                " FROM s"
+                " UNION ALL SELECT false, originator_version, topic, state, null, null, null FROM {events}"
                 " WHERE originator_id = %(id)s AND originator_version <= (SELECT version FROM v)"
                 " AND originator_version > coalesce((SELECT originator_version FROM s), 0)"
                 " ORDER BY snapshot DESC, originator_version"
@@ -118,6 +146,7 @@ class PostgresEventStore:
                 version=time_index.version_at(field, Placeholder("id"), Placeholder("at")),
                 snapshots=snapshots_table,
                 events=_EVENTS,
+                hashes=ledger_table(EVENT_HASHES),
             )
             .as_bytes()
             for field in ("occurred_at", "recorded_at")
@@ -136,8 +165,8 @@ class PostgresEventStore:
     # --- writing ----------------------------------------------------------------
 
     def write(self, batch: WriteBatch) -> list[int]:
-        """Save the batch: its events, chain rows, time-index rows and idempotency records in one
-        transaction, then its snapshots; the events' positions.
+        """Save the batch: its events, chain rows, time-index rows, idempotency records and
+        snapshots in one transaction; the events' positions.
 
         A lost connection before the commit saved nothing, and the write goes again on a fresh
         one; during the commit, all of it may be saved, so first it asks (``_saved_positions``)."""
@@ -161,8 +190,6 @@ class PostgresEventStore:
                 if time.monotonic() >= deadline:
                     raise
                 time.sleep(min(0.05 * 2**attempt, 1.0))
-        if batch.snapshots and self.snapshots is not None:
-            self.snapshots.insert_events(batch.snapshots)
         return positions
 
     def _write_once(self, batch: WriteBatch) -> list[int]:
@@ -217,10 +244,36 @@ class PostgresEventStore:
         positions = [row["notification_id"] for row in curs.fetchall()]
         row = _see_head(head, batch.head)
         previous = bytes(row["hash"]) if row and row["hash"] is not None else None
-        chain_rows.insert(curs, previous, batch.events, positions)
+        links = chain_rows.insert(curs, previous, batch.events, positions, self.seals)
         if batch.idempotency:
-            idempotency.insert(curs, batch.idempotency, positions)
+            idempotency.insert(curs, batch.idempotency, positions, self.seals)
+        if batch.snapshots and self.snapshots is not None:
+            self._insert_sealed_snapshots(curs, batch, links)
         return positions
+
+    def _insert_sealed_snapshots(
+        self, curs: Cursor[DictRow], batch: WriteBatch, links: list[tuple[int, bytes]]
+    ) -> None:
+        """Each snapshot sealed with the chain hash of the batch's event it was taken at (a snapshot
+        is due only for an aggregate the batch changed, at its last event)."""
+        hashes = {
+            (_uuid(e.originator_id), e.originator_version): h for e, (_, h) in zip(batch.events, links, strict=True)
+        }
+        rows = []
+        for snapshot in batch.snapshots:
+            stream = _uuid(snapshot.originator_id)
+            event_hash = hashes.get((stream, snapshot.originator_version))
+            if event_hash is None:
+                log.warning(
+                    "snapshot of %s at %d not taken at an event of its batch; not saved",
+                    stream,
+                    snapshot.originator_version,
+                )
+                continue
+            seal = self.seals.snapshot(stream, snapshot.originator_version, snapshot.topic, snapshot.state, event_hash)
+            rows.append((stream, snapshot.originator_version, snapshot.topic, snapshot.state, event_hash, seal))
+        if rows:
+            curs.execute(self._insert_snapshots, [list(column) for column in zip(*rows, strict=True)], binary=True)
 
     def _saved_positions(self, batch: WriteBatch, deadline: float) -> list[int] | None:
         """The positions of a batch whose commit's outcome is unknown, if it was committed; None if
@@ -273,10 +326,23 @@ class PostgresEventStore:
                     return position, changed
 
     def latest_snapshots(self, ids: Sequence[UUID]) -> list[StoredEvent]:
-        """The newest snapshot of each stream that has one, in one query."""
-        if self.snapshots is None:
+        """The newest snapshot of each stream that has one, in one query; one whose seal does not
+        check is left out (its aggregate is folded from its events) and reported."""
+        if self.snapshots is None or not ids:
             return []
-        return self._stored(self._latest, (list(ids),))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._latest, (list(ids),), prepare=True, binary=True)
+            rows = curs.fetchall()
+        return [s for s in (self._trusted(_snapshot_row(row, row["originator_id"])) for row in rows) if s is not None]
+
+    def _trusted(self, row: SnapshotRow) -> StoredEvent | None:
+        problem = self.seals.snapshot_problem(row)
+        if problem is None:
+            return StoredEvent(row.stream, row.version, row.topic, row.state)
+        rejected = Rejected(Kind.SNAPSHOT, f"{row.stream}@{row.version}", problem)
+        log.warning("not using a stored %s", rejected.describe())
+        self.on_rejected(rejected)
+        return None
 
     def events_after(self, after: Mapping[UUID, int]) -> list[StoredEvent]:
         """Every event of each stream after the given version, in one query, each stream in order."""
@@ -288,21 +354,31 @@ class PostgresEventStore:
         """In one query: the stream's latest snapshot at or below its version as of ``moment``
         (by business or recorded time), and the events from there up to that version."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            params = {"id": stream_id, "at": moment}
             statement = (self._as_of if self.snapshots is not None else self._as_of_unsnapshotted)[field]
-            rows = curs.execute(statement, {"id": stream_id, "at": moment}, prepare=True, binary=True)
-            stored = [
-                (row["snapshot"], StoredEvent(stream_id, row["originator_version"], row["topic"], bytes(row["state"])))
-                for row in rows.fetchall()
+            rows = curs.execute(statement, params, prepare=True, binary=True).fetchall()
+            snapshot = None
+            if rows and rows[0]["snapshot"]:
+                snapshot = self._trusted(_snapshot_row(rows[0], stream_id))
+                if snapshot is None:  # not trusted: every event up to that version, instead
+                    rows = curs.execute(self._as_of_unsnapshotted[field], params, prepare=True, binary=True).fetchall()
+            events = [
+                StoredEvent(stream_id, row["originator_version"], row["topic"], bytes(row["state"]))
+                for row in rows
+                if not row["snapshot"]
             ]
-        snapshot = stored[0][1] if stored and stored[0][0] else None
-        return snapshot, [event for is_snapshot, event in stored if not is_snapshot]
+        return snapshot, events
 
     def find_results(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredResult]:
         """The stored results of these (scope, key) pairs, in one query."""
         if not keys:
             return {}
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            return idempotency.find(curs, keys)
+            found, rejected = idempotency.find(curs, keys, self.seals)
+        for record in rejected:
+            log.error("refusing to answer from a stored %s", record.describe())
+            self.on_rejected(record)
+        return found
 
     def _stored(self, statement: bytes, params: tuple[Any, ...]) -> list[StoredEvent]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -311,6 +387,25 @@ class PostgresEventStore:
                 StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
                 for row in curs.fetchall()
             ]
+
+
+def _snapshot_row(row: DictRow, stream: UUID) -> SnapshotRow:
+    def optional(name: str) -> bytes | None:
+        return bytes(row[name]) if row[name] is not None else None
+
+    return SnapshotRow(
+        stream,
+        row["originator_version"],
+        row["topic"],
+        bytes(row["state"]),
+        optional("event_hash"),
+        optional("seal"),
+        optional("chain_hash"),
+    )
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
 
 
 def _see_head(head: Cursor[DictRow], check: HeadCheck | None) -> DictRow | None:

@@ -1,0 +1,48 @@
+"""What the ``oms`` commands share: the container, options, and reading or writing (gzipped) files."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Annotated, Literal, cast
+
+import typer
+
+from api.settings import Settings
+
+if TYPE_CHECKING:
+    from api.bootstrap import Container
+
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on standard output.")]
+
+
+@contextmanager
+def open_container() -> Iterator[Container]:
+    from api.bootstrap import build
+    from commands.signing import BadKey
+
+    try:
+        container = build(Settings())
+    except BadKey as error:
+        typer.echo(f"the ledger key (OMS_SIGNING_KEY or OMS_SIGNING_KEY_FILE) cannot be used: {error}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def open_text(path: Path, mode: Literal["rt", "wt"] = "rt") -> IO[str]:
+    """Text, gzip-compressed when the name ends in .gz."""
+    if path.suffix == ".gz":
+        return gzip.open(path, mode, encoding="utf-8")
+    return path.open("r" if mode == "rt" else "w", encoding="utf-8")
+
+
+def open_bytes(path: Path) -> IO[bytes]:
+    """Lines as bytes, so that the import refuses invalid UTF-8 line by line instead of stopping."""
+    if path.suffix == ".gz":
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return path.open("rb")

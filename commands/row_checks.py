@@ -1,0 +1,129 @@
+"""The stored rows beside the events that the service reads to decide, checked against the events.
+
+- Snapshots: each one's seal, and that the event it names has the chain hash it recorded.
+- Idempotency records: each one's seal, and that the position it answers with holds an event.
+- The time index: derived from the events (business time and recorded time are in every
+  event's stored bytes), so it is compared with them, and ``out_of_order`` recomputed.
+
+Each check answers how many rows failed and describes the first few.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from psycopg import Connection, sql
+
+from commands.chain import Verification
+from commands.eventstore.names import EVENT_HASHES, EVENT_TIMES, EVENTS, IDEMPOTENCY_KEYS, SNAPSHOTS, ledger_table
+from commands.seals import Seals, SnapshotRow
+
+Found = tuple[int, list[str]]
+
+_SNAPSHOTS = sql.SQL(
+    "SELECT s.originator_id, s.originator_version, s.topic, s.state, s.event_hash, s.seal, h.hash"
+    " FROM {snapshots} s LEFT JOIN {events} e"
+    " ON e.originator_id = s.originator_id AND e.originator_version = s.originator_version"
+    " LEFT JOIN {hashes} h ON h.notification_id = e.notification_id ORDER BY s.originator_id, s.originator_version"
+).format(snapshots=ledger_table(SNAPSHOTS), events=ledger_table(EVENTS), hashes=ledger_table(EVENT_HASHES))
+
+_RECORDS = sql.SQL(
+    "SELECT r.scope, r.key, r.request_hash, r.result, r.digest, (e.notification_id IS NOT NULL) AS has_event"
+    " FROM {records} r LEFT JOIN {events} e ON e.notification_id = (r.result->>'position')::bigint"
+    " ORDER BY r.recorded_at, r.scope, r.key"
+).format(records=ledger_table(IDEMPOTENCY_KEYS), events=ledger_table(EVENTS))
+
+# The times as every event's stored bytes carry them, against the index (a full join finds
+# rows missing on either side), with out_of_order worked out again from the index itself.
+_TIMES = sql.SQL(
+    "WITH e AS (SELECT originator_id, originator_version, s->'occurred_at'->>'_data_' AS occurred,"
+    " s->'timestamp'->>'_data_' AS recorded FROM (SELECT originator_id, originator_version,"
+    " convert_from(state, 'UTF8')::jsonb AS s FROM {events}) x),"
+    " t AS (SELECT originator_id, originator_version, occurred_at, recorded_at, out_of_order,"
+    " coalesce(occurred_at < max(occurred_at) OVER w, false) OR coalesce(recorded_at < max(recorded_at) OVER w, false)"
+    " AS derived FROM {times}"
+    " WINDOW w AS (PARTITION BY originator_id ORDER BY originator_version"
+    " ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))"
+    " SELECT coalesce(e.originator_id, t.originator_id), coalesce(e.originator_version, t.originator_version),"
+    " CASE WHEN t.originator_id IS NULL THEN 'missing from the index'"
+    " WHEN e.originator_id IS NULL THEN 'indexed, but no such event'"
+    " WHEN t.occurred_at IS DISTINCT FROM e.occurred::timestamptz THEN 'business time differs from the event''s'"
+    " WHEN t.recorded_at IS DISTINCT FROM e.recorded::timestamptz THEN 'recorded time differs from the event''s'"
+    " ELSE 'out_of_order is wrong' END"
+    " FROM e FULL JOIN t ON t.originator_id = e.originator_id AND t.originator_version = e.originator_version"
+    " WHERE t.originator_id IS NULL OR e.originator_id IS NULL"
+    " OR t.occurred_at IS DISTINCT FROM e.occurred::timestamptz"
+    " OR t.recorded_at IS DISTINCT FROM e.recorded::timestamptz"
+    " OR t.out_of_order IS DISTINCT FROM t.derived"
+).format(events=ledger_table(EVENTS), times=ledger_table(EVENT_TIMES))
+
+
+def snapshots(conn: Connection[Any], seals: Seals, limit: int) -> Found:
+    total, listed = 0, list[str]()
+    with conn.transaction(), conn.cursor(name="check_snapshots") as cur:
+        cur.execute(_SNAPSHOTS)
+        for stream, version, topic, state, event_hash, seal, chain_hash in cur:
+            row = SnapshotRow(
+                stream, version, topic, bytes(state), _bytes(event_hash), _bytes(seal), _bytes(chain_hash)
+            )
+            problem = seals.snapshot_problem(row)
+            if problem is not None:
+                total += 1
+                if len(listed) < limit:
+                    listed.append(f"snapshot {stream}@{version}: {problem}")
+    return total, listed
+
+
+def idempotency_records(conn: Connection[Any], seals: Seals, limit: int) -> Found:
+    total, listed = 0, list[str]()
+    with conn.transaction(), conn.cursor(name="check_records") as cur:
+        cur.execute(_RECORDS)
+        for scope, key, request_hash, result, digest, has_event in cur:
+            problem = None
+            if not seals.idempotency_ok(scope, key, request_hash, result, _bytes(digest)):
+                problem = "its seal does not match its contents" if digest is not None else "it carries no seal"
+            elif result.get("position") is not None and not has_event:
+                problem = f"it answers with position {result['position']}, which holds no event"
+            if problem is not None:
+                total += 1
+                if len(listed) < limit:
+                    listed.append(f"idempotency record {scope}/{key}: {problem}")
+    return total, listed
+
+
+def time_index(conn: Connection[Any], limit: int) -> Found:
+    total, listed = 0, list[str]()
+    with conn.transaction(), conn.cursor(name="check_times") as cur:
+        cur.execute(_TIMES)
+        for stream, version, problem in cur:
+            total += 1
+            if len(listed) < limit:
+                listed.append(f"time index {stream}@{version}: {problem}")
+    return total, listed
+
+
+def with_rows_checked(
+    conn: Connection[Any], result: Verification, seals: Seals | None, limit: int = 20
+) -> Verification:
+    """The chain's verification with every check of the rows beside it; not ok if any row failed.
+    Seals are checked only with ``seals`` (the writer's key)."""
+    findings, notes = list(result.findings), list(result.notes)
+    checks: list[tuple[str, Found]] = [("time-index rows", time_index(conn, limit))]
+    if seals is not None:
+        checks = [
+            ("snapshots", snapshots(conn, seals, limit)),
+            ("idempotency records", idempotency_records(conn, seals, limit)),
+            *checks,
+        ]
+    else:
+        notes.append("snapshot and idempotency-record seals were not checked (no ledger key)")
+    for name, (total, listed) in checks:
+        findings += listed
+        if total > len(listed):
+            findings.append(f"... and {total - len(listed)} more {name}")
+    return replace(result, ok=result.ok and not findings, findings=findings, notes=notes)
+
+
+def _bytes(value: Any) -> bytes | None:
+    return bytes(value) if value is not None else None
