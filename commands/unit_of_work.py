@@ -95,9 +95,14 @@ class UnitOfWork:
         self._undo, self._marks = {}, {}
 
     def rollback(self) -> None:
-        """Put back what the current command changed. Aggregates it loaded itself may be
-        half-changed: they are forgotten, so they never reach the cache."""
+        """Put back what the current command changed. An aggregate it read without changing (no
+        event added) stays as it is: forgetting it would make the command, decided again after a
+        prefetch miss, miss it again. One it changed may be half-changed: forgotten, or rebuilt
+        from the store when earlier commands of the batch changed it too."""
         for aggregate_id, before in (self._undo or {}).items():
+            now = self._seen.get(aggregate_id)
+            if isinstance(now, LedgerAggregate) and len(now.pending_events) == self._marks.get(aggregate_id, 0):
+                continue
             if isinstance(before, _Absent):
                 self._seen.pop(aggregate_id, None)
             elif isinstance(before, _Rebuild):
