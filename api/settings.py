@@ -76,8 +76,8 @@ class Settings(BaseSettings):
     )
 
     def ledger_key(self) -> LedgerKey | None:
-        """The ledger's key from the setting or its file (BadKey if it cannot be read)."""
-        if self.signing_key is not None:
+        """The ledger's key from the setting (an empty one is unset) or its file (BadKey if it cannot be read)."""
+        if self.signing_key is not None and self.signing_key.get_secret_value().strip():
             return LedgerKey.from_text(self.signing_key.get_secret_value())
         if self.signing_key_file is not None:
             return LedgerKey.from_file(self.signing_key_file)

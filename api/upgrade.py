@@ -150,7 +150,9 @@ def _seals(conn: Connection[Any], url: str) -> None:
     size of table. Rows from before carry no seal, and are not trusted (see docs/audit.md). Written
     to run again harmlessly, like the first seven."""
     conn.execute(
-        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS event_hash bytea, ADD COLUMN IF NOT EXISTS seal bytea").format(ledger_table(SNAPSHOTS))
+        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS event_hash bytea, ADD COLUMN IF NOT EXISTS seal bytea").format(
+            ledger_table(SNAPSHOTS)
+        )
     )
     conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS seal bytea").format(ledger_table(EVENT_HASHES)))
     conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS digest bytea").format(ledger_table(IDEMPOTENCY_KEYS)))
@@ -162,7 +164,11 @@ def _seals(conn: Connection[Any], url: str) -> None:
             " document jsonb NOT NULL)"
         ).format(ledger_table(CHECKPOINTS))
     )
-    conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS checkpoints_position ON {} (position DESC)").format(ledger_table(CHECKPOINTS)))
+    conn.execute(
+        sql.SQL("CREATE INDEX IF NOT EXISTS checkpoints_position ON {} (position DESC)").format(
+            ledger_table(CHECKPOINTS)
+        )
+    )
 
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 
 from api.database import ledger_env
-from bench import http_orders, import_copy, reads
+from bench import audit, http_orders, import_copy, reads
 from bench.common import api_key, drop_database, fresh_database, server
 from bench.online_retail import WHERE_TO_GET_IT, DatasetMissing, find_dataset
 from bench.projections import catch_up
@@ -73,6 +73,8 @@ def main() -> None:
     ]
     for row in results["catch_up"]:
         print(f"   {row['projection']:8} {row['events_per_second']:>10,.0f} events/s", flush=True)
+    print("3b. tamper evidence: verify, and checking a hot item's snapshot", flush=True)
+    results["audit"] = {**audit.verify_figures(url), "hot_snapshot": audit.hot_snapshot(url)}
     latencies(results, url, args.requests, args.hot_events)
     if not args.keep:
         drop_database(name)
@@ -179,6 +181,18 @@ def table(results: dict[str, Any]) -> str:
             lines.append(f"| catch-up, all four projections together | {rate} | | |")
         else:
             lines.append(f"| catch-up, {row['projection']} | {rate} | | 10,000 events/s |")
+    if "audit" in results:
+        a, hot = results["audit"], results["audit"]["hot_snapshot"]
+        lines.append(
+            f"| `oms audit verify`, chain and seals, {a['events']:,} events | {a['verify_events_per_second']:,.0f}"
+            f" events/s ({a['verify_seconds']:.0f} s; rows beside the events {a['row_checks_seconds']:.0f} s)"
+            f" | reading the same rows: {a['read_rows_per_second']:,.0f}/s | |"
+        )
+        if hot:
+            lines.append(
+                f"| loading a hot stock item's snapshot, checked | {hot['checked_snapshot_us']:.0f} us"
+                f" (+{hot['check_cost_us']:.0f} us) | read alone: {hot['raw_snapshot_us']:.0f} us | |"
+            )
     goals = {
         "one order": "p99 <= 20 ms",
         "one timeline": "p99 <= 20 ms",

@@ -227,7 +227,11 @@ class _Walk:
         if self.seals is None:
             notes.append("the writer's seals were not checked (no ledger key)")
         elif self.last_seal is None and self.count:
-            notes.append("no event carries a writer's seal (written before seals)")
+            return self.broken(
+                self.unsealed_from,
+                "no event carries a writer's seal: they were removed, or every event was written before seals"
+                " (then the service's next write seals the ledger)",
+            )
         return Verification(
             True,
             self.count,
