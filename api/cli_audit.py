@@ -282,10 +282,7 @@ def audit_reconcile(
                 )
             verdict = "agrees" if report.total == 0 else f"{report.total} difference(s)"
             typer.echo(f"{name}: {verdict} at position {report.position} ({report.folded} events folded)")
-            for difference in report.differences:
-                typer.echo(f"  {difference.describe()}")
-            if report.total > len(report.differences):
-                typer.echo(f"  ... and {report.total - len(report.differences)} more")
+            _list([d.describe() for d in report.differences], report.total)
             differences += report.total
     if differences:
         raise typer.Exit(1)
@@ -302,8 +299,12 @@ def _reconcile_snapshots(container: Container, limit: int) -> int:
         report = compare(conn, ledger.mapper, ledger.snapshot_mapper, limit)
     verdict = "agree" if report.total == 0 else f"{report.total} difference(s)"
     typer.echo(f"snapshots: {verdict} with the events ({report.checked} latest snapshots folded again)")
-    for difference in report.differences:
-        typer.echo(f"  {difference.describe()}")
-    if report.total > len(report.differences):
-        typer.echo(f"  ... and {report.total - len(report.differences)} more")
+    _list([d.describe() for d in report.differences], report.total)
     return report.total
+
+
+def _list(described: list[str], total: int) -> None:
+    for line in described:
+        typer.echo(f"  {line}")
+    if total > len(described):
+        typer.echo(f"  ... and {total - len(described)} more")

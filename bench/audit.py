@@ -68,15 +68,16 @@ def hot_snapshot(url: str, loads: int = 2000) -> dict[str, Any]:
             return {}
         stream: UUID = row[0]
         checked, raw = [], []
-        with store.datastore.get_connection() as conn, conn.cursor() as cur:
-            for _ in range(loads):
-                started = time.perf_counter()
+        for _ in range(loads):
+            # Each the way the store reads: a pooled connection per call.
+            started = time.perf_counter()
+            with store.datastore.get_connection() as conn, conn.cursor() as cur:
                 cur.execute(_RAW_SNAPSHOT.encode(), ([stream],), prepare=True, binary=True)
                 cur.fetchall()
-                raw.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                found = store.latest_snapshots([stream])
-                checked.append(time.perf_counter() - started)
+            raw.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            found = store.latest_snapshots([stream])
+            checked.append(time.perf_counter() - started)
         assert found, "the hot item's snapshot did not check"
     finally:
         ledger.close()
