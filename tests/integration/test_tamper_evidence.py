@@ -407,3 +407,38 @@ def test_keygen_checkpoint_verify_and_the_route(url: str, tmp_path: Any, monkeyp
     ]
     assert checkpoints.Signed.from_document(page["items"][0]).verified_by(KEY.public)
     assert (verified["ok"], verified["findings"]) == (True, [])
+
+
+def test_the_service_signs_a_checkpoint_when_the_ledger_grew(url: str, tmp_path: Any) -> None:
+    from psycopg_pool import ConnectionPool
+
+    from api.checkpointing import Checkpointer
+    from api.metrics import Metrics
+
+    metrics = Metrics()
+    with ConnectionPool(url, min_size=1, max_size=1, open=True) as pool:
+        checkpointer = Checkpointer(pool, KEY, SEALS, metrics, tmp_path)
+        first = checkpointer.once()
+        assert first is not None and checkpointer.once() is None  # nothing new: nothing signed
+        ledger = keyed_ledger(url)
+        try:
+            receive(ledger, "A", "main", 1)
+        finally:
+            ledger.close()
+        second = checkpointer.once()
+    assert second is not None and second.checkpoint.events == first.checkpoint.events + 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"checkpoint-{s.checkpoint.position}.json" for s in (first, second)
+    )
+    samples = {
+        s.labels["outcome"]: s.value for s in metrics.checkpoints.collect()[0].samples if s.name.endswith("_total")
+    }
+    assert samples == {"signed": 2, "unchanged": 1}
+    # A ledger that no longer verifies is not signed.
+    sql(url, "UPDATE ledger.ledger_events SET state = state || ' ' WHERE notification_id = 3")
+    with ConnectionPool(url, min_size=1, max_size=1, open=True) as pool:
+        with psycopg.connect(url) as conn:
+            conn.execute("DELETE FROM ledger.checkpoints")
+            conn.commit()
+        assert Checkpointer(pool, KEY, SEALS, metrics, None).once() is None
+    assert any(s.labels["outcome"] == "refused" for s in metrics.checkpoints.collect()[0].samples)
