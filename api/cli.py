@@ -11,16 +11,13 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from api.cli_audit import audit_cli
 from api.cli_common import JsonOption, open_bytes, open_container
 from api.settings import Settings
-
-if TYPE_CHECKING:
-    pass
 
 cli = typer.Typer(help="Order and inventory ledger.", no_args_is_help=True, add_completion=False)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli_common import JsonOption, open_container, open_text
+from api.cli_common import JsonOption, open_container, open_text, refuse_key
 from api.settings import Settings
 
 if TYPE_CHECKING:
@@ -40,8 +40,7 @@ def _ledger_key(settings: Settings) -> LedgerKey | None:
     try:
         return settings.ledger_key()
     except BadKey as error:
-        typer.echo(f"the ledger key (OMS_SIGNING_KEY or OMS_SIGNING_KEY_FILE) cannot be used: {error}", err=True)
-        raise typer.Exit(2) from None
+        refuse_key(error)
 
 
 def _trusted_key(given: str | None, key: LedgerKey | None) -> PublicKey:

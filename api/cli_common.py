@@ -6,7 +6,7 @@ import gzip
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Literal, cast
+from typing import IO, TYPE_CHECKING, Annotated, Literal, NoReturn, cast
 
 import typer
 
@@ -26,12 +26,17 @@ def open_container() -> Iterator[Container]:
     try:
         container = build(Settings())
     except BadKey as error:
-        typer.echo(f"the ledger key (OMS_SIGNING_KEY or OMS_SIGNING_KEY_FILE) cannot be used: {error}", err=True)
-        raise typer.Exit(2) from None
+        refuse_key(error)
     try:
         yield container
     finally:
         container.close()
+
+
+def refuse_key(error: Exception) -> NoReturn:
+    """The ledger key is set but cannot be read: say which settings, and exit 2."""
+    typer.echo(f"the ledger key (OMS_SIGNING_KEY or OMS_SIGNING_KEY_FILE) cannot be used: {error}", err=True)
+    raise typer.Exit(2) from None
 
 
 def open_text(path: Path, mode: Literal["rt", "wt"] = "rt") -> IO[str]:

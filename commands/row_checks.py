@@ -14,15 +14,17 @@ from dataclasses import replace
 from typing import Any
 
 from psycopg import Connection, sql
+from psycopg.rows import dict_row
 
 from commands.chain import Verification
+from commands.eventstore import snapshots as snapshot_rows
 from commands.eventstore.names import EVENT_HASHES, EVENT_TIMES, EVENTS, IDEMPOTENCY_KEYS, SNAPSHOTS, ledger_table
-from commands.seals import Seals, SnapshotRow
+from commands.seals import Seals
 
 Found = tuple[int, list[str]]
 
 _SNAPSHOTS = sql.SQL(
-    "SELECT s.originator_id, s.originator_version, s.topic, s.state, s.event_hash, s.seal, h.hash"
+    "SELECT s.originator_id, s.originator_version, s.topic, s.state, s.event_hash, s.seal, h.hash AS chain_hash"
     " FROM {snapshots} s LEFT JOIN {events} e"
     " ON e.originator_id = s.originator_id AND e.originator_version = s.originator_version"
     " LEFT JOIN {hashes} h ON h.notification_id = e.notification_id ORDER BY s.originator_id, s.originator_version"
@@ -61,17 +63,15 @@ _TIMES = sql.SQL(
 
 def snapshots(conn: Connection[Any], seals: Seals, limit: int) -> Found:
     total, listed = 0, list[str]()
-    with conn.transaction(), conn.cursor(name="check_snapshots") as cur:
+    with conn.transaction(), conn.cursor(name="check_snapshots", row_factory=dict_row) as cur:
         cur.execute(_SNAPSHOTS)
-        for stream, version, topic, state, event_hash, seal, chain_hash in cur:
-            row = SnapshotRow(
-                stream, version, topic, bytes(state), _bytes(event_hash), _bytes(seal), _bytes(chain_hash)
-            )
+        for found in cur:
+            row = snapshot_rows.row(found)
             problem = seals.snapshot_problem(row)
             if problem is not None:
                 total += 1
                 if len(listed) < limit:
-                    listed.append(f"snapshot {stream}@{version}: {problem}")
+                    listed.append(f"snapshot {row.stream}@{row.version}: {problem}")
     return total, listed
 
 
@@ -80,10 +80,8 @@ def idempotency_records(conn: Connection[Any], seals: Seals, limit: int) -> Foun
     with conn.transaction(), conn.cursor(name="check_records") as cur:
         cur.execute(_RECORDS)
         for scope, key, request_hash, result, digest, has_event in cur:
-            problem = None
-            if not seals.idempotency_ok(scope, key, request_hash, result, _bytes(digest)):
-                problem = "its seal does not match its contents" if digest is not None else "it carries no seal"
-            elif result.get("position") is not None and not has_event:
+            problem = seals.idempotency_problem(scope, key, request_hash, result, _bytes(digest))
+            if problem is None and result.get("position") is not None and not has_event:
                 problem = f"it answers with position {result['position']}, which holds no event"
             if problem is not None:
                 total += 1

@@ -76,10 +76,15 @@ class Seals:
         canonical = orjson.dumps(result, option=orjson.OPT_SORT_KEYS)
         return self._digest(Kind.IDEMPOTENCY, scope.encode(), key.encode(), request_hash.encode(), canonical)
 
-    def idempotency_ok(
+    def idempotency_problem(
         self, scope: str, key: str, request_hash: str, result: Mapping[str, Any], digest: bytes | None
-    ) -> bool:
-        return self._matches(self.idempotency(scope, key, request_hash, result), digest)
+    ) -> str | None:
+        """Why a stored idempotency record cannot be trusted, or None if it can."""
+        if digest is None:
+            return "it carries no seal"
+        if not self._matches(self.idempotency(scope, key, request_hash, result), digest):
+            return "its seal does not match its contents"
+        return None
 
     # --- the end of each saved batch ------------------------------------------------
 

@@ -11,6 +11,11 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 
 
+def as_uuid(value: UUID | str) -> UUID:
+    """A stream id as the library may hand it over (a UUID, or its text)."""
+    return value if isinstance(value, UUID) else UUID(value)
+
+
 class EventTime(NamedTuple):
     """One event's business and recorded times, indexed for as-of reads."""
 

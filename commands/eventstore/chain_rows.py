@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from psycopg import Cursor
 from psycopg.sql import SQL
 
 from commands.chain import GENESIS, chain
+from commands.eventstore.batch import as_uuid
 from commands.eventstore.names import EVENT_HASHES, EVENTS, ledger_table
 from commands.seals import Seals
 
@@ -40,7 +40,7 @@ def insert(
         chain(
             previous or GENESIS,
             (
-                (position, _uuid(e.originator_id), e.originator_version, e.topic, e.state)
+                (position, as_uuid(e.originator_id), e.originator_version, e.topic, e.state)
                 for position, e in zip(positions, events, strict=True)
             ),
         )
@@ -49,7 +49,3 @@ def insert(
     sealed: list[bytes | None] = [None] * (len(links) - 1) + [seals.batch(last_position, last_hash)]
     curs.execute(INSERT, ([p for p, _ in links], [h for _, h in links], sealed))
     return links
-
-
-def _uuid(value: UUID | str) -> UUID:
-    return value if isinstance(value, UUID) else UUID(value)

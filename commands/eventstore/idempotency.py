@@ -62,9 +62,8 @@ def find(
     for row in curs.fetchall():
         scope, key, request_hash, result = row["scope"], row["key"], row["request_hash"], row["result"]
         digest = bytes(row["digest"]) if row["digest"] is not None else None
-        sealed = seals.idempotency_ok(scope, key, request_hash, result, digest)
-        if not sealed:
-            reason = "it carries no seal" if digest is None else "its seal does not match its contents"
-            rejected.append(Rejected(Kind.IDEMPOTENCY, f"{scope}/{key}", reason))
-        found[(scope, key)] = StoredResult(request_hash, result, sealed)
+        problem = seals.idempotency_problem(scope, key, request_hash, result, digest)
+        if problem is not None:
+            rejected.append(Rejected(Kind.IDEMPOTENCY, f"{scope}/{key}", problem))
+        found[(scope, key)] = StoredResult(request_hash, result, sealed=problem is None)
     return found, rejected

@@ -20,9 +20,10 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier, Placeholder
 
 from commands.eventstore import chain_rows, idempotency, library, time_index
+from commands.eventstore import snapshots as snapshots_rows
 from commands.eventstore.batch import CommitOutcomeUnknown, HeadCheck, StoredResult, WriteBatch
 from commands.eventstore.names import EVENT_HASHES, EVENTS, LEDGER_SCHEMA, SNAPSHOTS, ledger_table
-from commands.seals import Kind, Rejected, Seals, SnapshotRow
+from commands.seals import Rejected, Seals
 
 log = logging.getLogger(__name__)
 
@@ -104,29 +105,9 @@ class PostgresEventStore:
         self._lock = library.lock_statements(recorder)
         self._notify = library.notify_statement(recorder)
         snapshots_table = Identifier(LEDGER_SCHEMA, snapshots.events_table_name if snapshots else SNAPSHOTS)
-        self._insert_snapshots = (
-            SQL(
-                "INSERT INTO {} (originator_id, originator_version, topic, state, event_hash, seal)"
-                " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %b::bytea[], %b::bytea[])"
-                " ON CONFLICT DO NOTHING"
-            )
-            .format(snapshots_table)
-            .as_bytes()
-        )
-        # Each snapshot with the chain's hash of the event it names, to check its seal against.
-        self._latest = (
-            SQL(
-                "SELECT s.originator_id, s.originator_version, s.topic, s.state, s.event_hash, s.seal,"
-                " h.hash AS chain_hash FROM unnest(%b::uuid[]) AS k(id)"
-                " CROSS JOIN LATERAL (SELECT * FROM {snapshots} WHERE originator_id = k.id"
-                " ORDER BY originator_version DESC LIMIT 1) s"
-                " LEFT JOIN {events} e ON e.originator_id = s.originator_id"
-                " AND e.originator_version = s.originator_version"
-                " LEFT JOIN {hashes} h ON h.notification_id = e.notification_id"
-            )
-            .format(snapshots=snapshots_table, events=_EVENTS, hashes=ledger_table(EVENT_HASHES))
-            .as_bytes()
-        )
+        hashes = ledger_table(EVENT_HASHES)
+        self._insert_snapshots = snapshots_rows.insert_statement(snapshots_table)
+        self._latest = snapshots_rows.latest_statement(snapshots_table, _EVENTS, hashes)
         self._as_of = {
             field: SQL(
                 "WITH v AS (SELECT {version} AS version),"
@@ -146,7 +127,7 @@ class PostgresEventStore:
                 version=time_index.version_at(field, Placeholder("id"), Placeholder("at")),
                 snapshots=snapshots_table,
                 events=_EVENTS,
-                hashes=ledger_table(EVENT_HASHES),
+                hashes=hashes,
             )
             .as_bytes()
             for field in ("occurred_at", "recorded_at")
@@ -248,32 +229,8 @@ class PostgresEventStore:
         if batch.idempotency:
             idempotency.insert(curs, batch.idempotency, positions, self.seals)
         if batch.snapshots and self.snapshots is not None:
-            self._insert_sealed_snapshots(curs, batch, links)
+            snapshots_rows.insert(curs, self._insert_snapshots, batch, links, self.seals)
         return positions
-
-    def _insert_sealed_snapshots(
-        self, curs: Cursor[DictRow], batch: WriteBatch, links: list[tuple[int, bytes]]
-    ) -> None:
-        """Each snapshot sealed with the chain hash of the batch's event it was taken at (a snapshot
-        is due only for an aggregate the batch changed, at its last event)."""
-        hashes = {
-            (_uuid(e.originator_id), e.originator_version): h for e, (_, h) in zip(batch.events, links, strict=True)
-        }
-        rows = []
-        for snapshot in batch.snapshots:
-            stream = _uuid(snapshot.originator_id)
-            event_hash = hashes.get((stream, snapshot.originator_version))
-            if event_hash is None:
-                log.warning(
-                    "snapshot of %s at %d not taken at an event of its batch; not saved",
-                    stream,
-                    snapshot.originator_version,
-                )
-                continue
-            seal = self.seals.snapshot(stream, snapshot.originator_version, snapshot.topic, snapshot.state, event_hash)
-            rows.append((stream, snapshot.originator_version, snapshot.topic, snapshot.state, event_hash, seal))
-        if rows:
-            curs.execute(self._insert_snapshots, [list(column) for column in zip(*rows, strict=True)], binary=True)
 
     def _saved_positions(self, batch: WriteBatch, deadline: float) -> list[int] | None:
         """The positions of a batch whose commit's outcome is unknown, if it was committed; None if
@@ -333,16 +290,8 @@ class PostgresEventStore:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._latest, (list(ids),), prepare=True, binary=True)
             rows = curs.fetchall()
-        return [s for s in (self._trusted(_snapshot_row(row, row["originator_id"])) for row in rows) if s is not None]
-
-    def _trusted(self, row: SnapshotRow) -> StoredEvent | None:
-        problem = self.seals.snapshot_problem(row)
-        if problem is None:
-            return StoredEvent(row.stream, row.version, row.topic, row.state)
-        rejected = Rejected(Kind.SNAPSHOT, f"{row.stream}@{row.version}", problem)
-        log.warning("not using a stored %s", rejected.describe())
-        self.on_rejected(rejected)
-        return None
+        found = (snapshots_rows.trusted(self.seals, snapshots_rows.row(r), self.on_rejected) for r in rows)
+        return [s for s in found if s is not None]
 
     def events_after(self, after: Mapping[UUID, int]) -> list[StoredEvent]:
         """Every event of each stream after the given version, in one query, each stream in order."""
@@ -359,7 +308,7 @@ class PostgresEventStore:
             rows = curs.execute(statement, params, prepare=True, binary=True).fetchall()
             snapshot = None
             if rows and rows[0]["snapshot"]:
-                snapshot = self._trusted(_snapshot_row(rows[0], stream_id))
+                snapshot = snapshots_rows.trusted(self.seals, snapshots_rows.row(rows[0], stream_id), self.on_rejected)
                 if snapshot is None:  # not trusted: every event up to that version, instead
                     rows = curs.execute(self._as_of_unsnapshotted[field], params, prepare=True, binary=True).fetchall()
             events = [
@@ -387,25 +336,6 @@ class PostgresEventStore:
                 StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
                 for row in curs.fetchall()
             ]
-
-
-def _snapshot_row(row: DictRow, stream: UUID) -> SnapshotRow:
-    def optional(name: str) -> bytes | None:
-        return bytes(row[name]) if row[name] is not None else None
-
-    return SnapshotRow(
-        stream,
-        row["originator_version"],
-        row["topic"],
-        bytes(row["state"]),
-        optional("event_hash"),
-        optional("seal"),
-        optional("chain_hash"),
-    )
-
-
-def _uuid(value: UUID | str) -> UUID:
-    return value if isinstance(value, UUID) else UUID(value)
 
 
 def _see_head(head: Cursor[DictRow], check: HeadCheck | None) -> DictRow | None:
