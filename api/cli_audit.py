@@ -51,11 +51,11 @@ def _trusted_key(given: str | None, key: LedgerKey | None) -> PublicKey:
             typer.echo("checking a checkpoint needs the public key it must be signed with: --public-key", err=True)
             raise typer.Exit(2)
         return key.public
-    text = Path(given).read_text(encoding="ascii") if Path(given).is_file() else given
     try:
+        text = Path(given).read_text(encoding="ascii") if Path(given).is_file() else given
         return PublicKey.from_text(text)
-    except BadKey as error:
-        typer.echo(str(error), err=True)
+    except (BadKey, OSError, UnicodeDecodeError) as error:
+        typer.echo(f"--public-key: {error}", err=True)
         raise typer.Exit(2) from None
 
 

@@ -382,6 +382,11 @@ def test_keygen_checkpoint_verify_and_the_route(url: str, tmp_path: Any, monkeyp
     assert good.exit_code == 0 and "extends the checkpoint cp.json" in good.output, good.output
     wrong_key = runner.invoke(cli, ["audit", "verify", "--checkpoint", str(point), "--public-key", public])
     assert wrong_key.exit_code == 1 and "was not signed by key" in wrong_key.output, wrong_key.output
+    binary = tmp_path / "not-a-key"
+    binary.write_bytes(b"\xff\xfe")
+    for bad in ("not base64!", str(binary)):
+        refused = runner.invoke(cli, ["audit", "verify", "--checkpoint", str(point), "--public-key", bad])
+        assert refused.exit_code == 2 and "--public-key" in refused.output, refused.output
     export = tmp_path / "ledger.ndjson.gz"
     assert runner.invoke(cli, ["audit", "export", str(export)]).exit_code == 0
     # An auditor's machine: no database, no private key, only the public key.
