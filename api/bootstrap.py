@@ -134,9 +134,10 @@ def _writer(settings: Settings, ledger: Ledger, metrics: Metrics) -> Writer:
     process), its own group committer, or, with group commit off, each caller's own thread."""
     if settings.writer_socket is not None:
         return RemoteWriter(settings.writer_socket, bytes.fromhex(settings.writer_key or ""))
+    money = settings.money_policy()
     if not settings.group_commit:
-        return InlineWriter(Pipeline(ledger, observer=metrics, max_attempts=settings.command_attempts))
-    pipeline = Pipeline(ledger, trusted=True, observer=metrics, max_attempts=settings.command_attempts)
+        return InlineWriter(Pipeline(ledger, observer=metrics, max_attempts=settings.command_attempts, money=money))
+    pipeline = Pipeline(ledger, trusted=True, observer=metrics, max_attempts=settings.command_attempts, money=money)
     committer = GroupCommitter(pipeline, settings.group_commit_max)
     committer.start()
     return committer

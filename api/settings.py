@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -9,6 +10,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from commands.signing import LedgerKey
+from domain.payments import MoneyPolicy
 
 
 class Settings(BaseSettings):
@@ -74,6 +76,16 @@ class Settings(BaseSettings):
     checkpoint_dir: Path | None = Field(
         default=None, description="Where `oms serve` also writes each checkpoint it signs, as a file."
     )
+
+    over_authorization_percent: Decimal = Field(
+        default=Decimal(0),
+        ge=0,
+        le=100,
+        description="Authorized and captured may exceed what an order owes by this percentage (0: not at all).",
+    )
+
+    def money_policy(self) -> MoneyPolicy:
+        return MoneyPolicy(self.over_authorization_percent)
 
     def ledger_key(self) -> LedgerKey | None:
         """The ledger's key from the setting (an empty one is unset) or its file (BadKey if it cannot be read)."""

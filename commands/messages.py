@@ -16,6 +16,7 @@ from typing import Any
 from domain.buckets import Bucket
 from domain.locations import LocationKind
 from domain.payments import PaymentKind
+from domain.pricing import Discount, LineTerms, ShippingTerms, TaxRate
 from domain.stock import AdjustmentReason, Disposition
 
 NewId = Callable[[], str]
@@ -99,6 +100,11 @@ class OrderLine:
     sku: str
     quantity: int
     unit_price: Decimal
+    discounts: tuple[Discount, ...] = ()
+    taxes: tuple[TaxRate, ...] = ()
+
+    def terms(self) -> LineTerms | None:
+        return LineTerms(self.discounts, self.taxes) if self.discounts or self.taxes else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,6 +124,10 @@ class PlaceOrder(Command):
     location_id: str | None = None
     promised_ship_by: datetime | None = None
     promised_delivery_by: datetime | None = None
+    # Price terms, as the shop front sends them (``domain.pricing``).
+    prices_include_tax: bool = False
+    discounts: tuple[Discount, ...] = ()
+    shipping: tuple[ShippingTerms, ...] = ()
 
     def with_ids(self, new_id: NewId) -> PlaceOrder:
         return self if self.order_id else replace(self, order_id=new_id())
@@ -129,6 +139,8 @@ class RecordPayment(Command):
     kind: PaymentKind
     amount: Decimal
     reference: str | None = None
+    provider: str | None = None
+    return_id: str | None = None  # a refund may name the return it pays
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,6 +150,9 @@ class CancelOrder(Command):
     order_id: str
     reason: str
     lines: tuple[LineQuantity, ...] | None = None
+    refund: bool = False  # refund what was paid beyond the new amount owed, in this command
+    reference: str | None = None  # the refund's, at its provider
+    provider: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,6 +206,11 @@ class ReceiveReturn(Command):
     return_id: str
     location_id: str
     lines: tuple[ReturnReceiptLine, ...]
+    restocking_fee: Decimal = Decimal(0)
+    refund_shipping: bool = False
+    refund: bool = False  # refund the credit less the fee, naming the return, in this command
+    reference: str | None = None
+    provider: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -51,6 +51,7 @@ from commands.unit_of_work import UnitOfWork, Unprefetched
 from domain.base import LedgerAggregate
 from domain.errors import IdempotencyKeyReused, IdempotencyRecordUntrusted, LedgerError, StaleVersion, VersionConflict
 from domain.meta import Meta
+from domain.payments import MoneyPolicy
 
 # Tries of a batch that keeps losing to other writers, before its commands run one by one.
 BATCH_ATTEMPTS = 3
@@ -79,8 +80,10 @@ class Pipeline:
         max_attempts: int = 10,
         backoff_seconds: float = 0.005,
         cache_size: int = 10_000,
+        money: MoneyPolicy | None = None,
     ) -> None:
         self.ledger = ledger
+        self.money = money or MoneyPolicy()
         # Only the process's one writer may trust its cache, after the sync; any other caller
         # fast-forwards what it loads anyway, so the sync would be a wasted query.
         self.trusted = trusted
@@ -254,7 +257,9 @@ class Pipeline:
             if not strict:
                 self.loader.sync()
         customers = [c for a in batch if a.spec.customers for c in a.spec.customers(a.command)]
-        uow = UnitOfWork(self.loader, self.ledger.personal_data.sealer(customers), trusted=self.trusted)
+        uow = UnitOfWork(
+            self.loader, self.ledger.personal_data.sealer(customers), trusted=self.trusted, money=self.money
+        )
         uow.known_absent(i for admitted in batch for i in admitted.new_streams)
         # A command's reads depend only on what is loaded under the ids it named (the directory's
         # locations, an order's allocations), so a round asks again only the commands that named

@@ -153,7 +153,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
         o.record_payment,
         o.order_reads,
         Route("POST", _orders("/{order_id}/payments"), "orders"),
-        "Record an authorization, capture, void or refund (refunded <= captured <= authorized).",
+        "Record an authorization, capture, void or refund within the order's limits "
+        "(refunded <= captured <= authorized <= amount owed + tolerance); each refusal is a 409 naming its limit.",
         (Order.PaymentAuthorized, Order.PaymentCaptured, Order.PaymentVoided, Order.PaymentRefunded),
     ),
     CommandSpec(
@@ -161,8 +162,10 @@ COMMANDS: tuple[CommandSpec, ...] = (
         o.cancel_order,
         o.held_stock_reads,
         Route("POST", _orders("/{order_id}/cancellation"), "orders"),
-        "Cancel the whole order, or some line quantities; committed stock is released.",
-        (Order.Cancelled, StockItem.Released),
+        "Cancel the whole order, or some line quantities; committed stock is released, the open "
+        "authorization no longer needed is voided, and with `refund: true` what was paid beyond the new "
+        "amount owed is refunded.",
+        (Order.Cancelled, StockItem.Released, Order.PaymentVoided, Order.PaymentRefunded),
     ),
     CommandSpec(
         m.ShipOrder,
@@ -193,8 +196,10 @@ COMMANDS: tuple[CommandSpec, ...] = (
         o.receive_return,
         o.receive_return_reads,
         Route("POST", _orders("/{order_id}/returns/{return_id}/receipt"), "orders"),
-        "Receive returned units at a location, restocked or set aside as damaged.",
-        (Order.ReturnReceived, *_STOCK_MOVES, StockItem.Restocked),
+        "Receive returned units at a location, restocked or set aside as damaged. The receipt credits the "
+        "units' share of price, discounts and tax (and with `refund_shipping` of the shipping), less a "
+        "restocking fee; with `refund: true` it refunds that, naming the return.",
+        (Order.ReturnReceived, *_STOCK_MOVES, StockItem.Restocked, Order.PaymentRefunded),
     ),
     CommandSpec(
         m.AddOrderNote,

@@ -51,10 +51,13 @@ class RecordAsDict(Transcoding):
         return {name: getattr(obj, name) for name in self._names}
 
     def decode(self, data: dict[str, Any]) -> Any:
+        # A field added since a record was written is absent, and takes its default.
         for name, enum in self._enums.items():
-            data[name] = enum(data[name])
+            if name in data:
+                data[name] = enum(data[name])
         for name in self._tuples:
-            data[name] = tuple(data[name])
+            if name in data:
+                data[name] = tuple(data[name])
         return self.type(**data)
 
 

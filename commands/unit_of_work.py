@@ -19,6 +19,7 @@ from domain.errors import OrderNotFound, StockItemNotFound, UnknownLocation
 from domain.locations import LocationDirectory
 from domain.meta import Meta
 from domain.orders import Order
+from domain.payments import MoneyPolicy
 from domain.stock import StockItem
 
 A = TypeVar("A", bound=LedgerAggregate)
@@ -50,6 +51,7 @@ class UnitOfWork:
     sealer: Sealer
     # After the loader's sync, in the one writer thread: cached aggregates need no query.
     trusted: bool = False
+    money: MoneyPolicy = field(default_factory=MoneyPolicy)
     _seen: dict[UUID, LedgerAggregate | None] = field(default_factory=dict)
     # Savepoint of the current command, when several commands share this unit of work:
     # each aggregate's state before the command touched it, and its pending-event count then.

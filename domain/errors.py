@@ -112,8 +112,35 @@ class InsufficientStock(RuleViolation):
 
 
 class PaymentRejected(RuleViolation):
+    """Base of the payment limits; each says which limit the payment would break."""
+
     code = "payment_rejected"
     title = "Payment breaks the payment ledger's rules"
+
+
+class AuthorizationExceedsTotal(PaymentRejected):
+    code = "authorization_exceeds_total"
+    title = "Authorization above the order's total"
+
+
+class CaptureExceedsTotal(PaymentRejected):
+    code = "capture_exceeds_total"
+    title = "Capture above the order's total"
+
+
+class VoidExceedsOpenAuthorization(PaymentRejected):
+    code = "void_exceeds_open_authorization"
+    title = "Void above the open authorization"
+
+
+class RefundExceedsCaptured(PaymentRejected):
+    code = "refund_exceeds_captured"
+    title = "Refund above what was captured"
+
+
+class RefundExceedsReturn(PaymentRejected):
+    code = "refund_exceeds_return"
+    title = "Refund above what the return is owed"
 
 
 class ConcurrencyError(LedgerError):

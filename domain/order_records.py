@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from domain.payments import Payments, PaymentStatus
+from domain.pricing import NO_AMOUNTS, Amounts, Discount, ShippingLine, TaxLine
 from domain.sourcing import Allocation
 from domain.stock import Disposition
 
@@ -66,10 +67,36 @@ class Line:
     return_requested: int = 0
     returned: int = 0
     allocations: Mapping[str, Hold] = field(default_factory=dict)
+    # Price terms (lines placed before them have none) and what cancellations and received
+    # returns have taken off the line's amounts, as their events recorded it.
+    discounts: tuple[Discount, ...] = ()
+    taxes: tuple[TaxLine, ...] = ()
+    cancelled_amounts: Amounts = NO_AMOUNTS
+    returned_amounts: Amounts = NO_AMOUNTS
 
     @property
     def open_units(self) -> int:
         return self.committed + self.backordered
+
+    @property
+    def amounts(self) -> Amounts:
+        """Price, discounts and tax of every unit placed."""
+        if not self.discounts and not self.taxes:
+            return Amounts(self.unit_price * self.quantity)
+        return Amounts(
+            self.unit_price * self.quantity,
+            sum((d.amount for d in self.discounts), Decimal(0)),
+            sum((t.amount for t in self.taxes), Decimal(0)),
+        )
+
+    @property
+    def kept_units(self) -> int:
+        """Units neither cancelled nor returned: what the next cancellation or return takes from."""
+        return self.quantity - self.cancelled - self.returned
+
+    @property
+    def kept_amounts(self) -> Amounts:
+        return self.amounts - self.cancelled_amounts - self.returned_amounts
 
     def held_at(self, location_id: str) -> Hold:
         return self.allocations.get(location_id) or NOTHING_HELD
@@ -112,6 +139,10 @@ class Line:
             self.return_requested + return_requested,
             self.returned + returned,
             allocations,
+            self.discounts,
+            self.taxes,
+            self.cancelled_amounts,
+            self.returned_amounts,
         )
 
 
@@ -142,6 +173,15 @@ class ReturnLineState:
 @dataclass(frozen=True, slots=True)
 class Return:
     lines: Mapping[str, ReturnLineState]
+    # What its receipts credited (returned units and shipping, with their tax), the restocking
+    # fees kept, and the refunds that named it.
+    credit: Decimal = Decimal(0)
+    fee: Decimal = Decimal(0)
+    refunded: Decimal = Decimal(0)
+
+    @property
+    def refund_due(self) -> Decimal:
+        return self.credit - self.fee - self.refunded
 
 
 # --- event payloads ----------------------------------------------------------
@@ -153,6 +193,8 @@ class PlacedLine:
     quantity: int
     unit_price: Decimal
     allocations: tuple[Allocation, ...]
+    discounts: tuple[Discount, ...] = ()
+    taxes: tuple[TaxLine, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +209,9 @@ class CancelledLine:
     sku: str
     quantity: int
     releases: tuple[Release, ...]
+    # What the units took off the line's amounts; None in events from before amounts were
+    # recorded (their lines had no discounts or taxes, so it is unit price x quantity).
+    amounts: Amounts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +237,7 @@ class ReceivedLine:
     sku: str
     quantity: int
     disposition: Disposition
+    amounts: Amounts | None = None  # as on CancelledLine
 
 
 # Every dataclass an Order's state or events hold, for the transcoder.
@@ -210,6 +256,10 @@ RECORDS: tuple[type[Any], ...] = (
     RequestedLine,
     ReceivedLine,
     Payments,
+    Amounts,
+    Discount,
+    TaxLine,
+    ShippingLine,
 )
 
 
@@ -221,7 +271,14 @@ def placed_lines(rows: Sequence[Any]) -> tuple[PlacedLine, ...]:
     return tuple(
         row
         if isinstance(row, PlacedLine)
-        else PlacedLine(row["sku"], row["quantity"], row["unit_price"], records_of(row["allocations"], Allocation))
+        else PlacedLine(
+            row["sku"],
+            row["quantity"],
+            row["unit_price"],
+            records_of(row["allocations"], Allocation),
+            records_of(row.get("discounts", ()), Discount),
+            records_of(row.get("taxes", ()), TaxLine),
+        )
         for row in rows
     )
 
@@ -249,3 +306,13 @@ def typed_state_upcast(state: dict[str, Any]) -> None:
         k: v if isinstance(v, Return) else Return({sku: ReturnLineState(**line) for sku, line in v["lines"].items()})
         for k, v in state["returns"].items()
     }
+
+
+def money_upcast(state: dict[str, Any]) -> None:
+    """Version 3 had no price terms: tax-exclusive, no order discounts, no shipping, no fees."""
+    state.setdefault("prices_include_tax", False)
+    state.setdefault("order_discounts", ())
+    state.setdefault("shipping_lines", ())
+    state.setdefault("shipping_cancelled", NO_AMOUNTS)
+    state.setdefault("shipping_returned", NO_AMOUNTS)
+    state.setdefault("fees", Decimal(0))

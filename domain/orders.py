@@ -23,12 +23,14 @@ from domain.errors import (
     AlreadyExists,
     InvalidCommand,
     InvalidTransition,
+    RefundExceedsReturn,
     ReturnNotFound,
     ShipmentNotFound,
     UnknownLine,
 )
 from domain.meta import Meta
 from domain.money import check_amount, check_currency
+from domain.order_money import OrderMoney, money_of, shipping_kept
 from domain.order_records import (
     DELIVERED_STATUSES,
     RECORDS,
@@ -47,18 +49,42 @@ from domain.order_records import (
     ReturnStatus,
     Shipment,
     ShippedLine,
+    money_upcast,
     placed_lines,
     records_of,
     seal_upcast,
     typed_state_upcast,
 )
 from domain.payments import PaymentKind, Payments, PaymentStatus
+from domain.pricing import (
+    NO_AMOUNTS,
+    ZERO,
+    Amounts,
+    Discount,
+    LineTerms,
+    ShippingLine,
+    ShippingTerms,
+    price_lines,
+    price_shipping,
+    round_money,
+)
 from domain.sourcing import Allocation
 from domain.stock import Disposition
 
 
+def _with_provider(state: dict[str, Any]) -> None:
+    """Payment events of version 1 named no provider."""
+    state.setdefault("provider", None)
+
+
+def _refund_v2(state: dict[str, Any]) -> None:
+    """... and no refund named a return."""
+    state.setdefault("provider", None)
+    state.setdefault("return_id", None)
+
+
 class Order(LedgerAggregate):
-    class_version = 3  # snapshots: see Placed; 3 holds typed records where 2 held dicts
+    class_version = 4  # snapshots: see Placed; 3 holds typed records where 2 held dicts; 4 price terms
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -67,6 +93,10 @@ class Order(LedgerAggregate):
     @staticmethod
     def upcast_v2_v3(state: dict[str, Any]) -> None:
         typed_state_upcast(state)
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        money_upcast(state)
 
     def __init__(
         self,
@@ -80,6 +110,9 @@ class Order(LedgerAggregate):
         promised_ship_by: datetime | None,
         promised_delivery_by: datetime | None,
         lines: tuple[PlacedLine, ...],
+        prices_include_tax: bool,
+        discounts: Sequence[Discount],
+        shipping: Sequence[ShippingLine],
         occurred_at: datetime,
     ) -> None:
         self.order_id = order_id
@@ -106,7 +139,15 @@ class Order(LedgerAggregate):
                 committed=sum(h.committed for h in held.values()),
                 backordered=sum(h.backordered for h in held.values()),
                 allocations={k: h for k, h in held.items() if h.committed or h.backordered},
+                discounts=tuple(placed.discounts),
+                taxes=tuple(placed.taxes),
             )
+        self.prices_include_tax = prices_include_tax
+        self.order_discounts = tuple(discounts)  # as sent; their shares are on the lines
+        self.shipping_lines = tuple(shipping)
+        self.shipping_cancelled = NO_AMOUNTS
+        self.shipping_returned = NO_AMOUNTS
+        self.fees = ZERO  # restocking fees kept
         self.payments = Payments()
         self.shipments: dict[str, Shipment] = {}
         self.returns: dict[str, Return] = {}
@@ -123,12 +164,18 @@ class Order(LedgerAggregate):
         return sum(getattr(line, field) for line in self.lines.values())
 
     @property
+    def money(self) -> OrderMoney:
+        """Subtotal, discounts, shipping, tax, total, returns and balances (``domain.order_money``)."""
+        return money_of(self)
+
+    @property
     def total(self) -> Decimal:
-        """The value of the units not cancelled: what the customer owes."""
-        return sum(
-            (line.unit_price * (line.quantity - line.cancelled) for line in self.lines.values()),
-            Decimal(0),
-        )
+        """What the units not cancelled cost, with shipping and tax."""
+        return self.money.total
+
+    @property
+    def active_units(self) -> int:
+        return sum(line.quantity - line.cancelled for line in self.lines.values())
 
     @property
     def ordered_total(self) -> Decimal:
@@ -170,7 +217,7 @@ class Order(LedgerAggregate):
 
     @property
     def payment_status(self) -> PaymentStatus:
-        return self.payments.status(self.total)
+        return self.payments.status(self.money.owed, cancelled=self.active_units == 0)
 
     def open_locations(self) -> list[str]:
         """Locations holding open units of this order."""
@@ -193,6 +240,10 @@ class Order(LedgerAggregate):
         promised_ship_by: datetime | None,
         promised_delivery_by: datetime | None,
         meta: Meta,
+        terms: Mapping[str, LineTerms] | None = None,
+        discounts: Sequence[Discount] = (),
+        shipping: Sequence[ShippingTerms] = (),
+        prices_include_tax: bool = False,
     ) -> Order:
         check_currency(currency)
         if not lines:
@@ -200,14 +251,27 @@ class Order(LedgerAggregate):
         skus = [sku for sku, _, _ in lines]
         if len(set(skus)) != len(skus):
             raise InvalidCommand("each SKU may appear on one line only")
-        placed = []
         for sku, quantity, unit_price in lines:
             require_positive(quantity, f"quantity of {sku}")
             check_amount(unit_price, currency, allow_zero=True, what=f"unit_price of {sku}")
-            allocations = plan[sku]
-            if sum(a.committed + a.backordered for a in allocations) != quantity:
+            if sum(a.committed + a.backordered for a in plan[sku]) != quantity:
                 raise InvalidCommand(f"the sourcing plan for {sku} does not cover the line")
-            placed.append(PlacedLine(sku, quantity, unit_price, tuple(allocations)))
+        terms = terms or {}
+        if set(terms) - set(skus):
+            raise InvalidCommand(f"price terms name SKUs the order has no line for: {sorted(set(terms) - set(skus))}")
+        if terms or discounts:
+            priced = price_lines(
+                [(sku, unit_price * quantity, terms.get(sku) or LineTerms()) for sku, quantity, unit_price in lines],
+                discounts,
+                prices_include_tax,
+                currency,
+            )
+        else:
+            priced = [((), ())] * len(lines)
+        placed = [
+            PlacedLine(sku, quantity, unit_price, tuple(plan[sku]), line_discounts, taxes)
+            for (sku, quantity, unit_price), (line_discounts, taxes) in zip(lines, priced, strict=True)
+        ]
         for name, promise in (("promised_ship_by", promised_ship_by), ("promised_delivery_by", promised_delivery_by)):
             if promise is not None and promise.utcoffset() is None:
                 raise InvalidCommand(f"{name} must carry a time zone")
@@ -223,30 +287,92 @@ class Order(LedgerAggregate):
             promised_ship_by=promised_ship_by,
             promised_delivery_by=promised_delivery_by,
             lines=tuple(placed),
+            prices_include_tax=prices_include_tax,
+            discounts=tuple(discounts),
+            shipping=tuple(price_shipping(s, prices_include_tax, currency) for s in shipping),
             **meta.fields(),
         )
 
-    def record_payment(self, kind: PaymentKind, amount: Decimal, reference: str | None, meta: Meta) -> None:
+    def record_payment(
+        self,
+        kind: PaymentKind,
+        amount: Decimal,
+        reference: str | None,
+        meta: Meta,
+        *,
+        provider: str | None = None,
+        return_id: str | None = None,
+        tolerance_percent: Decimal = ZERO,
+    ) -> None:
+        """Record a payment within the limits (``domain.payments``). A refund may name the
+        return it pays, and then may not exceed what that return is owed."""
         check_amount(amount, self.currency)
-        if kind in (PaymentKind.AUTHORIZATION, PaymentKind.CAPTURE) and self.status is OrderStatus.CANCELLED:
-            raise InvalidTransition(f"order {self.order_id!r} is cancelled; it takes no new payments")
-        name, fields = payments.decide(self.payments, kind, amount)
+        if return_id is not None:
+            if kind is not PaymentKind.REFUND:
+                raise InvalidCommand("only a refund names a return")
+            paid = self.returns.get(return_id)
+            if paid is None:
+                raise ReturnNotFound(f"order {self.order_id!r} has no return {return_id!r}")
+            if amount > paid.refund_due:
+                raise RefundExceedsReturn(
+                    f"return {return_id!r} is owed {paid.refund_due}, not {amount}", refund_due=str(paid.refund_due)
+                )
+        owed = self.money.owed
+        limit = owed + round_money(owed * tolerance_percent / 100, self.currency)
+        name, fields = payments.decide(self.payments, kind, amount, limit)
         event_class: type[LedgerAggregate.Event] = getattr(self, name)
-        self.trigger_event(event_class, **meta.fields(), **fields, reference=reference)
+        extra = {"return_id": return_id} if kind is PaymentKind.REFUND else {}
+        self.trigger_event(event_class, **meta.fields(), **fields, reference=reference, provider=provider, **extra)
 
-    def cancel(self, reason: str, lines: Mapping[str, int] | None, meta: Meta) -> tuple[CancelledLine, ...]:
-        """Cancel open units (all of them when ``lines`` is None); returns the releases."""
+    def cancel(
+        self,
+        reason: str,
+        lines: Mapping[str, int] | None,
+        meta: Meta,
+        *,
+        refund: bool = False,
+        reference: str | None = None,
+        provider: str | None = None,
+    ) -> tuple[CancelledLine, ...]:
+        """Cancel open units (all of them when ``lines`` is None); returns the releases.
+
+        What the units cost comes off the order (and the shipping, when no unit is left); the
+        open authorization no longer needed is voided; with ``refund``, what was paid beyond
+        what is now owed is refunded, all in this one command."""
         everything = {sku: line.open_units for sku, line in self.lines.items()}
         wanted = self._wanted(lines, everything, "cancel")
         cancelled = []
+        left = self.active_units
         for sku, quantity in wanted.items():
             line = self._line(sku)
             require_positive(quantity, f"quantity of {sku}")
             if quantity > line.open_units:
                 raise InvalidTransition(f"line {sku} has {line.open_units} open units; cannot cancel {quantity}")
-            cancelled.append(CancelledLine(sku, quantity, _releases(line, quantity)))
-        self.trigger_event(self.Cancelled, **meta.fields(), reason=reason, lines=tuple(cancelled))
+            amounts = line.kept_amounts.taking(quantity, line.kept_units, self.currency)
+            cancelled.append(CancelledLine(sku, quantity, _releases(line, quantity), amounts))
+            left -= quantity
+        shipping = shipping_kept(self) if left == 0 else NO_AMOUNTS
+        self.trigger_event(self.Cancelled, **meta.fields(), reason=reason, lines=tuple(cancelled), shipping=shipping)
+        self._settle(meta, refund, reference, provider)
         return tuple(cancelled)
+
+    def _settle(self, meta: Meta, refund: bool, reference: str | None, provider: str | None) -> None:
+        """After the order's amount fell: void the open authorization it no longer needs and,
+        if asked, refund what was paid beyond it."""
+        money = self.money
+        needed = max(money.owed - self.payments.captured, ZERO)
+        void = self.payments.open_authorization - needed
+        if void > 0:
+            self.trigger_event(self.PaymentVoided, **meta.fields(), amount=void, reference=None, provider=None)
+        if refund and money.refund_due > 0:
+            self.trigger_event(
+                self.PaymentRefunded,
+                **meta.fields(),
+                amount=money.refund_due,
+                reference=reference,
+                provider=provider,
+                return_id=None,
+            )
 
     def ship(
         self,
@@ -329,9 +455,24 @@ class Order(LedgerAggregate):
         self.trigger_event(self.ReturnRequested, **meta.fields(), return_id=return_id, lines=tuple(requested))
 
     def receive_return(
-        self, return_id: str, location_id: str, lines: Sequence[tuple[str, int, Disposition]], *, meta: Meta
-    ) -> None:
-        """Receive returned units; one SKU may come back partly restocked, partly damaged."""
+        self,
+        return_id: str,
+        location_id: str,
+        lines: Sequence[tuple[str, int, Disposition]],
+        *,
+        meta: Meta,
+        restocking_fee: Decimal = ZERO,
+        refund_shipping: bool = False,
+        refund: bool = False,
+        reference: str | None = None,
+        provider: str | None = None,
+    ) -> Decimal:
+        """Receive returned units; one SKU may come back partly restocked, partly damaged.
+
+        The receipt credits the units' share of their lines' price, discounts and tax (and, with
+        ``refund_shipping``, their share of the shipping), less ``restocking_fee``; with
+        ``refund`` it refunds that in this command, naming the return. Returns the credit less
+        the fee."""
         requested = self.returns.get(return_id)
         if requested is None:
             raise ReturnNotFound(f"order {self.order_id!r} has no return {return_id!r}")
@@ -351,9 +492,43 @@ class Order(LedgerAggregate):
                     f"return {return_id!r} expects {outstanding} more of {sku}, not {arriving[sku]}"
                 )
             received.append(ReceivedLine(sku, quantity, disposition))
+        priced, shipping = self._return_amounts(received, refund_shipping)
+        credit = sum((a.amounts.total(self.prices_include_tax) for a in priced if a.amounts), ZERO)
+        credit += shipping.total(self.prices_include_tax)
+        check_amount(restocking_fee, self.currency, allow_zero=True, what="restocking_fee")
+        if restocking_fee > credit:
+            raise InvalidCommand(f"the restocking fee {restocking_fee} is more than the return credits ({credit})")
         self.trigger_event(
-            self.ReturnReceived, **meta.fields(), return_id=return_id, location_id=location_id, lines=tuple(received)
+            self.ReturnReceived,
+            **meta.fields(),
+            return_id=return_id,
+            location_id=location_id,
+            lines=tuple(priced),
+            shipping=shipping,
+            restocking_fee=restocking_fee,
         )
+        due = credit - restocking_fee
+        if refund and due > 0:
+            self.record_payment(
+                PaymentKind.REFUND, due, reference, meta, provider=provider, return_id=return_id
+            )
+        return due
+
+    def _return_amounts(
+        self, received: Sequence[ReceivedLine], refund_shipping: bool
+    ) -> tuple[list[ReceivedLine], Amounts]:
+        """Each received line with what it takes off its line, and the shipping it takes."""
+        kept = {sku: (line.kept_amounts, line.kept_units) for sku, line in self.lines.items()}
+        units_kept = sum(units for _, units in kept.values())
+        priced = []
+        for r in received:
+            amounts, units = kept[r.sku]
+            taken = amounts.taking(r.quantity, units, self.currency)
+            kept[r.sku] = (amounts - taken, units - r.quantity)
+            priced.append(replace(r, amounts=taken))
+        units = sum(r.quantity for r in received)
+        shipping = shipping_kept(self).taking(units, units_kept, self.currency) if refund_shipping else NO_AMOUNTS
+        return priced, shipping
 
     def add_note(self, text: str, meta: Meta) -> None:
         if not text.strip():
@@ -380,7 +555,7 @@ class Order(LedgerAggregate):
     # --- events ----------------------------------------------------------------
 
     class Placed(LedgerAggregate.Created):
-        class_version = 3
+        class_version = 4
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -399,38 +574,66 @@ class Order(LedgerAggregate):
         promised_ship_by: datetime | None
         promised_delivery_by: datetime | None
         lines: Sequence[PlacedLine]  # a tuple when recorded, a list when read back
+        prices_include_tax: bool
+        discounts: Sequence[Discount]
+        shipping: Sequence[ShippingLine]
 
+        @staticmethod
+        def upcast_v3_v4(state: dict[str, Any]) -> None:
+            """Version 3 had no price terms."""
+            state.setdefault("prices_include_tax", False)
+            state.setdefault("discounts", ())
+            state.setdefault("shipping", ())
+
+    # Payment events name the provider beside its reference (version 2), so a settlement
+    # report can be matched line by line; a refund may name the return it pays.
     class PaymentAuthorized(LedgerAggregate.Event):
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_with_provider)
         amount: Decimal
         reference: str | None
+        provider: str | None
 
         def apply(self, aggregate: Order) -> None:
             aggregate.payments = aggregate.payments.authorize(self.amount)
 
     class PaymentCaptured(LedgerAggregate.Event):
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_with_provider)
         amount: Decimal
         authorized: Decimal
         reference: str | None
+        provider: str | None
 
         def apply(self, aggregate: Order) -> None:
             aggregate.payments = aggregate.payments.capture(self.amount, self.authorized)
 
     class PaymentVoided(LedgerAggregate.Event):
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_with_provider)
         amount: Decimal
         reference: str | None
+        provider: str | None
 
         def apply(self, aggregate: Order) -> None:
             aggregate.payments = aggregate.payments.void(self.amount)
 
     class PaymentRefunded(LedgerAggregate.Event):
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_refund_v2)
         amount: Decimal
         reference: str | None
+        provider: str | None
+        return_id: str | None
 
         def apply(self, aggregate: Order) -> None:
             aggregate.payments = aggregate.payments.refund(self.amount)
+            if self.return_id is not None:
+                paid = aggregate.returns[self.return_id]
+                aggregate.returns[self.return_id] = replace(paid, refunded=paid.refunded + self.amount)
 
     class Cancelled(LedgerAggregate.Event):
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -441,16 +644,25 @@ class Order(LedgerAggregate):
                 for line in state["lines"]
             )
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state.setdefault("shipping", NO_AMOUNTS)
+
         reason: str
         lines: Sequence[CancelledLine]  # a tuple when recorded, a list when read back
+        shipping: Amounts  # the shipping that came off: all of it, when no unit is left
 
         def apply(self, aggregate: Order) -> None:
             for cancelled in self.lines:
                 line = aggregate.lines[cancelled.sku]
+                taken = cancelled.amounts or line.kept_amounts.taking(
+                    cancelled.quantity, line.kept_units, aggregate.currency
+                )
                 line = line.changed(cancelled=cancelled.quantity)
                 for release in cancelled.releases:
                     line = line.holding(release.location_id, -release.committed, -release.backordered)
-                aggregate.lines[cancelled.sku] = line
+                aggregate.lines[cancelled.sku] = replace(line, cancelled_amounts=line.cancelled_amounts + taken)
+            aggregate.shipping_cancelled = aggregate.shipping_cancelled + self.shipping
 
     class Shipped(LedgerAggregate.Event):
         class_version = 2
@@ -508,7 +720,7 @@ class Order(LedgerAggregate):
                 aggregate.lines[requested.sku] = line.changed(return_requested=requested.quantity)
 
     class ReturnReceived(LedgerAggregate.Event):
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -519,19 +731,36 @@ class Order(LedgerAggregate):
                 for line in state["lines"]
             )
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state.setdefault("shipping", NO_AMOUNTS)
+            state.setdefault("restocking_fee", Decimal(0))
+
         return_id: str
         location_id: str
         lines: Sequence[ReceivedLine]  # a tuple when recorded, a list when read back
+        shipping: Amounts  # shipping refunded with these units
+        restocking_fee: Decimal
 
         def apply(self, aggregate: Order) -> None:
             requested = aggregate.returns[self.return_id]
             expected = dict(requested.lines)
+            credit = self.shipping.total(aggregate.prices_include_tax)
             for received in self.lines:
                 state = expected[received.sku]
                 expected[received.sku] = replace(state, received=state.received + received.quantity)
                 line = aggregate.lines[received.sku]
-                aggregate.lines[received.sku] = line.changed(returned=received.quantity)
-            aggregate.returns[self.return_id] = Return(expected)
+                taken = received.amounts or line.kept_amounts.taking(
+                    received.quantity, line.kept_units, aggregate.currency
+                )
+                credit += taken.total(aggregate.prices_include_tax)
+                line = line.changed(returned=received.quantity)
+                aggregate.lines[received.sku] = replace(line, returned_amounts=line.returned_amounts + taken)
+            aggregate.returns[self.return_id] = replace(
+                requested, lines=expected, credit=requested.credit + credit, fee=requested.fee + self.restocking_fee
+            )
+            aggregate.shipping_returned = aggregate.shipping_returned + self.shipping
+            aggregate.fees += self.restocking_fee
 
     class NoteAdded(LedgerAggregate.Event):
         text: str

@@ -36,13 +36,14 @@ def summarize(event: Any, label: str, places: dict[str, str], where: str = "") -
                 f"{units} units, {event.currency}"
             )
         case Order.PaymentAuthorized():
-            return f"{label}: payment of {event.amount} authorized"
+            return f"{label}: payment of {event.amount} authorized{_at_provider(event)}"
         case Order.PaymentCaptured():
-            return f"{label}: payment of {event.amount} captured"
+            return f"{label}: payment of {event.amount} captured{_at_provider(event)}"
         case Order.PaymentVoided():
-            return f"{label}: authorization of {event.amount} voided"
+            return f"{label}: authorization of {event.amount} voided{_at_provider(event)}"
         case Order.PaymentRefunded():
-            return f"{label}: {event.amount} refunded"
+            paid = f" for return {event.return_id}" if event.return_id else ""
+            return f"{label}: {event.amount} refunded{paid}{_at_provider(event)}"
         case Order.Cancelled():
             return f"{label}: cancelled {_units(event.lines)} ({event.reason})"
         case Order.Shipped():
@@ -57,7 +58,10 @@ def summarize(event: Any, label: str, places: dict[str, str], where: str = "") -
         case Order.NoteAdded():
             return f"{label}: note by {event.actor}: {event.text}"
         case Order.ReturnReceived():
-            return f"{label}: return {event.return_id} received at {at(event.location_id)}: {_units(event.lines)}"
+            fee = f", restocking fee {event.restocking_fee}" if event.restocking_fee else ""
+            return (
+                f"{label}: return {event.return_id} received at {at(event.location_id)}: {_units(event.lines)}{fee}"
+            )
         case StockItem.Opened():
             return f"{event.sku} first recorded at {at(event.location_id)}"
         case StockItem.Committed():
@@ -120,3 +124,8 @@ def stream_label(event: Any) -> tuple[str, str] | None:
         case LocationDirectory.Started():
             return "location_directory", "Location directory"
     return None
+
+
+def _at_provider(event: Any) -> str:
+    named = [part for part in (event.provider, event.reference) if part]
+    return f" ({' '.join(named)})" if named else ""

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Annotated, ClassVar, Self
 
 from pydantic import Field, StringConstraints, model_validator
@@ -24,6 +25,7 @@ from commands import messages as m
 from domain.errors import InvalidCommand
 from domain.money import check_amount
 from domain.payments import PaymentKind
+from domain.pricing import Discount, ShippingTerms, TaxRate
 from domain.stock import Disposition
 
 # Real invoices run to several hundred lines (590 in the UCI Online Retail data).
@@ -49,10 +51,58 @@ class Address(Strict):
     phone: Annotated[str, StringConstraints(max_length=32, pattern=r"^\+?[0-9 ()-]{3,}$")] | None = None
 
 
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE_PATTERN)]
+Rate = Annotated[
+    Decimal,
+    Field(ge=0, le=1, max_digits=12, allow_inf_nan=False, description="A fraction: 0.2 for 20%.", examples=["0.2"]),
+]
+Provider = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$"),
+    Field(description="The payment provider, as its settlement report names it.", examples=["stripe"]),
+]
+MAX_TERMS = 20
+
+
+class DiscountBody(Strict):
+    code: Code
+    amount: Price
+
+
+class TaxBody(Strict):
+    name: Text
+    rate: Rate
+    amount: Price | None = Field(default=None, description="Default: from the rate (see the docs' rounding rules).")
+
+    def to_rate(self) -> TaxRate:
+        return TaxRate(self.name, self.rate, self.amount)
+
+
+class ShippingBody(Strict):
+    code: Code
+    fee: Price
+    discount: Price = Decimal(0)
+    taxes: list[TaxBody] = Field(default_factory=list, max_length=MAX_TERMS)
+
+    def to_terms(self) -> ShippingTerms:
+        return ShippingTerms(self.code, self.fee, self.discount, tuple(t.to_rate() for t in self.taxes))
+
+
 class OrderLineBody(Strict):
     sku: Sku
     quantity: Quantity
     unit_price: Price
+    discounts: list[DiscountBody] = Field(default_factory=list, max_length=MAX_TERMS)
+    taxes: list[TaxBody] = Field(default_factory=list, max_length=MAX_TERMS)
+
+    def to_line(self) -> m.OrderLine:
+        return m.OrderLine(
+            sku=self.sku,
+            quantity=self.quantity,
+            unit_price=self.unit_price,
+            discounts=tuple(Discount(d.code, d.amount) for d in self.discounts),
+            taxes=tuple(t.to_rate() for t in self.taxes),
+        )
 
 
 class LineQuantityBody(Strict):
@@ -113,6 +163,11 @@ class PlaceOrderBody(CommandBody):
     location_id: Identifier | None = Field(default=None, description="Commit from this location only.")
     promised_ship_by: LedgerTime | None = None
     promised_delivery_by: LedgerTime | None = None
+    prices_include_tax: bool = Field(default=False, description="Unit prices and shipping fees include their taxes.")
+    discounts: list[DiscountBody] = Field(
+        default_factory=list, max_length=MAX_TERMS, description="Order discounts, allocated to the lines."
+    )
+    shipping: list[ShippingBody] = Field(default_factory=list, max_length=MAX_TERMS)
     occurred_at: BusinessTime = None
 
     @model_validator(mode="after")
@@ -132,10 +187,13 @@ class PlaceOrderBody(CommandBody):
             customer_id=self.customer_id,
             ship_to=self.ship_to.model_dump(exclude_none=True) if self.ship_to else None,
             currency=self.currency,
-            lines=tuple(m.OrderLine(sku=li.sku, quantity=li.quantity, unit_price=li.unit_price) for li in self.lines),
+            lines=tuple(li.to_line() for li in self.lines),
             location_id=self.location_id,
             promised_ship_by=self.promised_ship_by,
             promised_delivery_by=self.promised_delivery_by,
+            prices_include_tax=self.prices_include_tax,
+            discounts=tuple(Discount(d.code, d.amount) for d in self.discounts),
+            shipping=tuple(sh.to_terms() for sh in self.shipping),
             occurred_at=self.occurred_at,
         )
 
@@ -143,12 +201,19 @@ class PlaceOrderBody(CommandBody):
 class PaymentBody(CommandBody):
     command: ClassVar[type[m.Command]] = m.RecordPayment
     model_config = Strict.model_config | {
-        "json_schema_extra": {"examples": [{"kind": "capture", "amount": "35.64", "reference": "psp_3MtwBw"}]}
+        "json_schema_extra": {
+            "examples": [
+                {"kind": "capture", "amount": "35.64", "provider": "stripe", "reference": "ch_3MtwBw"},
+                {"kind": "refund", "amount": "5.10", "provider": "stripe", "reference": "re_9Ka1", "return_id": "RET-1"},
+            ]
+        }
     }
 
     kind: PaymentKind
     amount: Amount
     reference: Reference | None = None
+    provider: Provider | None = None
+    return_id: Identifier | None = Field(default=None, description="A refund: the return it pays.")
     occurred_at: BusinessTime = None
 
     def to_command(self, order_id: str) -> m.RecordPayment:
@@ -157,6 +222,8 @@ class PaymentBody(CommandBody):
             kind=self.kind,
             amount=self.amount,
             reference=self.reference,
+            provider=self.provider,
+            return_id=self.return_id,
             occurred_at=self.occurred_at,
         )
 
@@ -168,6 +235,7 @@ class CancellationBody(CommandBody):
             "examples": [
                 {"reason": "customer request"},
                 {"reason": "out of stock", "lines": [{"sku": "71053", "quantity": 2}]},
+                {"reason": "customer request", "refund": True, "provider": "stripe", "reference": "re_3Mt"},
             ]
         }
     }
@@ -176,6 +244,9 @@ class CancellationBody(CommandBody):
     lines: list[LineQuantityBody] | None = Field(
         default=None, min_length=1, max_length=MAX_LINES, description="Default: every open unit."
     )
+    refund: bool = Field(default=False, description="Also refund what was paid beyond the new amount owed.")
+    reference: Reference | None = Field(default=None, description="The refund's reference at its provider.")
+    provider: Provider | None = None
     occurred_at: BusinessTime = None
 
     @model_validator(mode="after")
@@ -185,7 +256,13 @@ class CancellationBody(CommandBody):
 
     def to_command(self, order_id: str) -> m.CancelOrder:
         return m.CancelOrder(
-            order_id=order_id, reason=self.reason, lines=_line_quantities(self.lines), occurred_at=self.occurred_at
+            order_id=order_id,
+            reason=self.reason,
+            lines=_line_quantities(self.lines),
+            refund=self.refund,
+            reference=self.reference,
+            provider=self.provider,
+            occurred_at=self.occurred_at,
         )
 
 
@@ -284,6 +361,11 @@ class ReturnReceiptBody(CommandBody):
 
     location_id: Identifier
     lines: list[ReturnReceiptLineBody] = Field(min_length=1, max_length=MAX_LINES)
+    restocking_fee: Price = Field(default=Decimal(0), description="Kept from the credit.")
+    refund_shipping: bool = Field(default=False, description="Also credit these units' share of the shipping.")
+    refund: bool = Field(default=False, description="Refund the credit less the fee now, naming this return.")
+    reference: Reference | None = Field(default=None, description="The refund's reference at its provider.")
+    provider: Provider | None = None
     occurred_at: BusinessTime = None
 
     def to_command(self, order_id: str, return_id: str) -> m.ReceiveReturn:
@@ -294,6 +376,11 @@ class ReturnReceiptBody(CommandBody):
             lines=tuple(
                 m.ReturnReceiptLine(sku=li.sku, quantity=li.quantity, disposition=li.disposition) for li in self.lines
             ),
+            restocking_fee=self.restocking_fee,
+            refund_shipping=self.refund_shipping,
+            refund=self.refund,
+            reference=self.reference,
+            provider=self.provider,
             occurred_at=self.occurred_at,
         )
 

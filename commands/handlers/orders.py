@@ -65,6 +65,10 @@ def place_order(cmd: PlaceOrder, uow: UnitOfWork, meta: Meta) -> Handled:
             promised_ship_by=cmd.promised_ship_by,
             promised_delivery_by=cmd.promised_delivery_by,
             meta=meta,
+            terms={line.sku: terms for line in cmd.lines if (terms := line.terms()) is not None},
+            discounts=cmd.discounts,
+            shipping=cmd.shipping,
+            prices_include_tax=cmd.prices_include_tax,
         )
     )
     caused = meta.caused_by(event_ref(order))
@@ -78,20 +82,36 @@ def place_order(cmd: PlaceOrder, uow: UnitOfWork, meta: Meta) -> Handled:
 
 def record_payment(cmd: RecordPayment, uow: UnitOfWork, meta: Meta) -> Handled:
     order = uow.order(cmd.order_id)
-    order.record_payment(cmd.kind, cmd.amount, cmd.reference, meta)
-    return Handled(cmd.order_id, order, {"payment_status": order.payment_status})
+    order.record_payment(
+        cmd.kind,
+        cmd.amount,
+        cmd.reference,
+        meta,
+        provider=cmd.provider,
+        return_id=cmd.return_id,
+        tolerance_percent=uow.money.over_authorization_percent,
+    )
+    return Handled(cmd.order_id, order, {"payment_status": order.payment_status, **_balances(order)})
 
 
 def cancel_order(cmd: CancelOrder, uow: UnitOfWork, meta: Meta) -> Handled:
     order = uow.order(cmd.order_id)
     lines = None if cmd.lines is None else _quantities(cmd.lines)
-    cancelled = order.cancel(cmd.reason, lines, meta)
+    before = order.payments
+    cancelled = order.cancel(cmd.reason, lines, meta, refund=cmd.refund, reference=cmd.reference, provider=cmd.provider)
     caused = meta.caused_by(event_ref(order))
     for line in cancelled:
         for release in line.releases:
             item = uow.existing_stock_item(line.sku, release.location_id)
             item.release(cmd.order_id, release.committed, release.backordered, cmd.reason, caused)
-    return Handled(cmd.order_id, order, {"status": order.status})
+    answer = {
+        "status": order.status,
+        "payment_status": order.payment_status,
+        "voided": str(order.payments.voided - before.voided),
+        "refunded": str(order.payments.refunded - before.refunded),
+        **_balances(order),
+    }
+    return Handled(cmd.order_id, order, answer)
 
 
 def ship_order(cmd: ShipOrder, uow: UnitOfWork, meta: Meta) -> Handled:
@@ -144,14 +164,37 @@ def request_return(cmd: RequestReturn, uow: UnitOfWork, meta: Meta) -> Handled:
 def receive_return(cmd: ReceiveReturn, uow: UnitOfWork, meta: Meta) -> Handled:
     order = uow.order(cmd.order_id)
     uow.require_location(cmd.location_id)
-    order.receive_return(
-        cmd.return_id, cmd.location_id, [(line.sku, line.quantity, line.disposition) for line in cmd.lines], meta=meta
+    before = order.payments.refunded
+    credited = order.receive_return(
+        cmd.return_id,
+        cmd.location_id,
+        [(line.sku, line.quantity, line.disposition) for line in cmd.lines],
+        meta=meta,
+        restocking_fee=cmd.restocking_fee,
+        refund_shipping=cmd.refund_shipping,
+        refund=cmd.refund,
+        reference=cmd.reference,
+        provider=cmd.provider,
     )
     caused = meta.caused_by(event_ref(order))
     for line in cmd.lines:
         item = uow.stock_item_or_open(line.sku, cmd.location_id, meta)
         item.restock(cmd.order_id, cmd.return_id, line.quantity, line.disposition, caused)
-    return Handled(cmd.order_id, order, {"return_id": cmd.return_id, "return_status": order.return_status})
+    answer = {
+        "return_id": cmd.return_id,
+        "return_status": order.return_status,
+        "credited": str(credited),
+        "refunded": str(order.payments.refunded - before),
+        "return_refund_due": str(order.returns[cmd.return_id].refund_due),
+        **_balances(order),
+    }
+    return Handled(cmd.order_id, order, answer)
+
+
+def _balances(order: Order) -> dict[str, str]:
+    """Amounts as strings, as the API writes every amount."""
+    money = order.money
+    return {"total": str(money.total), "balance_due": str(money.balance_due), "refund_due": str(money.refund_due)}
 
 
 # --- what each command reads ------------------------------------------------

@@ -10,6 +10,7 @@ from commands import messages as m
 from commands.ledger import Ledger
 from domain.errors import (
     AlreadyExists,
+    CaptureExceedsTotal,
     InsufficientStock,
     InvalidCommand,
     InvalidTransition,
@@ -119,7 +120,8 @@ def test_cancelling_the_whole_order_releases_every_committed_unit(stocked: Ledge
     assert item(stocked, "B", "store").available == 5
     with pytest.raises(InvalidTransition):
         execute(stocked, m.CancelOrder(order_id="o1", reason="again"))
-    with pytest.raises(InvalidTransition):
+    # Nothing shipped, so the cancelled order is worth nothing: no capture fits under its total.
+    with pytest.raises(CaptureExceedsTotal):
         execute(stocked, m.RecordPayment(order_id="o1", kind=PaymentKind.CAPTURE, amount=Decimal(1)))
 
 

@@ -1,0 +1,136 @@
+"""An order's money: what it costs, what came off it, what was paid, and what is still due.
+
+Every figure follows from the order's events (``docs/domain.md``, Order money):
+
+    subtotal  = unit price x units, for units not cancelled
+    discounts = line discounts and allocated order discounts of those units
+    shipping  = shipping fees less shipping discounts (dropped when every unit is cancelled)
+    tax       = taxes of those units and of the shipping
+    total     = subtotal - discounts + shipping (+ tax, when prices exclude it)
+    returns   = what received returns credited: their units' share of price, discounts and
+                tax, and the shipping refunded with them
+    owed      = total - returns + restocking fees
+    balance   = owed - (captured - refunded): due when positive, a refund due when negative
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from domain.order_records import Line, Return
+from domain.payments import Payments
+from domain.pricing import NO_AMOUNTS, ZERO, Amounts, ShippingLine
+
+
+class Priced(Protocol):
+    """What an order holds that its money follows from."""
+
+    currency: str
+    prices_include_tax: bool
+    lines: dict[str, Line]
+    shipping_lines: tuple[ShippingLine, ...]
+    shipping_cancelled: Amounts
+    shipping_returned: Amounts
+    fees: Decimal
+    returns: dict[str, Return]
+    payments: Payments
+
+
+@dataclass(frozen=True, slots=True)
+class OrderMoney:
+    subtotal: Decimal
+    discounts: Decimal
+    shipping: Decimal
+    tax: Decimal
+    total: Decimal
+    returns: Decimal
+    fees: Decimal
+    owed: Decimal
+    net_sales: Decimal
+    payments: Payments
+
+    @property
+    def balance(self) -> Decimal:
+        return self.owed - self.payments.kept
+
+    @property
+    def balance_due(self) -> Decimal:
+        return max(self.balance, ZERO)
+
+    @property
+    def refund_due(self) -> Decimal:
+        return max(-self.balance, ZERO)
+
+    @property
+    def refundable(self) -> Decimal:
+        return self.payments.kept
+
+    def figures(self) -> dict[str, Decimal]:
+        """Every figure by the name the read models and the API give it."""
+        p = self.payments
+        return {
+            "subtotal": self.subtotal,
+            "discounts": self.discounts,
+            "shipping": self.shipping,
+            "tax": self.tax,
+            "total": self.total,
+            "returns": self.returns,
+            "fees": self.fees,
+            "owed": self.owed,
+            "authorized": p.authorized,
+            "captured": p.captured,
+            "voided": p.voided,
+            "refunded": p.refunded,
+            "open_authorization": p.open_authorization,
+            "balance_due": self.balance_due,
+            "refund_due": self.refund_due,
+            "refundable": self.refundable,
+        }
+
+
+def _sum(amounts: Iterable[Amounts]) -> Amounts:
+    total = NO_AMOUNTS
+    for a in amounts:
+        total = total + a
+    return total
+
+
+def shipping_amounts(order: Priced) -> Amounts:
+    """The shipping of the order as placed."""
+    return _sum(s.amounts() for s in order.shipping_lines)
+
+
+def shipping_kept(order: Priced) -> Amounts:
+    """Shipping neither cancelled nor refunded with a return."""
+    return shipping_amounts(order) - order.shipping_cancelled - order.shipping_returned
+
+
+def money_of(order: Priced) -> OrderMoney:
+    inclusive = order.prices_include_tax
+    lines: Mapping[str, Line] = order.lines
+    if not order.shipping_lines and all(not li.discounts and not li.taxes for li in lines.values()):
+        # Orders without price terms (all orders placed before them): price x units only.
+        subtotal = sum((li.unit_price * (li.quantity - li.cancelled) for li in lines.values()), ZERO)
+        sold = Amounts(subtotal)
+        shipping = NO_AMOUNTS
+    else:
+        sold = _sum(li.amounts - li.cancelled_amounts for li in lines.values())
+        shipping = shipping_amounts(order) - order.shipping_cancelled
+    returned_lines = _sum(li.returned_amounts for li in lines.values())
+    returns = (returned_lines + order.shipping_returned).total(inclusive)
+    total = sold.total(inclusive) + shipping.total(inclusive)
+    return OrderMoney(
+        subtotal=sold.gross,
+        discounts=sold.discount,
+        shipping=shipping.gross - shipping.discount,
+        tax=sold.tax + shipping.tax,
+        total=total,
+        returns=returns,
+        fees=order.fees,
+        owed=total - returns + order.fees,
+        net_sales=sold.net(inclusive) - returned_lines.net(inclusive),
+        payments=order.payments,
+    )

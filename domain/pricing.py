@@ -1,0 +1,250 @@
+"""Prices: discounts, taxes and shipping, and the two ways an amount is split.
+
+Every amount is a ``Decimal`` in the currency's minor units (``domain.money``). Two rules
+make every split exact, so parts always sum to the whole:
+
+* **Allocation** (an order discount over its lines): largest remainder in minor units. Each
+  line gets ``floor(amount x weight / total weight)``; the minor units left go one each to
+  the lines with the largest remainders, the first line first on a tie.
+* **Taking units off a line** (cancellation, return): the units leaving take
+  ``round_half_up(remaining amount x units / remaining units)``, and the last units take
+  whatever remains. Each part is recorded in the event that takes it.
+
+Taxes the shop front sends with an amount are kept as sent; a tax sent with a rate alone is
+``round_half_up(base x rate)`` on tax-exclusive prices and
+``round_half_up(base x rate / (1 + sum of the line's rates))`` on tax-inclusive ones, where
+the base is the line's price after its discounts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+from domain.errors import InvalidCommand
+from domain.money import check_amount, minor_units
+
+ZERO = Decimal(0)
+
+
+def quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
+def round_money(value: Fraction | Decimal, currency: str) -> Decimal:
+    """``value`` to the currency's minor unit, half away from zero, computed exactly."""
+    fraction = Fraction(value)
+    if fraction < 0:
+        return -round_money(-fraction, currency)
+    scaled = fraction / Fraction(quantum(currency))
+    units = math.floor(scaled)
+    if scaled - units >= Fraction(1, 2):
+        units += 1
+    return _units(units, currency)
+
+
+def _units(units: int, currency: str) -> Decimal:
+    return (Decimal(units) * quantum(currency)).quantize(quantum(currency))
+
+
+def allocate(amount: Decimal, weights: Sequence[Decimal], currency: str) -> list[Decimal]:
+    """``amount`` split in proportion to ``weights`` by largest remainder: the parts sum to it."""
+    total = sum(weights, ZERO)
+    if amount == 0:
+        return [ZERO for _ in weights]
+    if total <= 0:
+        raise InvalidCommand(f"nothing to allocate {amount} over")
+    q = Fraction(quantum(currency))
+    units = int(Fraction(amount) / q)
+    exact = [Fraction(units) * Fraction(w) / Fraction(total) for w in weights]
+    floors = [int(e) for e in exact]
+    left = units - sum(floors)
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - floors[i]), i))
+    for i in by_remainder[:left]:
+        floors[i] += 1
+    return [_units(f, currency) for f in floors]
+
+
+def take(remaining: Decimal, units: int, remaining_units: int, currency: str) -> Decimal:
+    """The part of ``remaining`` that ``units`` of ``remaining_units`` take; the last take all."""
+    if units >= remaining_units:
+        return remaining
+    return round_money(Fraction(remaining) * units / remaining_units, currency)
+
+
+# --- what the shop front sends -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Discount:
+    """A discount on a line or an order. On a line, ``order_level`` marks its share of an
+    order discount, allocated to it at placement."""
+
+    code: str
+    amount: Decimal
+    order_level: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TaxLine:
+    """One tax on a line or a shipping line: its name, its rate (0.2 for 20%) and its amount."""
+
+    name: str
+    rate: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class TaxRate:
+    """A tax as asked for: with no amount, the amount follows from the rate."""
+
+    name: str
+    rate: Decimal
+    amount: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShippingLine:
+    code: str
+    fee: Decimal
+    discount: Decimal = ZERO
+    taxes: tuple[TaxLine, ...] = ()
+
+    @property
+    def tax(self) -> Decimal:
+        return sum((t.amount for t in self.taxes), ZERO)
+
+    def amounts(self) -> Amounts:
+        return Amounts(self.fee, self.discount, self.tax)
+
+
+@dataclass(frozen=True, slots=True)
+class LineTerms:
+    """A line's price terms as the shop front sends them."""
+
+    discounts: tuple[Discount, ...] = ()
+    taxes: tuple[TaxRate, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ShippingTerms:
+    code: str
+    fee: Decimal
+    discount: Decimal = ZERO
+    taxes: tuple[TaxRate, ...] = ()
+
+
+# --- amounts -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Amounts:
+    """Price (``gross``: unit price x units, or a shipping fee), discount and tax of some units."""
+
+    gross: Decimal = ZERO
+    discount: Decimal = ZERO
+    tax: Decimal = ZERO
+
+    def __add__(self, other: Amounts) -> Amounts:
+        return Amounts(self.gross + other.gross, self.discount + other.discount, self.tax + other.tax)
+
+    def __sub__(self, other: Amounts) -> Amounts:
+        return Amounts(self.gross - other.gross, self.discount - other.discount, self.tax - other.tax)
+
+    def total(self, prices_include_tax: bool) -> Decimal:
+        """What the customer pays for these units."""
+        return self.gross - self.discount + (ZERO if prices_include_tax else self.tax)
+
+    def net(self, prices_include_tax: bool) -> Decimal:
+        """Their value after discounts, without tax: net sales."""
+        return self.gross - self.discount - (self.tax if prices_include_tax else ZERO)
+
+    def taking(self, units: int, remaining_units: int, currency: str) -> Amounts:
+        """The part of these amounts that ``units`` of ``remaining_units`` take, each part apart."""
+        return Amounts(
+            take(self.gross, units, remaining_units, currency),
+            take(self.discount, units, remaining_units, currency),
+            take(self.tax, units, remaining_units, currency),
+        )
+
+
+NO_AMOUNTS = Amounts()
+
+
+# --- pricing an order ------------------------------------------------------------
+
+
+def check_rate(rate: Decimal, what: str) -> Decimal:
+    if not isinstance(rate, Decimal) or not rate.is_finite() or rate < 0 or rate > 1:
+        raise InvalidCommand(f"{what} must be a fraction from 0 to 1 (0.2 for 20%), got {rate!r}")
+    return rate
+
+
+def taxes_on(
+    base: Decimal, asked: Sequence[TaxRate], prices_include_tax: bool, currency: str, what: str
+) -> tuple[TaxLine, ...]:
+    """The tax lines on ``base`` (a price after discounts), amounts as sent or from their rates."""
+    rates = sum((check_rate(t.rate, f"tax rate {t.name!r} of {what}") for t in asked), ZERO)
+    lines = []
+    for t in asked:
+        if t.amount is not None:
+            amount = check_amount(t.amount, currency, allow_zero=True, what=f"tax {t.name!r} of {what}")
+        elif prices_include_tax:
+            amount = round_money(Fraction(base) * Fraction(t.rate) / (1 + Fraction(rates)), currency)
+        else:
+            amount = round_money(Fraction(base) * Fraction(t.rate), currency)
+        lines.append(TaxLine(t.name, t.rate, amount))
+    if prices_include_tax and sum((t.amount for t in lines), ZERO) > base:
+        raise InvalidCommand(f"the taxes of {what} are more than its tax-inclusive price after discounts ({base})")
+    return tuple(lines)
+
+
+def price_lines(
+    lines: Sequence[tuple[str, Decimal, LineTerms]],
+    order_discounts: Sequence[Discount],
+    prices_include_tax: bool,
+    currency: str,
+) -> list[tuple[tuple[Discount, ...], tuple[TaxLine, ...]]]:
+    """Each line's discounts (its own, then its share of each order discount) and taxes.
+
+    ``lines`` are (sku, gross, terms). Order discounts are allocated over what the lines are
+    worth after their own discounts, one discount after another."""
+    discounts: list[list[Discount]] = []
+    left: list[Decimal] = []
+    for sku, gross, terms in lines:
+        own = [_checked(d, currency, f"discount {d.code!r} of {sku}") for d in terms.discounts]
+        if sum((d.amount for d in own), ZERO) > gross:
+            raise InvalidCommand(f"the discounts of {sku} are more than its price ({gross})")
+        discounts.append(own)
+        left.append(gross - sum((d.amount for d in own), ZERO))
+    for d in order_discounts:
+        d = _checked(d, currency, f"order discount {d.code!r}")
+        if d.amount > sum(left, ZERO):
+            raise InvalidCommand(f"order discount {d.code!r} ({d.amount}) is more than the lines are worth")
+        for i, part in enumerate(allocate(d.amount, left, currency)):
+            if part:
+                discounts[i].append(Discount(d.code, part, order_level=True))
+                left[i] -= part
+    return [
+        (tuple(own), taxes_on(left[i], terms.taxes, prices_include_tax, currency, sku))
+        for i, ((sku, _, terms), own) in enumerate(zip(lines, discounts, strict=True))
+    ]
+
+
+def price_shipping(terms: ShippingTerms, prices_include_tax: bool, currency: str) -> ShippingLine:
+    what = f"shipping {terms.code!r}"
+    fee = check_amount(terms.fee, currency, allow_zero=True, what=f"fee of {what}")
+    discount = check_amount(terms.discount, currency, allow_zero=True, what=f"discount of {what}")
+    if discount > fee:
+        raise InvalidCommand(f"the discount of {what} is more than its fee ({fee})")
+    return ShippingLine(terms.code, fee, discount, taxes_on(fee - discount, terms.taxes, prices_include_tax, currency, what))
+
+
+def _checked(d: Discount, currency: str, what: str) -> Discount:
+    if not d.code.strip():
+        raise InvalidCommand(f"{what} needs a code")
+    check_amount(d.amount, currency, allow_zero=True, what=what)
+    return d
