@@ -20,6 +20,7 @@ from api.middleware import BodyLimit, Observe
 from api.routers import (
     audit,
     customers,
+    finance,
     imports,
     kpis,
     locations,
@@ -80,6 +81,7 @@ def create_app(container: Container, *, close_on_shutdown: bool = False) -> Fast
         imports.router,
         stock.router,
         kpis.router,
+        finance.router,
         projections.router,
         audit.router,
         audit.as_of_router,

@@ -27,6 +27,7 @@ from commands.eventstore.names import (
     EVENT_TIMES,
     IDEMPOTENCY_KEYS,
     LEDGER_SCHEMA,
+    READ_SCHEMA,
     SCHEMA_MIGRATIONS,
     SNAPSHOTS,
     ledger_table,
@@ -34,7 +35,8 @@ from commands.eventstore.names import (
 )
 from commands.ledger import Ledger
 from projections.events import make_mapper
-from projections.registry import create_read_schema
+from projections.registry import all_projections, create_read_schema
+from projections.runner import POSITIONS
 
 # An arbitrary, fixed key: every process that upgrades this database takes the same lock.
 UPGRADE_LOCK_KEY = 7_305_118_402_001
@@ -171,6 +173,30 @@ def _seals(conn: Connection[Any], url: str) -> None:
     )
 
 
+def _money(conn: Connection[Any], url: str) -> None:
+    """Order money: the orders and KPI read models gain columns that only a fold of every order's
+    events can fill, so their tables are dropped with their positions and built again from the
+    ledger by the projection runner (as ``oms projections rebuild`` would, without the swap); the
+    finance read model is new and starts from the beginning too."""
+    mapper = make_mapper()
+    projections = all_projections(mapper)
+    # Run again (or on tables made with the columns already), it leaves the tables alone.
+    built = {"orders": ("orders", "owed"), "kpis": ("fulfillment_gmv", "net_revenue")}
+    with conn.cursor() as cur:
+        for name, (table, column) in built.items():
+            found = cur.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+                " AND column_name = %s",
+                (READ_SCHEMA, table, column),
+            ).fetchone()
+            if found:
+                continue
+            for owned in projections[name].tables:
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(read_table(owned)))
+            cur.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(POSITIONS), (name,))
+        create_read_schema(cur, mapper)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ledger schema; the library's events and snapshots tables", _library_tables),
     Migration(2, "hash chain, idempotency records and time index beside the events", _beside_the_events),
@@ -180,6 +206,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "read models and projection positions", _read_models),
     Migration(7, "orders read model: sealed ship-to column", _sealed_ship_to),
     Migration(8, "seals on snapshots, idempotency records and batch ends; signed checkpoints", _seals),
+    Migration(9, "order money: orders and KPI read models rebuilt with their new columns; finance read model", _money),
 )
 
 

@@ -509,9 +509,7 @@ class Order(LedgerAggregate):
         )
         due = credit - restocking_fee
         if refund and due > 0:
-            self.record_payment(
-                PaymentKind.REFUND, due, reference, meta, provider=provider, return_id=return_id
-            )
+            self.record_payment(PaymentKind.REFUND, due, reference, meta, provider=provider, return_id=return_id)
         return due
 
     def _return_amounts(

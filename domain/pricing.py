@@ -220,8 +220,8 @@ def price_lines(
             raise InvalidCommand(f"the discounts of {sku} are more than its price ({gross})")
         discounts.append(own)
         left.append(gross - sum((d.amount for d in own), ZERO))
-    for d in order_discounts:
-        d = _checked(d, currency, f"order discount {d.code!r}")
+    for asked in order_discounts:
+        d = _checked(asked, currency, f"order discount {asked.code!r}")
         if d.amount > sum(left, ZERO):
             raise InvalidCommand(f"order discount {d.code!r} ({d.amount}) is more than the lines are worth")
         for i, part in enumerate(allocate(d.amount, left, currency)):
@@ -240,7 +240,8 @@ def price_shipping(terms: ShippingTerms, prices_include_tax: bool, currency: str
     discount = check_amount(terms.discount, currency, allow_zero=True, what=f"discount of {what}")
     if discount > fee:
         raise InvalidCommand(f"the discount of {what} is more than its fee ({fee})")
-    return ShippingLine(terms.code, fee, discount, taxes_on(fee - discount, terms.taxes, prices_include_tax, currency, what))
+    taxes = taxes_on(fee - discount, terms.taxes, prices_include_tax, currency, what)
+    return ShippingLine(terms.code, fee, discount, taxes)
 
 
 def _checked(d: Discount, currency: str, what: str) -> Discount:

@@ -46,6 +46,10 @@ COUNTERS = (
 )
 HISTOGRAMS = {"ship_hours_hist": len(SHIP_HOURS_BOUNDS) + 1, "delivery_days_hist": len(DELIVERY_DAYS_BOUNDS) + 1}
 KEY = ("day", "channel", "location_id")
+# Money per currency, in the fulfillment_gmv table: GMV (every unit ordered at its price), net
+# revenue (net sales: after discounts, cancellations and returns, without tax and shipping) and
+# the orders not cancelled, which average order value divides by.
+BY_CURRENCY = ("gmv", "net_revenue", "orders_kept")
 
 
 def bucket(value: float, bounds: Sequence[float]) -> int:
@@ -89,6 +93,8 @@ def contribution(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
             on_time and order.total_of("cancelled") == 0 and order.total_of("return_requested") == 0
         )
     c["gmv"] = {order.currency: order.ordered_total}
+    c["net_revenue"] = {order.currency: order.money.net_sales}
+    c["orders_kept"] = {order.currency: Decimal(int(status is not OrderStatus.CANCELLED))}
     return c
 
 
@@ -118,7 +124,8 @@ class FulfillmentProjection:
         cur.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (day date NOT NULL, channel text NOT NULL, location_id text NOT NULL,"
-                " currency text NOT NULL, gmv numeric NOT NULL, PRIMARY KEY (day, channel, location_id, currency))"
+                " currency text NOT NULL, gmv numeric NOT NULL, net_revenue numeric NOT NULL DEFAULT 0,"
+                " orders_kept bigint NOT NULL DEFAULT 0, PRIMARY KEY (day, channel, location_id, currency))"
             ).format(t["fulfillment_gmv"])
         )
         order_state.create_table(cur, t["kpi_orders"])
@@ -169,18 +176,21 @@ class FulfillmentProjection:
             ),
             out,
         )
-        gmv = [
-            (*key, currency, amount)
+        money = [
+            (*key, currency, *(delta[name].get(currency, 0) for name in BY_CURRENCY))
             for key, delta in deltas.items()
-            for currency, amount in delta["gmv"].items()
-            if amount
+            for currency in sorted(set().union(*(delta[name] for name in BY_CURRENCY)))
+            if any(delta[name].get(currency) for name in BY_CURRENCY)
         ]
+        table = t["fulfillment_gmv"]
         cur.executemany(
             sql.SQL(
-                "INSERT INTO {} VALUES (%s, %s, %s, %s, %s) ON CONFLICT (day, channel, location_id, currency)"
-                " DO UPDATE SET gmv = {}.gmv + EXCLUDED.gmv"
-            ).format(t["fulfillment_gmv"], t["fulfillment_gmv"]),
-            gmv,
+                "INSERT INTO {} (day, channel, location_id, currency, gmv, net_revenue, orders_kept)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (day, channel, location_id, currency)"
+                " DO UPDATE SET gmv = {}.gmv + EXCLUDED.gmv, net_revenue = {}.net_revenue + EXCLUDED.net_revenue,"
+                " orders_kept = {}.orders_kept + EXCLUDED.orders_kept"
+            ).format(table, table, table, table),
+            money,
         )
 
 
@@ -197,7 +207,8 @@ def _zero() -> dict[str, Any]:
     zero: dict[str, Any] = dict.fromkeys(COUNTERS, 0)
     for name, size in HISTOGRAMS.items():
         zero[name] = [0] * size
-    zero["gmv"] = {}
+    for name in BY_CURRENCY:
+        zero[name] = {}
     return zero
 
 
@@ -206,6 +217,7 @@ def _add(into: dict[str, Any], other: dict[str, Any], sign: int) -> None:
         into[name] += sign * other[name]
     for name in HISTOGRAMS:
         into[name] = [a + sign * b for a, b in zip(into[name], other[name], strict=True)]
-    if "gmv" in into and "gmv" in other:
-        for currency, amount in other["gmv"].items():
-            into["gmv"][currency] = into["gmv"].get(currency, Decimal(0)) + sign * amount
+    for name in BY_CURRENCY:
+        if name in into and name in other:
+            for currency, amount in other[name].items():
+                into[name][currency] = into[name].get(currency, Decimal(0)) + sign * amount

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from decimal import Decimal
 from typing import Any
 
 from eventsourcing.persistence import Transcoder
 from psycopg import Cursor, sql
 
 from domain.orders import DELIVERED_STATUSES, Order, OrderStatus
+from domain.pricing import Amounts
 from projections import order_state
 from projections.base import Tables
 from projections.events import Recorded
 
 # The orders table, declared once: its DDL, its inserts and the API's OrderRow all follow this
 # (tests/unit/test_read_model_columns.py checks _row and OrderRow against it). In the order
-# the columns stand in the table: personal_data came last.
+# the columns stand in the table: personal_data came, then the money (migration 9).
 ORDER_COLUMNS: dict[str, str] = {
     "order_id": "text PRIMARY KEY",
     "stream_id": "uuid NOT NULL UNIQUE",
@@ -51,7 +52,21 @@ ORDER_COLUMNS: dict[str, str] = {
     "version": "bigint NOT NULL",
     "last_position": "bigint NOT NULL",
     "personal_data": "text",
+    "prices_include_tax": "boolean NOT NULL",
+    "subtotal": "numeric NOT NULL",
+    "discounts": "numeric NOT NULL",
+    "shipping": "numeric NOT NULL",
+    "tax": "numeric NOT NULL",
+    "returns": "numeric NOT NULL",
+    "fees": "numeric NOT NULL",
+    "owed": "numeric NOT NULL",
+    "open_authorization": "numeric NOT NULL",
+    "balance_due": "numeric NOT NULL",
+    "refund_due": "numeric NOT NULL",
+    "refundable": "numeric NOT NULL",
 }
+# Each line's discounts and tax (of its units not cancelled) beside its counts.
+LINE_AMOUNTS = ["discount", "tax"]
 COLUMNS = list(ORDER_COLUMNS)
 
 
@@ -100,10 +115,11 @@ class OrdersProjection:
         cur.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (order_id text NOT NULL, sku text NOT NULL, {},"
-                " unit_price numeric NOT NULL, PRIMARY KEY (order_id, sku))"
+                " unit_price numeric NOT NULL, {}, PRIMARY KEY (order_id, sku))"
             ).format(
                 t["order_lines"],
                 sql.SQL(", ").join(sql.SQL("{} bigint NOT NULL").format(sql.Identifier(c)) for c in LINE_COUNTS),
+                sql.SQL(", ").join(sql.SQL("{} numeric NOT NULL").format(sql.Identifier(c)) for c in LINE_AMOUNTS),
             )
         )
         order_state.create_table(cur, t["orders_state"])
@@ -120,7 +136,7 @@ class OrdersProjection:
             sql.SQL("DELETE FROM {} WHERE order_id = ANY(%s)").format(t["order_lines"]),
             ([row["order_id"] for row in rows],),
         )
-        line_columns = ["order_id", "sku", *LINE_COUNTS, "unit_price"]
+        line_columns = ["order_id", "sku", *LINE_COUNTS, "unit_price", *LINE_AMOUNTS]
         cur.executemany(
             sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
                 t["order_lines"],
@@ -128,7 +144,11 @@ class OrdersProjection:
                 sql.SQL(", ").join(sql.Placeholder(c) for c in line_columns),
             ),
             [
-                {"order_id": order.order_id, **{c: getattr(line, c) for c in line_columns[1:]}}
+                {
+                    "order_id": order.order_id,
+                    **{c: getattr(line, c) for c in line_columns[1:-2]},
+                    **_line_amounts(line.amounts - line.cancelled_amounts),
+                }
                 for order, _ in changed.values()
                 for line in order.lines.values()
             ],
@@ -155,19 +175,23 @@ def _milestones(order: Order, extra: dict[str, Any], recorded: Recorded) -> None
         extra["delivered_at"] = recorded.event.occurred_at
 
 
+def _line_amounts(amounts: Amounts) -> dict[str, Decimal]:
+    return {"discount": amounts.discount, "tax": amounts.tax}
+
+
 def _row(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
     shipped_at = [s.shipped_at for s in order.shipments.values()]
+    money = order.money
     return {
         "order_id": order.order_id,
         "stream_id": order.id,
         "status": order.status,
-        "payment_status": order.payment_status,
+        "payment_status": order.payments.status(money.owed, cancelled=order.active_units == 0),
         "return_status": order.return_status,
         "channel": order.channel,
         "customer_id": order.customer_id,
         "personal_data": order.personal_data,
         "currency": order.currency,
-        "total": order.total,
         "ordered_total": order.ordered_total,
         "lines": len(order.lines),
         "units_ordered": order.total_of("quantity"),
@@ -177,7 +201,8 @@ def _row(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
         "units_delivered": order.total_of("delivered"),
         "units_cancelled": order.total_of("cancelled"),
         "units_returned": order.total_of("returned"),
-        **asdict(order.payments),
+        "prices_include_tax": order.prices_include_tax,
+        **money.figures(),
         "location_id": extra["location_id"],
         "placed_at": order.placed_at,
         "first_shipped_at": min(shipped_at, default=None),

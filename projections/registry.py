@@ -11,6 +11,7 @@ from psycopg import Cursor, sql
 from commands.eventstore.names import READ_SCHEMA
 from projections.audit import AuditProjection
 from projections.base import Projection, Tables
+from projections.finance import FinanceProjection
 from projections.kpis import FulfillmentProjection
 from projections.orders import OrdersProjection
 from projections.runner import POSITIONS
@@ -23,6 +24,7 @@ def all_projections(mapper: Mapper[UUID]) -> dict[str, Projection]:
         OrdersProjection(mapper.transcoder),
         FulfillmentProjection(mapper.transcoder),
         AuditProjection(),
+        FinanceProjection(mapper.transcoder),
     ]
     return {p.name: p for p in projections}
 

@@ -59,9 +59,7 @@ def summarize(event: Any, label: str, places: dict[str, str], where: str = "") -
             return f"{label}: note by {event.actor}: {event.text}"
         case Order.ReturnReceived():
             fee = f", restocking fee {event.restocking_fee}" if event.restocking_fee else ""
-            return (
-                f"{label}: return {event.return_id} received at {at(event.location_id)}: {_units(event.lines)}{fee}"
-            )
+            return f"{label}: return {event.return_id} received at {at(event.location_id)}: {_units(event.lines)}{fee}"
         case StockItem.Opened():
             return f"{event.sku} first recorded at {at(event.location_id)}"
         case StockItem.Committed():

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Literal
 
 from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
 from commands.eventstore.names import read_table
-from projections.kpis import COUNTERS, DELIVERY_DAYS_BOUNDS, HISTOGRAMS, SHIP_HOURS_BOUNDS
+from domain.pricing import round_money
+from projections.kpis import BY_CURRENCY, COUNTERS, DELIVERY_DAYS_BOUNDS, HISTOGRAMS, SHIP_HOURS_BOUNDS
 from queries.filters import Where
 from queries.models import KpiAnswer, KpiRow
 
@@ -77,7 +79,11 @@ def fulfillment(
     def group(row: dict[str, Any]) -> dict[str, Any]:
         key = (period_start(row["day"], granularity), *(row[g] for g in group_by))
         if key not in groups:
-            groups[key] = {**dict.fromkeys(COUNTERS, 0), **{h: [0] * n for h, n in HISTOGRAMS.items()}, "gmv": {}}
+            groups[key] = {
+                **dict.fromkeys(COUNTERS, 0),
+                **{h: [0] * n for h, n in HISTOGRAMS.items()},
+                **{name: {} for name in BY_CURRENCY},
+            }
         return groups[key]
 
     for row in days:
@@ -88,7 +94,8 @@ def fulfillment(
             into[name] = [a + b for a, b in zip(into[name], row[name], strict=True)]
     for row in gmv:
         into = group(row)
-        into["gmv"][row["currency"]] = into["gmv"].get(row["currency"], Decimal(0)) + row["gmv"]
+        for name in BY_CURRENCY:
+            into[name][row["currency"]] = into[name].get(row["currency"], Decimal(0)) + row[name]
     rows = []
     for key in sorted(groups, key=lambda k: tuple("" if v is None else str(v) for v in k)):
         totals = groups[key]
@@ -105,6 +112,12 @@ def _kpi_row(start: date | None, labels: dict[str, Any], t: dict[str, Any]) -> K
         orders_placed=t["orders_placed"],
         units_ordered=t["units_ordered"],
         gmv=t["gmv"],
+        net_revenue=t["net_revenue"],
+        average_order_value={
+            currency: round_money(Fraction(revenue) / int(t["orders_kept"][currency]), currency)
+            for currency, revenue in t["net_revenue"].items()
+            if t["orders_kept"].get(currency)
+        },
         orders_backordered=t["orders_backordered"],
         fill_rate=_rate(t["units_committed_at_placement"], t["units_ordered"]),
         orders_shipped=shipped,

@@ -93,12 +93,26 @@ class OrderRow(BaseModel):
     promised_delivery_by: datetime | None
     updated_at: datetime
     version: int
+    prices_include_tax: bool = False
+    subtotal: Decimal = Field(description="Unit price x units, for units not cancelled.")
+    discounts: Decimal = Field(description="Line and allocated order discounts of those units.")
+    shipping: Decimal = Field(description="Shipping fees less shipping discounts (none once every unit is cancelled).")
+    tax: Decimal = Field(description="Taxes of those units and of the shipping.")
+    returns: Decimal = Field(description="What received returns credited (units and shipping, with tax).")
+    fees: Decimal = Field(description="Restocking fees kept.")
+    owed: Decimal = Field(description="total - returns + fees.")
+    open_authorization: Decimal
+    balance_due: Decimal = Field(description="owed - (captured - refunded), when positive.")
+    refund_due: Decimal = Field(description="(captured - refunded) - owed, when positive.")
+    refundable: Decimal = Field(description="captured - refunded.")
 
 
 class OrderLineRow(BaseModel):
     sku: str
     quantity: int
     unit_price: Decimal
+    discount: Decimal = Field(description="Discounts of the units not cancelled.")
+    tax: Decimal = Field(description="Tax of the units not cancelled.")
     committed: int
     backordered: int
     shipped: int
@@ -143,6 +157,13 @@ class KpiRow(BaseModel):
     orders_placed: int
     units_ordered: int
     gmv: dict[str, Decimal]
+    net_revenue: dict[str, Decimal] = Field(
+        description="By currency: net sales of the cohort's orders (after discounts, cancellations and returns;"
+        " without tax and shipping)."
+    )
+    average_order_value: dict[str, Decimal] = Field(
+        description="By currency: net revenue / orders not cancelled, in the currency's minor unit."
+    )
     orders_backordered: int
     fill_rate: float | None
     orders_shipped: int
@@ -173,3 +194,71 @@ class ProjectionStatus(BaseModel):
     head: int
     lag: int
     updated_at: datetime | None
+
+
+class FinanceRow(BaseModel):
+    """Money of one period, currency and channel (formulas in docs/read-models.md, Finance)."""
+
+    period_start: date | None = Field(description="First day of the period; null for granularity=total.")
+    currency: str
+    channel: str
+    orders: int = Field(description="Orders placed.")
+    gross_sales: Decimal = Field(description="Unit price x units placed, without tax.")
+    discounts: Decimal = Field(description="Line and order discounts of the units placed.")
+    cancellations: Decimal = Field(description="Net value (after discounts, without tax) of units cancelled.")
+    returns: Decimal = Field(description="Net value of units returned.")
+    net_sales: Decimal = Field(description="gross_sales - discounts - cancellations - returns.")
+    shipping: Decimal = Field(description="Shipping charged, without tax, less shipping cancelled or refunded.")
+    tax: Decimal = Field(description="Tax charged, less tax of units and shipping cancelled or returned.")
+    fees: Decimal = Field(description="Restocking fees kept.")
+    total_sales: Decimal = Field(description="net_sales + shipping + tax + fees.")
+    authorized: Decimal
+    captured: Decimal
+    voided: Decimal
+    refunded: Decimal
+    outstanding_authorizations: Decimal = Field(description="Open authorizations at the period's end.")
+    balance_due: Decimal = Field(description="What customers owe at the period's end.")
+    refund_due: Decimal = Field(description="What is owed back to customers at the period's end.")
+
+
+class FinanceAnswer(BaseModel):
+    rows: list[FinanceRow]
+
+
+class PaymentRow(BaseModel):
+    position: int = Field(description="The payment event's ledger position.")
+    order_id: str
+    occurred_at: datetime
+    currency: str
+    channel: str
+    kind: str
+    amount: Decimal
+    provider: str | None
+    reference: str | None
+    return_id: str | None
+
+
+class PaymentsPage(BaseModel):
+    items: list[PaymentRow]
+    next_cursor: str | None
+
+
+class BalanceRow(BaseModel):
+    order_id: str
+    currency: str
+    channel: str
+    status: str
+    payment_status: str
+    placed_at: datetime
+    owed: Decimal
+    authorized: Decimal
+    captured: Decimal
+    refunded: Decimal
+    open_authorization: Decimal
+    balance_due: Decimal
+    refund_due: Decimal
+
+
+class BalancesPage(BaseModel):
+    items: list[BalanceRow]
+    next_cursor: str | None

@@ -204,7 +204,7 @@ class PaymentBody(CommandBody):
         "json_schema_extra": {
             "examples": [
                 {"kind": "capture", "amount": "35.64", "provider": "stripe", "reference": "ch_3MtwBw"},
-                {"kind": "refund", "amount": "5.10", "provider": "stripe", "reference": "re_9Ka1", "return_id": "RET-1"},
+                {"kind": "refund", "amount": "5.10", "provider": "stripe", "reference": "re_9K", "return_id": "RET-1"},
             ]
         }
     }

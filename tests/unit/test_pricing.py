@@ -118,9 +118,7 @@ def test_a_full_discount_leaves_nothing_and_no_tax() -> None:
 
 
 def test_taxes_from_rates_exclusive_and_inclusive() -> None:
-    ((_, exclusive),) = price_lines(
-        [("A", D("10.00"), LineTerms(taxes=(TaxRate("VAT", D("0.2")),)))], [], False, "GBP"
-    )
+    ((_, exclusive),) = price_lines([("A", D("10.00"), LineTerms(taxes=(TaxRate("VAT", D("0.2")),)))], [], False, "GBP")
     assert exclusive[0].amount == D("2.00")
     # 12.00 including 20% VAT holds 2.00 of tax; with two rates each takes its share of the whole.
     ((_, inclusive),) = price_lines([("A", D("12.00"), LineTerms(taxes=(TaxRate("VAT", D("0.2")),)))], [], True, "GBP")
