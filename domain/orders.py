@@ -217,7 +217,8 @@ class Order(LedgerAggregate):
 
     @property
     def payment_status(self) -> PaymentStatus:
-        return self.payments.status(self.money.owed, cancelled=self.active_units == 0)
+        money = self.money
+        return self.payments.status(money.owed, money.total, cancelled=self.active_units == 0)
 
     def open_locations(self) -> list[str]:
         """Locations holding open units of this order."""

@@ -82,8 +82,10 @@ class Payments:
         """Captured and not refunded: what the customer has paid and still has paid."""
         return self.captured - self.refunded
 
-    def status(self, owed: Decimal, cancelled: bool) -> PaymentStatus:
-        """Derived from the amounts; an order cancelled before any payment is never ``paid``."""
+    def status(self, owed: Decimal, total: Decimal, cancelled: bool) -> PaymentStatus:
+        """Derived from the amounts (``owed``: the total less returns, plus fees). With no payment
+        at all, only an order with nothing to pay is ``paid``: never a cancelled one, nor one
+        whose units all came back."""
         if self.refunded > 0:
             return PaymentStatus.REFUNDED if self.refunded >= self.captured else PaymentStatus.PARTIALLY_REFUNDED
         if self.captured > 0:
@@ -92,10 +94,7 @@ class Payments:
             return PaymentStatus.AUTHORIZED
         if self.voided > 0:
             return PaymentStatus.VOIDED
-        if cancelled:
-            return PaymentStatus.UNPAID
-        # Nothing to pay (a free or fully discounted order) is paid.
-        return PaymentStatus.PAID if owed == 0 else PaymentStatus.UNPAID
+        return PaymentStatus.PAID if total == 0 and not cancelled else PaymentStatus.UNPAID
 
 
 def decide(payments: Payments, kind: PaymentKind, amount: Decimal, limit: Decimal) -> tuple[str, dict[str, Any]]:

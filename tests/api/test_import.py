@@ -203,7 +203,7 @@ def test_cli_version_and_json_outputs(pg_url: str, monkeypatch: pytest.MonkeyPat
     (key,) = json.loads(runner.invoke(cli, ["keys", "list", "--json"]).output)
     assert (key["role"], key["name"], key["revoked_at"]) == ("auditor", "books", None)
     statuses = json.loads(runner.invoke(cli, ["projections", "status", "--json"]).output)
-    assert {s["name"] for s in statuses} == {"stock", "orders", "kpis", "audit"}
+    assert {s["name"] for s in statuses} == {"stock", "orders", "kpis", "audit", "finance"}
     verified = runner.invoke(cli, ["audit", "verify", "--json"])
     assert verified.exit_code == 0
     assert json.loads(verified.output)["ok"] is True

@@ -104,7 +104,7 @@ def test_payments(stocked: Api) -> None:
     url = "/v1/orders/o1/payments"
     assert stocked.post(url, {"kind": "authorization", "amount": "9.00"}).json()["payment_status"] == "authorized"
     assert stocked.post(url, {"kind": "capture", "amount": 9}).json()["payment_status"] == "paid"
-    problem(stocked.post(url, {"kind": "refund", "amount": "9.01"}), 409, "payment_rejected")
+    problem(stocked.post(url, {"kind": "refund", "amount": "9.01"}), 409, "refund_exceeds_captured")
     problem(stocked.post(url, {"kind": "capture", "amount": "0.001"}), 422, "validation_error")
     problem(stocked.post(url, {"kind": "capture", "amount": 0}), 422, "validation_error")
     problem(stocked.post(url, {"kind": "gift", "amount": 1}), 422, "validation_error")

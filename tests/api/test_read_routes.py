@@ -231,5 +231,5 @@ def test_min_position_reads_your_writes_or_answers_503(shop: Api, pg_url: str) -
 
 def test_projection_statuses(shop: Api) -> None:
     statuses = {s["name"]: s for s in ok(shop.client.get("/v1/projections", headers=shop.headers(Role.AUDITOR)))}
-    assert set(statuses) == {"stock", "orders", "kpis", "audit"}
+    assert set(statuses) == {"stock", "orders", "kpis", "audit", "finance"}
     assert all(s["lag"] == 0 and s["position"] == s["head"] > 0 for s in statuses.values())

@@ -28,11 +28,22 @@ from commands import messages as m
 from commands.ledger import Ledger
 from domain.base import LedgerAggregate
 from domain.orders import Order
+from domain.pricing import Amounts
 from tests.helpers import execute
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "ledger_e4b0bf5.json.gz"
 # State an aggregate has gained since e4b0bf5, as an aggregate of then reads today.
-ADDED_SINCE: dict[str, dict[str, Any]] = {"Order": {"notes": []}}
+ADDED_SINCE: dict[str, dict[str, Any]] = {
+    "Order": {
+        "notes": [],
+        "prices_include_tax": False,
+        "order_discounts": [],
+        "shipping_lines": [],
+        "shipping_cancelled": {"gross": "0", "discount": "0", "tax": "0"},
+        "shipping_returned": {"gross": "0", "discount": "0", "tax": "0"},
+        "fees": "0",
+    }
+}
 PROPERTIES = ("status", "payment_status", "return_status", "total", "available", "committed", "on_hand")
 
 
@@ -59,7 +70,34 @@ def _state(aggregate: LedgerAggregate) -> dict[str, Any]:
             state[name] = _plain(getattr(aggregate, name))
     for name, default in ADDED_SINCE.get(type(aggregate).__name__, {}).items():
         assert state.pop(name) == default, name
+    if isinstance(aggregate, Order):
+        _money_added_since(aggregate, state)
     return state
+
+
+def _fixed_since(state: dict[str, Any]) -> dict[str, Any]:
+    """The one reading changed on purpose: an order cancelled before any payment was ``paid``
+    (its total fell to zero, and zero counted as paid); it is ``unpaid`` now."""
+    unpaid = all(Decimal(v) == 0 for v in state.get("payments", {}).values())
+    if state.get("status") == "cancelled" and state.get("payment_status") == "paid" and unpaid:
+        return {**state, "payment_status": "unpaid"}
+    return state
+
+
+def _money_added_since(order: Order, state: dict[str, Any]) -> None:
+    """Lines and returns gained price terms and the amounts their events took: an order of then
+    had no terms, so what came off is unit price x units, as its total always said."""
+    for sku, line in order.lines.items():
+        assert (line.discounts, line.taxes) == ((), ())
+        assert line.cancelled_amounts == Amounts(line.unit_price * line.cancelled), sku
+        assert line.returned_amounts == Amounts(line.unit_price * line.returned), sku
+        for name in ("discounts", "taxes", "cancelled_amounts", "returned_amounts"):
+            del state["lines"][sku][name]
+    for return_id, returned in order.returns.items():
+        received = sum(order.lines[sku].unit_price * r.received for sku, r in returned.lines.items())
+        assert (returned.credit, returned.fee, returned.refunded) == (received, 0, 0), return_id
+        for name in ("credit", "fee", "refunded"):
+            del state["returns"][return_id][name]
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +148,7 @@ def test_every_aggregate_reads_as_the_version_that_wrote_it(legacy: Ledger, writ
             aggregate = legacy.repository.get(UUID(stream))
             assert type(aggregate).__name__ == expected["type"]
             assert aggregate.version == expected["version"]
+            expected = {**expected, "state": _fixed_since(expected["state"])}
             assert _state(aggregate) == expected["state"], stream
             # ... and folded from the events alone.
             folded: Any = None

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.postgres
 
 def positions(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
-        return {s.name: s.position for s in statuses(conn, ["stock", "orders", "kpis", "audit"])}
+        return {s.name: s.position for s in statuses(conn, ["stock", "orders", "kpis", "audit", "finance"])}
 
 
 def test_a_worker_process_killed_mid_way_resumes_and_matches_a_clean_rebuild(pg_ledger: Ledger, pg_url: str) -> None:

@@ -214,6 +214,7 @@ def fold_orders(history: list[tuple[int, Any]]) -> dict[str, dict[str, Any]]:
                 "promised_delivery_by": e.promised_delivery_by,
                 "location_id": _primary(e),
                 "cancelled_value": Decimal(0),
+                "returned_value": Decimal(0),
             }
             continue
         if not isinstance(e, Order.Event):
@@ -231,6 +232,7 @@ def fold_orders(history: list[tuple[int, Any]]) -> dict[str, dict[str, Any]]:
             o["units"]["return_requested"] += sum(li.quantity for li in e.lines)
         elif isinstance(e, Order.ReturnReceived):
             o["units"]["returned"] += sum(li.quantity for li in e.lines)
+            o["returned_value"] += sum(o["price"][li.sku] * li.quantity for li in e.lines)
         elif isinstance(e, Order.PaymentCaptured):
             o["pay"]["captured"] += e.amount
             o["pay"]["authorized"] += e.authorized
@@ -258,14 +260,19 @@ def _total(o: dict[str, Any]) -> Decimal:
 
 
 def _pay_status(o: dict[str, Any], total: Decimal) -> str:
+    """Captures are measured against what is owed: the total less what returns credited. With no
+    payment, only an order with nothing to pay (and not cancelled) is paid."""
     p = o["pay"]
     if p["refunded"] > 0:
         return "refunded" if p["refunded"] >= p["captured"] else "partially_refunded"
     if p["captured"] > 0:
-        return "paid" if p["captured"] >= total else "partially_paid"
+        return "paid" if p["captured"] >= total - o["returned_value"] else "partially_paid"
     if p["authorized"] - p["voided"] - p["captured"] > 0:
         return "authorized"
-    return "voided" if p["voided"] > 0 else ("paid" if total == 0 else "unpaid")
+    if p["voided"] > 0:
+        return "voided"
+    cancelled = sum(o["ordered"].values()) == o["units"]["cancelled"]
+    return "paid" if total == 0 and not cancelled else "unpaid"
 
 
 def _status(o: dict[str, Any]) -> str:

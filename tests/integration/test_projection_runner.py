@@ -38,6 +38,9 @@ KEYS = {
     "kpi_orders": "stream_id",
     "audit_events": "position",
     "audit_streams": "stream_id",
+    "finance_daily": "day, currency, channel",
+    "finance_payments": "position",
+    "finance_orders": "stream_id",
 }
 
 
@@ -53,7 +56,10 @@ def a_history(ledger: Ledger, orders: int = 12) -> None:
             execute(ledger, m.ShipOrder(order_id=f"o{n}", shipment_id=f"s{n}", location_id="main"))
         if n % 4 == 0:
             execute(ledger, m.DeliverShipment(order_id=f"o{n}", shipment_id=f"s{n}"))
-            execute(ledger, m.RecordPayment(order_id=f"o{n}", kind=PaymentKind.CAPTURE, amount=Decimal(20)))
+            execute(
+                ledger,
+                m.RecordPayment(order_id=f"o{n}", kind=PaymentKind.CAPTURE, amount=Decimal("2.50") * (1 + n % 3) + 2),
+            )
         if n % 5 == 1 and n % 2:
             execute(ledger, m.CancelOrder(order_id=f"o{n}", reason="r"))
 

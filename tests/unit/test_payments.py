@@ -106,4 +106,4 @@ def test_payment_status_is_derived_from_the_amounts(
     ledger = payments.Payments()
     for kind, amount in steps:
         ledger = apply(ledger, kind, amount)
-    assert ledger.status(D(total), cancelled) == status
+    assert ledger.status(D(total), D(total), cancelled) == status
