@@ -62,9 +62,9 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def wrk(base: str, key: str, clients: int, seconds: int) -> Run:
+def wrk(base: str, key: str, clients: int, seconds: int, script: Path = SCRIPT) -> Run:
     done = subprocess.run(
-        ["wrk", f"-t{min(2, clients)}", f"-c{clients}", f"-d{seconds}s", "--latency", "-s", str(SCRIPT), base],
+        ["wrk", f"-t{min(2, clients)}", f"-c{clients}", f"-d{seconds}s", "--latency", "-s", str(script), base],
         env={"BENCH_KEY": key, "BENCH_SKUS": str(SKUS), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,

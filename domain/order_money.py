@@ -15,7 +15,7 @@ Every figure follows from the order's events (``docs/domain.md``, Order money):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -31,7 +31,10 @@ class Priced(Protocol):
     currency: str
     prices_include_tax: bool
     lines: dict[str, Line]
-    shipping_lines: tuple[ShippingLine, ...]
+
+    @property
+    def shipping_lines(self) -> Sequence[ShippingLine]: ...
+
     shipping_cancelled: Amounts
     shipping_returned: Amounts
     fees: Decimal

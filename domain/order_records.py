@@ -311,8 +311,8 @@ def typed_state_upcast(state: dict[str, Any]) -> None:
 def money_upcast(state: dict[str, Any]) -> None:
     """Version 3 had no price terms: tax-exclusive, no order discounts, no shipping, no fees."""
     state.setdefault("prices_include_tax", False)
-    state.setdefault("order_discounts", ())
-    state.setdefault("shipping_lines", ())
+    state.setdefault("order_discounts", [])
+    state.setdefault("shipping_lines", [])
     state.setdefault("shipping_cancelled", NO_AMOUNTS)
     state.setdefault("shipping_returned", NO_AMOUNTS)
     state.setdefault("fees", Decimal(0))

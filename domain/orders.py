@@ -143,8 +143,9 @@ class Order(LedgerAggregate):
                 taxes=tuple(placed.taxes),
             )
         self.prices_include_tax = prices_include_tax
-        self.order_discounts = tuple(discounts)  # as sent; their shares are on the lines
-        self.shipping_lines = tuple(shipping)
+        # Lists, as JSON gives them back from a snapshot (like notes).
+        self.order_discounts = list(discounts)  # as sent; their shares are on the lines
+        self.shipping_lines = list(shipping)
         self.shipping_cancelled = NO_AMOUNTS
         self.shipping_returned = NO_AMOUNTS
         self.fees = ZERO  # restocking fees kept

@@ -38,7 +38,7 @@ def scratch_tables(url: str) -> list[str]:
 def test_a_healthy_ledger_reconciles_with_nothing_to_report(pg_ledger: Ledger, pg_url: str) -> None:
     a_history(pg_ledger, orders=10)
     project_all(pg_url)
-    assert reconcile_all(pg_url) == {name: (0, []) for name in ("stock", "orders", "kpis", "audit")}
+    assert reconcile_all(pg_url) == {name: (0, []) for name in ("stock", "orders", "kpis", "audit", "finance")}
     assert scratch_tables(pg_url) == []
 
 
@@ -46,10 +46,10 @@ def test_a_read_model_behind_the_ledger_is_brought_level_before_comparing(pg_led
     a_history(pg_ledger, orders=6)
     project_all(pg_url)
     place(pg_ledger, [("A", 1)], order_id="late")
-    assert reconcile_all(pg_url) == {name: (0, []) for name in ("stock", "orders", "kpis", "audit")}
+    assert reconcile_all(pg_url) == {name: (0, []) for name in ("stock", "orders", "kpis", "audit", "finance")}
     head = pg_ledger.recorder.max_notification_id()
     with psycopg.connect(pg_url) as conn:
-        assert {s.position for s in statuses(conn, ["stock", "orders", "kpis", "audit"])} == {head}
+        assert {s.position for s in statuses(conn, ["stock", "orders", "kpis", "audit", "finance"])} == {head}
 
 
 def test_rows_changed_deleted_or_added_by_hand_are_each_reported(pg_ledger: Ledger, pg_url: str) -> None:
