@@ -25,6 +25,7 @@ class OrderAsOf(BaseModel):
     return_status: str
     currency: str
     total: Decimal
+    money: dict[str, Decimal]
     lines: list[dict[str, Any]]
     payments: dict[str, Decimal]
     shipments: dict[str, dict[str, Any]]
@@ -41,6 +42,7 @@ class OrderAsOf(BaseModel):
             return_status=order.return_status,
             currency=order.currency,
             total=order.total,
+            money=order.money.figures(),
             lines=[{k: v for k, v in asdict(line).items() if k != "allocations"} for line in order.lines.values()],
             payments=asdict(order.payments),
             shipments={k: asdict(v) for k, v in order.shipments.items()},
