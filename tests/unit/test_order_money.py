@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from commands import messages as m
 from commands.ledger import Ledger
@@ -19,7 +21,7 @@ from domain.errors import (
 from domain.payments import MoneyPolicy, PaymentKind
 from domain.pricing import Discount, ShippingTerms, TaxRate
 from domain.stock import Disposition
-from tests.helpers import execute, order, pipeline_of, receive, register
+from tests.helpers import execute, memory_ledger, order, pipeline_of, receive, register
 
 D = Decimal
 VAT = (TaxRate("VAT", D("0.2")),)
@@ -201,3 +203,71 @@ def test_tax_inclusive_prices_keep_the_total_and_take_the_tax_out(stocked: Ledge
     money = order(stocked, "o1").money
     # 3300 - 100 = 3200 including 10%: 3200 x 0.1 / 1.1 = 290.9 -> 291 of tax.
     assert (money.total, money.tax, money.net_sales) == (D("3200"), D("291"), D("2909"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    price=st.integers(1, 10_000),
+    quantity=st.integers(2, 7),
+    discount=st.integers(0, 100),
+    rate=st.sampled_from(["0.2", "0.175", "0.05"]),
+    steps=st.lists(st.integers(1, 3), min_size=1, max_size=7),
+)
+def test_units_taken_off_in_any_steps_take_exactly_the_line(
+    price: int, quantity: int, discount: int, rate: str, steps: list[int]
+) -> None:
+    """Cancelling some units and shipping and returning the rest, in any steps: the parts taken
+    sum to the line's price, discount and tax exactly, and nothing is left owed."""
+    ledger = memory_ledger()
+    register(ledger, "main")
+    receive(ledger, "A", "main", 100)
+    gross = D(price) / 100 * quantity
+    execute(
+        ledger,
+        m.PlaceOrder(
+            order_id="o1",
+            channel="web",
+            customer_id="c1",
+            currency="GBP",
+            lines=(
+                m.OrderLine(
+                    sku="A",
+                    quantity=quantity,
+                    unit_price=D(price) / 100,
+                    discounts=(Discount("D", (gross * discount / 100).quantize(D("0.01"))),),
+                    taxes=(TaxRate("VAT", D(rate)),),
+                ),
+            ),
+        ),
+    )
+    left = quantity
+    for step in steps[:-1]:
+        take = min(step, left - 1)
+        if take <= 0:
+            break
+        execute(ledger, m.CancelOrder(order_id="o1", reason="r", lines=(m.LineQuantity(sku="A", quantity=take),)))
+        left -= take
+    execute(ledger, m.ShipOrder(order_id="o1", shipment_id="s1"))
+    returned = 0
+    for n, step in enumerate(steps):
+        size = left - returned if n == len(steps) - 1 else min(step, left - returned)
+        if size <= 0:
+            break
+        rid = f"r{n}"
+        execute(
+            ledger,
+            m.RequestReturn(order_id="o1", return_id=rid, lines=(m.ReturnLine(sku="A", quantity=size, reason="x"),)),
+        )
+        execute(
+            ledger,
+            m.ReceiveReturn(
+                order_id="o1",
+                return_id=rid,
+                location_id="main",
+                lines=(m.ReturnReceiptLine(sku="A", quantity=size, disposition=Disposition.RESTOCK),),
+            ),
+        )
+        returned += size
+    line = order(ledger, "o1").lines["A"]
+    assert line.cancelled_amounts + line.returned_amounts == line.amounts
+    assert order(ledger, "o1").money.owed == 0
