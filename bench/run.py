@@ -1,7 +1,8 @@
 """Every benchmark in one run, each beside its floor measured in the same run: ``make bench``.
 
 1. place-order over HTTP from 1, 8, 32 and 64 clients (wrk), with group commit and
-   without, beside raw psycopg writing as many rows per transaction;
+   without, beside raw psycopg writing as many rows per transaction; 1b. place-order with price
+   terms (discounts, taxes, shipping) beside the plain one, over HTTP and through the pipeline;
 2. the whole data set imported with ``oms import``, beside a COPY of as many event rows;
 3. projection catch-up on that ledger;
 4. read latency at that size; 5. as-of latency, one order and a stock item with 100,000 events.
@@ -25,7 +26,7 @@ from typing import Any
 import psycopg
 
 from api.database import ledger_env
-from bench import audit, http_orders, import_copy, reads
+from bench import audit, http_orders, import_copy, money, reads
 from bench.common import api_key, drop_database, fresh_database, server
 from bench.online_retail import WHERE_TO_GET_IT, DatasetMissing, find_dataset
 from bench.projections import catch_up
@@ -66,6 +67,10 @@ def main() -> None:
         "command": "make bench",
     }
     http(results, args.seconds, args.keep)
+    print("1b. place-order with price terms beside the plain one", flush=True)
+    results["money"] = money.figures(min(args.seconds, 10), rounds=2)
+    for name, row in results["money"].items():
+        print(f"   {name:8} priced/plain {row['priced_over_plain']:.3f}", flush=True)
     url, name = imports(results, args.invoices, dataset)
     print("3. projection catch-up", flush=True)
     results["catch_up"] = [
@@ -168,6 +173,16 @@ def table(results: dict[str, Any]) -> str:
             f" {_rate(single)}) | psycopg, {results['rows_per_order']} rows per transaction: {_rate(floor)}"
             " | 1,000/s at p99 <= 50 ms |"
         )
+    if "money" in results:
+        for name, what in (("http", "over HTTP, 16 clients"), ("pipeline", "through the writer's pipeline")):
+            row = results["money"][name]
+            plain = sum(row["plain_per_second"]) / len(row["plain_per_second"])
+            priced = sum(row["priced_per_second"]) / len(row["priced_per_second"])
+            lines.append(
+                f"| place-order with discounts, taxes and shipping, {what} | {priced:,.0f}/s"
+                f" ({row['priced_over_plain']:.2f} of plain) | plain orders, same run: {plain:,.0f}/s"
+                " | >= 0.90 of plain |"
+            )
     imp, copy = results["import"], results["copy"]
     lines.append(
         f"| import, {imp['commands']:,} commands, {imp['events']:,} events | {imp['events_per_second']:,.0f} events/s"

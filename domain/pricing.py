@@ -18,11 +18,9 @@ the base is the line's price after its discounts.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
-from fractions import Fraction
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 
 from domain.errors import InvalidCommand
 from domain.money import check_amount, minor_units
@@ -30,49 +28,57 @@ from domain.money import check_amount, minor_units
 ZERO = Decimal(0)
 
 
+# Wide enough that a quotient of amounts (at most 18 digits) by the small numbers they are divided
+# by (units, 1 + a sum of rates of 12 digits) never lands on the wrong side of a half minor unit:
+# such a quotient is either exactly on the half or at least 1e-13 minor units away from it.
+_EXACT = Context(prec=80, rounding=ROUND_HALF_EVEN)
+_QUANTA: dict[str, Decimal] = {}
+
+
 def quantum(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-minor_units(currency))
+    found = _QUANTA.get(currency)
+    if found is None:
+        found = _QUANTA[currency] = Decimal(1).scaleb(-minor_units(currency))
+    return found
 
 
-def round_money(value: Fraction | Decimal, currency: str) -> Decimal:
-    """``value`` to the currency's minor unit, half away from zero, computed exactly."""
-    fraction = Fraction(value)
-    if fraction < 0:
-        return -round_money(-fraction, currency)
-    scaled = fraction / Fraction(quantum(currency))
-    units = math.floor(scaled)
-    if scaled - units >= Fraction(1, 2):
-        units += 1
-    return _units(units, currency)
+def round_money(value: Decimal, currency: str) -> Decimal:
+    """``value`` to the currency's minor unit, half away from zero."""
+    return value.quantize(quantum(currency), rounding=ROUND_HALF_UP, context=_EXACT)
 
 
-def _units(units: int, currency: str) -> Decimal:
-    return (Decimal(units) * quantum(currency)).quantize(quantum(currency))
+def ratio(value: Decimal, numerator: Decimal | int, denominator: Decimal | int) -> Decimal:
+    """``value x numerator / denominator``, to 80 digits."""
+    return _EXACT.divide(_EXACT.multiply(value, Decimal(numerator)), Decimal(denominator))
 
 
 def allocate(amount: Decimal, weights: Sequence[Decimal], currency: str) -> list[Decimal]:
     """``amount`` split in proportion to ``weights`` by largest remainder: the parts sum to it."""
-    total = sum(weights, ZERO)
     if amount == 0:
         return [ZERO for _ in weights]
+    total = sum(weights, ZERO)
     if total <= 0:
         raise InvalidCommand(f"nothing to allocate {amount} over")
-    q = Fraction(quantum(currency))
-    units = int(Fraction(amount) / q)
-    exact = [Fraction(units) * Fraction(w) / Fraction(total) for w in weights]
-    floors = [int(e) for e in exact]
+    # In whole numbers: minor units of the amount, and the weights scaled to integers alike.
+    units = int(amount.scaleb(minor_units(currency)))
+    exponents = [w.as_tuple().exponent for w in weights]
+    scale = max((-e for e in exponents if isinstance(e, int)), default=0)
+    whole = [int(w.scaleb(max(scale, 0))) for w in weights]
+    parts = sum(whole)
+    floors = [units * w // parts for w in whole]
     left = units - sum(floors)
-    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - floors[i]), i))
+    by_remainder = sorted(range(len(whole)), key=lambda i: (-(units * whole[i] % parts), i))
     for i in by_remainder[:left]:
         floors[i] += 1
-    return [_units(f, currency) for f in floors]
+    q = quantum(currency)
+    return [Decimal(f).scaleb(-minor_units(currency)).quantize(q) for f in floors]
 
 
 def take(remaining: Decimal, units: int, remaining_units: int, currency: str) -> Decimal:
     """The part of ``remaining`` that ``units`` of ``remaining_units`` take; the last take all."""
     if units >= remaining_units:
         return remaining
-    return round_money(Fraction(remaining) * units / remaining_units, currency)
+    return round_money(ratio(remaining, units, remaining_units), currency)
 
 
 # --- what the shop front sends -------------------------------------------------
@@ -193,9 +199,9 @@ def taxes_on(
         if t.amount is not None:
             amount = check_amount(t.amount, currency, allow_zero=True, what=f"tax {t.name!r} of {what}")
         elif prices_include_tax:
-            amount = round_money(Fraction(base) * Fraction(t.rate) / (1 + Fraction(rates)), currency)
+            amount = round_money(ratio(base, t.rate, 1 + rates), currency)
         else:
-            amount = round_money(Fraction(base) * Fraction(t.rate), currency)
+            amount = round_money(_EXACT.multiply(base, t.rate), currency)
         lines.append(TaxLine(t.name, t.rate, amount))
     if prices_include_tax and sum((t.amount for t in lines), ZERO) > base:
         raise InvalidCommand(f"the taxes of {what} are more than its tax-inclusive price after discounts ({base})")

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any, Literal
 
 from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
 from commands.eventstore.names import read_table
-from domain.pricing import round_money
+from domain.pricing import ratio, round_money
 from projections.kpis import BY_CURRENCY, COUNTERS, DELIVERY_DAYS_BOUNDS, HISTOGRAMS, SHIP_HOURS_BOUNDS
 from queries.filters import Where
 from queries.models import KpiAnswer, KpiRow
@@ -114,7 +113,7 @@ def _kpi_row(start: date | None, labels: dict[str, Any], t: dict[str, Any]) -> K
         gmv=t["gmv"],
         net_revenue=t["net_revenue"],
         average_order_value={
-            currency: round_money(Fraction(revenue) / int(t["orders_kept"][currency]), currency)
+            currency: round_money(ratio(revenue, 1, t["orders_kept"][currency]), currency)
             for currency, revenue in t["net_revenue"].items()
             if t["orders_kept"].get(currency)
         },
