@@ -59,19 +59,22 @@ def allocate(amount: Decimal, weights: Sequence[Decimal], currency: str) -> list
     total = sum(weights, ZERO)
     if total <= 0:
         raise InvalidCommand(f"nothing to allocate {amount} over")
-    # In whole numbers: minor units of the amount, and the weights scaled to integers alike.
-    units = int(amount.scaleb(minor_units(currency)))
-    exponents = [w.as_tuple().exponent for w in weights]
-    scale = max((-e for e in exponents if isinstance(e, int)), default=0)
-    whole = [int(w.scaleb(max(scale, 0))) for w in weights]
+    # In whole numbers: minor units of the amount, and the weights scaled to integers alike
+    # (weights are amounts in the currency, so its minor units nearly always do).
+    minor = minor_units(currency)
+    units = int(amount.scaleb(minor))
+    whole = [int(w.scaleb(minor)) for w in weights]
+    if any(w.scaleb(minor) != i for w, i in zip(weights, whole, strict=True)):
+        exponents = [w.as_tuple().exponent for w in weights]
+        scale = max((-e for e in exponents if isinstance(e, int)), default=0)
+        whole = [int(w.scaleb(max(scale, 0))) for w in weights]
     parts = sum(whole)
     floors = [units * w // parts for w in whole]
     left = units - sum(floors)
     by_remainder = sorted(range(len(whole)), key=lambda i: (-(units * whole[i] % parts), i))
     for i in by_remainder[:left]:
         floors[i] += 1
-    q = quantum(currency)
-    return [Decimal(f).scaleb(-minor_units(currency)).quantize(q) for f in floors]
+    return [Decimal(f).scaleb(-minor) for f in floors]
 
 
 def take(remaining: Decimal, units: int, remaining_units: int, currency: str) -> Decimal:
@@ -183,9 +186,9 @@ NO_AMOUNTS = Amounts()
 # --- pricing an order ------------------------------------------------------------
 
 
-def check_rate(rate: Decimal, what: str) -> Decimal:
+def check_rate(rate: Decimal, name: str, of: str) -> Decimal:
     if not isinstance(rate, Decimal) or not rate.is_finite() or rate < 0 or rate > 1:
-        raise InvalidCommand(f"{what} must be a fraction from 0 to 1 (0.2 for 20%), got {rate!r}")
+        raise InvalidCommand(f"tax rate {name!r} of {of} must be a fraction from 0 to 1 (0.2 for 20%), got {rate!r}")
     return rate
 
 
@@ -193,11 +196,13 @@ def taxes_on(
     base: Decimal, asked: Sequence[TaxRate], prices_include_tax: bool, currency: str, what: str
 ) -> tuple[TaxLine, ...]:
     """The tax lines on ``base`` (a price after discounts), amounts as sent or from their rates."""
-    rates = sum((check_rate(t.rate, f"tax rate {t.name!r} of {what}") for t in asked), ZERO)
+    rates = ZERO
+    for t in asked:
+        rates += check_rate(t.rate, t.name, what)
     lines = []
     for t in asked:
         if t.amount is not None:
-            amount = check_amount(t.amount, currency, allow_zero=True, what=f"tax {t.name!r} of {what}")
+            amount = _checked_amount(t.amount, currency, "tax", t.name, what)
         elif prices_include_tax:
             amount = round_money(ratio(base, t.rate, 1 + rates), currency)
         else:
@@ -221,13 +226,13 @@ def price_lines(
     discounts: list[list[Discount]] = []
     left: list[Decimal] = []
     for sku, gross, terms in lines:
-        own = [_checked(d, currency, f"discount {d.code!r} of {sku}") for d in terms.discounts]
+        own = [_checked(d, currency, "discount", sku) for d in terms.discounts]
         if sum((d.amount for d in own), ZERO) > gross:
             raise InvalidCommand(f"the discounts of {sku} are more than its price ({gross})")
         discounts.append(own)
         left.append(gross - sum((d.amount for d in own), ZERO))
     for asked in order_discounts:
-        d = _checked(asked, currency, f"order discount {asked.code!r}")
+        d = _checked(asked, currency, "order discount", "the order")
         if d.amount > sum(left, ZERO):
             raise InvalidCommand(f"order discount {d.code!r} ({d.amount}) is more than the lines are worth")
         for i, part in enumerate(allocate(d.amount, left, currency)):
@@ -250,8 +255,16 @@ def price_shipping(terms: ShippingTerms, prices_include_tax: bool, currency: str
     return ShippingLine(terms.code, fee, discount, taxes)
 
 
-def _checked(d: Discount, currency: str, what: str) -> Discount:
+def _checked(d: Discount, currency: str, kind: str, of: str) -> Discount:
     if not d.code.strip():
-        raise InvalidCommand(f"{what} needs a code")
-    check_amount(d.amount, currency, allow_zero=True, what=what)
+        raise InvalidCommand(f"a {kind} of {of} needs a code")
+    _checked_amount(d.amount, currency, kind, d.code, of)
     return d
+
+
+def _checked_amount(amount: Decimal, currency: str, kind: str, name: str, of: str) -> Decimal:
+    """``check_amount`` (zero allowed), its message made only when the amount is refused."""
+    exponent = amount.as_tuple().exponent if isinstance(amount, Decimal) else None
+    if isinstance(exponent, int) and amount >= 0 and -exponent <= minor_units(currency):
+        return amount
+    return check_amount(amount, currency, allow_zero=True, what=f"{kind} {name!r} of {of}")
