@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 from uuid import UUID
@@ -27,6 +28,7 @@ from eventsourcing.persistence import Cipher, Compressor, JSONTranscoder, Mapper
 from eventsourcing.utils import get_topic
 
 from domain.orders import RECORDS
+from domain.pricing import Amounts, Discount, ShippingLine, TaxLine
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _UTC_TIMES = 4096
@@ -61,10 +63,46 @@ class RecordAsDict(Transcoding):
         return self.type(**data)
 
 
+# Records written as lists (see RecordAsList); their form is stored in every event holding one.
+COMPACT_RECORDS: tuple[type[Any], ...] = (Amounts, Discount, TaxLine, ShippingLine)
+
+
+class RecordAsList(Transcoding):
+    """A small frozen dataclass of amounts as ``{"_type_": ..., "_data_": [value, ...]}``, its
+    fields in declared order and its amounts as decimal strings.
+
+    For the records an order holds many of (discounts, tax lines, amounts taken): half the bytes
+    of ``RecordAsDict`` and one encoder call instead of one per amount. Fields added later go at
+    the end, and a list written before them decodes with their defaults."""
+
+    def __init__(self, cls: type[Any]) -> None:
+        self.type = cls
+        self.name = f"{cls.__module__}:{cls.__qualname__}"
+        self._names = tuple(f.name for f in dataclasses.fields(cls))
+        hints = typing.get_type_hints(cls)
+        self._decimals = tuple(i for i, n in enumerate(self._names) if hints[n] is Decimal)
+        self._tuples = tuple(i for i, n in enumerate(self._names) if typing.get_origin(hints[n]) is tuple)
+
+    def encode(self, obj: Any) -> list[Any]:
+        values = [getattr(obj, name) for name in self._names]
+        for i in self._decimals:
+            values[i] = str(values[i])
+        return values
+
+    def decode(self, data: list[Any]) -> Any:
+        for i in self._decimals:
+            if i < len(data):
+                data[i] = Decimal(data[i])
+        for i in self._tuples:
+            if i < len(data):
+                data[i] = tuple(data[i])
+        return self.type(*data)
+
+
 def register_domain_transcodings(transcoder: JSONTranscoder) -> None:
     """The domain's records, registered once for every mapper: the Ledger's and the projections'."""
     for cls in RECORDS:
-        transcoder.register(RecordAsDict(cls))
+        transcoder.register(RecordAsList(cls) if cls in COMPACT_RECORDS else RecordAsDict(cls))
 
 
 class LedgerTranscoder(JSONTranscoder):
