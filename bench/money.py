@@ -22,6 +22,8 @@ import time
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import psutil
+
 from api.database import ledger_env
 from bench import http_orders
 from bench.common import api_key, drop_database, fresh_database, server
@@ -38,22 +40,58 @@ VAT = (TaxRate("VAT", Decimal("0.2")),)
 T = TypeVar("T")
 
 
+def _cpu_seconds() -> tuple[float, float]:
+    """CPU time so far of the service's processes (``oms serve`` and every process it started)
+    and of PostgreSQL's: per order, it leaves out the load generator, which shares the cores."""
+    ours = pg = 0.0
+    for process in psutil.process_iter(["name", "cmdline"]):
+        try:
+            cmdline = process.info["cmdline"] or []
+            if process.info["name"] == "postgres":
+                times = process.cpu_times()
+                pg += times.user + times.system
+            elif cmdline[1:4] == ["-m", "api", "serve"]:
+                for each in (process, *process.children(recursive=True)):
+                    times = each.cpu_times()
+                    ours += times.user + times.system
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return ours, pg
+
+
 def http_figures(url: str, seconds: int, rounds: int, clients: int = 16) -> dict[str, Any]:
     key = api_key(url, "integrator")
     env = {"OMS_GROUP_COMMIT": "true", "OMS_HTTP_WORKERS": "2", "OMS_ACCESS_LOG": "false", "OMS_POOL_SIZE": "16"}
     plain: list[float] = []
     priced: list[float] = []
+    cpu: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
     errors = 0
     with server(url, env) as base:
         http_orders.stock_up(base, key)
         http_orders.wrk(base, key, 8, 3)
         for n in range(rounds):
             # Each round the other one first: the database grows, and later runs are slower.
-            for script, into in _turns(((http_orders.SCRIPT, plain), (PRICED, priced)), n):
+            for is_priced, script, into in _turns(((False, http_orders.SCRIPT, plain), (True, PRICED, priced)), n):
+                before = _cpu_seconds()
                 run = http_orders.wrk(base, key, clients, seconds, script)
+                after = _cpu_seconds()
+                orders = run.per_second * seconds
+                cpu[is_priced].append(((after[0] - before[0]) / orders, (after[1] - before[1]) / orders))
                 into.append(run.per_second)
                 errors += run.errors
-    return _ratio(plain, priced) | {"clients": clients, "seconds": seconds, "errors": errors}
+
+    def per_order(priced: bool, i: int) -> float:
+        return statistics.mean(x[i] for x in cpu[priced]) * 1e6
+
+    return _ratio(plain, priced) | {
+        "clients": clients,
+        "seconds": seconds,
+        "errors": errors,
+        "service_cpu_us_per_order": {"plain": per_order(False, 0), "priced": per_order(True, 0)},
+        "postgres_cpu_us_per_order": {"plain": per_order(False, 1), "priced": per_order(True, 1)},
+        "cpu_priced_over_plain": (per_order(True, 0) + per_order(True, 1))
+        / (per_order(False, 0) + per_order(False, 1)),
+    }
 
 
 def _order(n: int, priced: bool) -> m.PlaceOrder:
@@ -113,6 +151,7 @@ def pipeline_figures(url: str, batches: int, rounds: int) -> dict[str, Any]:
 
 
 def _turns(pair: tuple[T, T], n: int) -> tuple[T, T]:
+    """The pair, or the pair the other way round on odd rounds."""
     return pair if n % 2 == 0 else (pair[1], pair[0])
 
 
@@ -143,6 +182,12 @@ def main() -> None:
         plain = ", ".join(f"{x:,.0f}" for x in row["plain_per_second"])
         priced = ", ".join(f"{x:,.0f}" for x in row["priced_per_second"])
         print(f"{name:8} plain {plain} /s; priced {priced} /s; priced/plain {row['priced_over_plain']:.3f}")
+        if "cpu_priced_over_plain" in row:
+            ours, pg = row["service_cpu_us_per_order"], row["postgres_cpu_us_per_order"]
+            print(
+                f"         CPU per order, service {ours['plain']:.0f} -> {ours['priced']:.0f} us, PostgreSQL"
+                f" {pg['plain']:.0f} -> {pg['priced']:.0f} us: priced/plain {row['cpu_priced_over_plain']:.3f}"
+            )
 
 
 if __name__ == "__main__":

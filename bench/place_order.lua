@@ -12,16 +12,15 @@ function init(args)
   math.randomseed(seed or os.time())
 end
 
+local template = '{"channel":"web","customer_id":"C-%d","currency":"GBP","lines":['
+  .. '{"sku":"S%d","quantity":1,"unit_price":"2.50"},'
+  .. '{"sku":"S%d","quantity":1,"unit_price":"3.10"},'
+  .. '{"sku":"S%d","quantity":1,"unit_price":"1.25"}]}'
+
 function request()
   local a = math.random(skus)
   local b, c
   repeat b = math.random(skus) until b ~= a
   repeat c = math.random(skus) until c ~= a and c ~= b
-  local body = string.format(
-    '{"channel":"web","customer_id":"C-%d","currency":"GBP","lines":['
-      .. '{"sku":"S%d","quantity":1,"unit_price":"2.50"},'
-      .. '{"sku":"S%d","quantity":1,"unit_price":"3.10"},'
-      .. '{"sku":"S%d","quantity":1,"unit_price":"1.25"}]}',
-    math.random(100000), a, b, c)
-  return wrk.format(nil, "/v1/orders", nil, body)
+  return wrk.format(nil, "/v1/orders", nil, string.format(template, math.random(100000), a, b, c))
 end

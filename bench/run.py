@@ -192,7 +192,9 @@ def table(results: dict[str, Any]) -> str:
     for row in results["catch_up"]:
         rate = f"{row['events_per_second']:,.0f} events/s ({row['seconds']:.0f} s)"
         if row["projection"] == "together":
-            rate = f"{row['events_per_second']:,.0f} ledger events/s through all of them at once ({row['seconds']:.0f} s)"
+            rate = (
+                f"{row['events_per_second']:,.0f} ledger events/s through all of them at once ({row['seconds']:.0f} s)"
+            )
             lines.append(f"| catch-up, all projections together | {rate} | | |")
         else:
             lines.append(f"| catch-up, {row['projection']} | {rate} | | 10,000 events/s |")

@@ -20,6 +20,8 @@ router = APIRouter(prefix="/v1/finance", tags=["finance"], responses=READ_ERRORS
 Finance = Annotated[Principal, Depends(require(Role.ANALYST, Role.AUDITOR))]
 Channel = Annotated[str | None, Query(max_length=32, pattern=PRINTABLE_PATTERN)]
 Text = Annotated[str | None, Query(max_length=128, pattern=PRINTABLE_PATTERN)]
+FirstDay = Annotated[IsoDate | None, Query(alias="from", description="First day (UTC), included.")]
+LastDay = Annotated[IsoDate | None, Query(alias="to", description="Last day (UTC), included.")]
 
 
 @router.get("/daily", response_model=FinanceAnswer, responses=CSV_ANSWER)
@@ -28,8 +30,8 @@ def daily(
     conn: ReadConnection,
     container: ContainerDep,
     _: Finance,
-    start: Annotated[IsoDate | None, Query(alias="from", description="First day (UTC), included.")] = None,
-    end: Annotated[IsoDate | None, Query(alias="to", description="Last day (UTC), included.")] = None,
+    start: FirstDay = None,
+    end: LastDay = None,
     granularity: Granularity = "day",
     currency: Annotated[Currency | None, Query()] = None,
     channel: Channel = None,
@@ -48,8 +50,8 @@ def payments(
     conn: ReadConnection,
     container: ContainerDep,
     _: Finance,
-    start: Annotated[IsoDate | None, Query(alias="from", description="First day (UTC), included.")] = None,
-    end: Annotated[IsoDate | None, Query(alias="to", description="Last day (UTC), included.")] = None,
+    start: FirstDay = None,
+    end: LastDay = None,
     provider: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")] = None,
     reference: Text = None,
     kind: Annotated[str | None, Query(pattern=r"^(authorization|capture|void|refund)$")] = None,

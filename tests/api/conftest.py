@@ -51,6 +51,15 @@ def api(pg_url: str) -> Iterator[Api]:
         container.close()
 
 
+@pytest.fixture
+def stocked(api: Api) -> Api:
+    """A location, ``main``, holding 10 each of SKUs A and B."""
+    api.post("/v1/locations", {"location_id": "main", "name": "Main", "kind": "warehouse", "priority": 1})
+    for sku in ("A", "B"):
+        api.post("/v1/inventory/receipts", {"sku": sku, "location_id": "main", "quantity": 10})
+    return api
+
+
 def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     """Assert a problem+json answer with this status and code; return its body."""
     assert response.status_code == status, response.text

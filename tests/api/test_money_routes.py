@@ -18,14 +18,6 @@ D = Decimal
 VAT = [{"name": "VAT", "rate": "0.2"}]
 
 
-@pytest.fixture
-def stocked(api: Api) -> Api:
-    api.post("/v1/locations", {"location_id": "main", "name": "Main", "kind": "warehouse", "priority": 1})
-    for sku in ("A", "B"):
-        api.post("/v1/inventory/receipts", {"sku": sku, "location_id": "main", "quantity": 10})
-    return api
-
-
 def priced(**change: Any) -> dict[str, Any]:
     """41.99 in all: see tests/unit/test_order_money.py for the sums."""
     body = {

@@ -11,14 +11,6 @@ from tests.api.conftest import Api, problem
 from tests.projection_helpers import project_all
 
 
-@pytest.fixture
-def stocked(api: Api) -> Api:
-    api.post("/v1/locations", {"location_id": "main", "name": "Main", "kind": "warehouse", "priority": 1})
-    for sku in ("A", "B"):
-        api.post("/v1/inventory/receipts", {"sku": sku, "location_id": "main", "quantity": 10})
-    return api
-
-
 def order(**change: Any) -> dict[str, Any]:
     body = {
         "order_id": "o1",
