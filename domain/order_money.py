@@ -122,7 +122,8 @@ def money_of(order: Priced) -> OrderMoney:
     else:
         sold = _sum(li.amounts - li.cancelled_amounts for li in lines.values())
         shipping = shipping_amounts(order) - order.shipping_cancelled
-    returned_lines = _sum(li.returned_amounts for li in lines.values())
+    returned = [li.returned_amounts for li in lines.values() if li.returned]
+    returned_lines = _sum(returned) if returned else NO_AMOUNTS
     returns = (returned_lines + order.shipping_returned).total(inclusive)
     total = sold.total(inclusive) + shipping.total(inclusive)
     return OrderMoney(

@@ -4,7 +4,7 @@ in place of old ones, and the upcasters that turn the dicts of earlier versions 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -309,7 +309,23 @@ def typed_state_upcast(state: dict[str, Any]) -> None:
 
 
 def money_upcast(state: dict[str, Any]) -> None:
-    """Version 3 had no price terms: tax-exclusive, no order discounts, no shipping, no fees."""
+    """Version 3 had no price terms: tax-exclusive, no order discounts, no shipping, no fees; what
+    its cancellations and received returns took off a line was unit price x units, and what a
+    return credited, the units it received at their price."""
+    lines: dict[str, Line] = state["lines"]
+    for sku, line in lines.items():
+        lines[sku] = replace(
+            line,
+            cancelled_amounts=Amounts(line.unit_price * line.cancelled),
+            returned_amounts=Amounts(line.unit_price * line.returned),
+        )
+    state["returns"] = {
+        return_id: replace(
+            returned,
+            credit=sum((lines[sku].unit_price * r.received for sku, r in returned.lines.items()), Decimal(0)),
+        )
+        for return_id, returned in state["returns"].items()
+    }
     state.setdefault("prices_include_tax", False)
     state.setdefault("order_discounts", [])
     state.setdefault("shipping_lines", [])

@@ -81,6 +81,15 @@ def take(remaining: Decimal, units: int, remaining_units: int, currency: str) ->
     """The part of ``remaining`` that ``units`` of ``remaining_units`` take; the last take all."""
     if units >= remaining_units:
         return remaining
+    if not remaining:
+        return remaining
+    # Mostly the remaining units are all alike (unit price x units): in whole minor units, the
+    # share is then exact without rounding.
+    minor = minor_units(currency)
+    scaled = remaining.scaleb(minor)
+    whole = int(scaled)
+    if whole == scaled and whole % remaining_units == 0:
+        return Decimal(whole // remaining_units * units).scaleb(-minor)
     return round_money(ratio(remaining, units, remaining_units), currency)
 
 
@@ -173,6 +182,8 @@ class Amounts:
 
     def taking(self, units: int, remaining_units: int, currency: str) -> Amounts:
         """The part of these amounts that ``units`` of ``remaining_units`` take, each part apart."""
+        if not self.discount and not self.tax:
+            return Amounts(take(self.gross, units, remaining_units, currency))
         return Amounts(
             take(self.gross, units, remaining_units, currency),
             take(self.discount, units, remaining_units, currency),

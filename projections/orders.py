@@ -8,8 +8,7 @@ from typing import Any
 from eventsourcing.persistence import Transcoder
 from psycopg import Cursor, sql
 
-from domain.orders import DELIVERED_STATUSES, Order, OrderStatus
-from domain.pricing import Amounts
+from domain.orders import DELIVERED_STATUSES, Line, Order, OrderStatus
 from projections import order_state
 from projections.base import Tables
 from projections.events import Recorded
@@ -147,7 +146,7 @@ class OrdersProjection:
                 {
                     "order_id": order.order_id,
                     **{c: getattr(line, c) for c in line_columns[1:-2]},
-                    **_line_amounts(line.amounts - line.cancelled_amounts),
+                    **_line_amounts(line),
                 }
                 for order, _ in changed.values()
                 for line in order.lines.values()
@@ -175,8 +174,14 @@ def _milestones(order: Order, extra: dict[str, Any], recorded: Recorded) -> None
         extra["delivered_at"] = recorded.event.occurred_at
 
 
-def _line_amounts(amounts: Amounts) -> dict[str, Decimal]:
+def _line_amounts(line: Line) -> dict[str, Decimal]:
+    if not line.discounts and not line.taxes:
+        return _NO_TERMS
+    amounts = line.amounts - line.cancelled_amounts
     return {"discount": amounts.discount, "tax": amounts.tax}
+
+
+_NO_TERMS = {"discount": Decimal(0), "tax": Decimal(0)}
 
 
 def _row(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
