@@ -16,11 +16,11 @@ Every figure follows from the order's events (``docs/domain.md``, Order money):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
 
-from domain.order_records import Line, Return
+from domain.order_records import Line, ReceivedLine, Return
 from domain.payments import Payments
 from domain.pricing import NO_AMOUNTS, ZERO, Amounts, ShippingLine
 
@@ -138,3 +138,28 @@ def money_of(order: Priced) -> OrderMoney:
         net_sales=sold.net(inclusive) - returned_lines.net(inclusive),
         payments=order.payments,
     )
+
+
+def settlement(money: OrderMoney) -> tuple[Decimal, Decimal]:
+    """After an order's amount fell: the open authorization it no longer needs (to void), and
+    what was paid beyond what it owes (to refund)."""
+    p = money.payments
+    needed = max(money.owed - p.captured, ZERO)
+    return p.open_authorization - needed, money.refund_due
+
+
+def return_amounts(
+    order: Priced, received: Sequence[ReceivedLine], refund_shipping: bool
+) -> tuple[list[ReceivedLine], Amounts]:
+    """Each received line with what it takes off its order line, and the shipping it takes."""
+    kept = {sku: (line.kept_amounts, line.kept_units) for sku, line in order.lines.items()}
+    units_kept = sum(units for _, units in kept.values())
+    priced = []
+    for r in received:
+        amounts, units = kept[r.sku]
+        taken = amounts.taking(r.quantity, units, order.currency)
+        kept[r.sku] = (amounts - taken, units - r.quantity)
+        priced.append(replace(r, amounts=taken))
+    units = sum(r.quantity for r in received)
+    shipping = shipping_kept(order).taking(units, units_kept, order.currency) if refund_shipping else NO_AMOUNTS
+    return priced, shipping

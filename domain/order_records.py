@@ -332,3 +332,14 @@ def money_upcast(state: dict[str, Any]) -> None:
     state.setdefault("shipping_cancelled", NO_AMOUNTS)
     state.setdefault("shipping_returned", NO_AMOUNTS)
     state.setdefault("fees", Decimal(0))
+
+
+def payment_upcast(state: dict[str, Any]) -> None:
+    """Payment events of version 1 named no provider."""
+    state.setdefault("provider", None)
+
+
+def refund_upcast(state: dict[str, Any]) -> None:
+    """... and no refund named a return."""
+    payment_upcast(state)
+    state.setdefault("return_id", None)

@@ -30,7 +30,7 @@ from domain.errors import (
 )
 from domain.meta import Meta
 from domain.money import check_amount, check_currency
-from domain.order_money import OrderMoney, money_of, shipping_kept
+from domain.order_money import OrderMoney, money_of, return_amounts, settlement, shipping_kept
 from domain.order_records import (
     DELIVERED_STATUSES,
     RECORDS,
@@ -50,8 +50,10 @@ from domain.order_records import (
     Shipment,
     ShippedLine,
     money_upcast,
+    payment_upcast,
     placed_lines,
     records_of,
+    refund_upcast,
     seal_upcast,
     typed_state_upcast,
 )
@@ -70,17 +72,6 @@ from domain.pricing import (
 )
 from domain.sourcing import Allocation
 from domain.stock import Disposition
-
-
-def _with_provider(state: dict[str, Any]) -> None:
-    """Payment events of version 1 named no provider."""
-    state.setdefault("provider", None)
-
-
-def _refund_v2(state: dict[str, Any]) -> None:
-    """... and no refund named a return."""
-    state.setdefault("provider", None)
-    state.setdefault("return_id", None)
 
 
 class Order(LedgerAggregate):
@@ -361,16 +352,14 @@ class Order(LedgerAggregate):
     def _settle(self, meta: Meta, refund: bool, reference: str | None, provider: str | None) -> None:
         """After the order's amount fell: void the open authorization it no longer needs and,
         if asked, refund what was paid beyond it."""
-        money = self.money
-        needed = max(money.owed - self.payments.captured, ZERO)
-        void = self.payments.open_authorization - needed
+        void, refund_due = settlement(self.money)
         if void > 0:
             self.trigger_event(self.PaymentVoided, **meta.fields(), amount=void, reference=None, provider=None)
-        if refund and money.refund_due > 0:
+        if refund and refund_due > 0:
             self.trigger_event(
                 self.PaymentRefunded,
                 **meta.fields(),
-                amount=money.refund_due,
+                amount=refund_due,
                 reference=reference,
                 provider=provider,
                 return_id=None,
@@ -494,7 +483,7 @@ class Order(LedgerAggregate):
                     f"return {return_id!r} expects {outstanding} more of {sku}, not {arriving[sku]}"
                 )
             received.append(ReceivedLine(sku, quantity, disposition))
-        priced, shipping = self._return_amounts(received, refund_shipping)
+        priced, shipping = return_amounts(self, received, refund_shipping)
         credit = sum((a.amounts.total(self.prices_include_tax) for a in priced if a.amounts), ZERO)
         credit += shipping.total(self.prices_include_tax)
         check_amount(restocking_fee, self.currency, allow_zero=True, what="restocking_fee")
@@ -513,22 +502,6 @@ class Order(LedgerAggregate):
         if refund and due > 0:
             self.record_payment(PaymentKind.REFUND, due, reference, meta, provider=provider, return_id=return_id)
         return due
-
-    def _return_amounts(
-        self, received: Sequence[ReceivedLine], refund_shipping: bool
-    ) -> tuple[list[ReceivedLine], Amounts]:
-        """Each received line with what it takes off its line, and the shipping it takes."""
-        kept = {sku: (line.kept_amounts, line.kept_units) for sku, line in self.lines.items()}
-        units_kept = sum(units for _, units in kept.values())
-        priced = []
-        for r in received:
-            amounts, units = kept[r.sku]
-            taken = amounts.taking(r.quantity, units, self.currency)
-            kept[r.sku] = (amounts - taken, units - r.quantity)
-            priced.append(replace(r, amounts=taken))
-        units = sum(r.quantity for r in received)
-        shipping = shipping_kept(self).taking(units, units_kept, self.currency) if refund_shipping else NO_AMOUNTS
-        return priced, shipping
 
     def add_note(self, text: str, meta: Meta) -> None:
         if not text.strip():
@@ -589,7 +562,7 @@ class Order(LedgerAggregate):
     # report can be matched line by line; a refund may name the return it pays.
     class PaymentAuthorized(LedgerAggregate.Event):
         class_version = 2
-        upcast_v1_v2 = staticmethod(_with_provider)
+        upcast_v1_v2 = staticmethod(payment_upcast)
         amount: Decimal
         reference: str | None
         provider: str | None
@@ -599,7 +572,7 @@ class Order(LedgerAggregate):
 
     class PaymentCaptured(LedgerAggregate.Event):
         class_version = 2
-        upcast_v1_v2 = staticmethod(_with_provider)
+        upcast_v1_v2 = staticmethod(payment_upcast)
         amount: Decimal
         authorized: Decimal
         reference: str | None
@@ -610,7 +583,7 @@ class Order(LedgerAggregate):
 
     class PaymentVoided(LedgerAggregate.Event):
         class_version = 2
-        upcast_v1_v2 = staticmethod(_with_provider)
+        upcast_v1_v2 = staticmethod(payment_upcast)
         amount: Decimal
         reference: str | None
         provider: str | None
@@ -620,7 +593,7 @@ class Order(LedgerAggregate):
 
     class PaymentRefunded(LedgerAggregate.Event):
         class_version = 2
-        upcast_v1_v2 = staticmethod(_refund_v2)
+        upcast_v1_v2 = staticmethod(refund_upcast)
         amount: Decimal
         reference: str | None
         provider: str | None
