@@ -27,7 +27,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Cipher, Compressor, JSONTranscoder, Mapper, StoredEvent, Transcoder, Transcoding
 from eventsourcing.utils import get_topic
 
-from domain.orders import RECORDS
+from domain.orders import RECORDS, CancelledLine, Line, PlacedLine, ReceivedLine, Return
 from domain.pricing import Amounts, Discount, ShippingLine, TaxLine
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -41,16 +41,26 @@ class RecordAsDict(Transcoding):
     its value, a tuple from a list (nested records and amounts decode by their own transcodings).
     The name is stored in every event that holds such a record, so it never changes."""
 
-    def __init__(self, cls: type[Any]) -> None:
+    def __init__(self, cls: type[Any], added: tuple[str, ...] = ()) -> None:
         self.type = cls
         self.name = f"{cls.__module__}:{cls.__qualname__}"
-        self._names = tuple(f.name for f in dataclasses.fields(cls))
+        fields = dataclasses.fields(cls)
+        self._names = tuple(f.name for f in fields if f.name not in added)
+        # Fields added to a record since it was first stored are left out while they hold their
+        # default (a plain order's lines carry no price terms), as records written before them.
+        self._added = tuple((f.name, _default(f)) for f in fields if f.name in added)
         hints = typing.get_type_hints(cls)
         self._enums = {n: t for n, t in hints.items() if isinstance(t, type) and issubclass(t, Enum)}
         self._tuples = {n for n, t in hints.items() if typing.get_origin(t) is tuple}
 
     def encode(self, obj: Any) -> dict[str, Any]:
-        return {name: getattr(obj, name) for name in self._names}
+        encoded = {name: getattr(obj, name) for name in self._names}
+        for name, default in self._added:
+            value = getattr(obj, name)
+            # The default itself (amounts of 0.00 are kept: reading back 0 would change a sum's scale).
+            if value is not default and not (isinstance(default, tuple) and value == default):
+                encoded[name] = value
+        return encoded
 
     def decode(self, data: dict[str, Any]) -> Any:
         # A field added since a record was written is absent, and takes its default.
@@ -62,6 +72,21 @@ class RecordAsDict(Transcoding):
                 data[name] = tuple(data[name])
         return self.type(**data)
 
+
+def _default(field: dataclasses.Field[Any]) -> Any:
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+# Fields added to records since they were first stored (with order money), left out at their default.
+ADDED_FIELDS: dict[type[Any], tuple[str, ...]] = {
+    Line: ("discounts", "taxes", "cancelled_amounts", "returned_amounts"),
+    PlacedLine: ("discounts", "taxes"),
+    CancelledLine: ("amounts",),
+    ReceivedLine: ("amounts",),
+    Return: ("credit", "fee", "refunded"),
+}
 
 # Records written as lists (see RecordAsList); their form is stored in every event holding one.
 COMPACT_RECORDS: tuple[type[Any], ...] = (Amounts, Discount, TaxLine, ShippingLine)
@@ -102,7 +127,9 @@ class RecordAsList(Transcoding):
 def register_domain_transcodings(transcoder: JSONTranscoder) -> None:
     """The domain's records, registered once for every mapper: the Ledger's and the projections'."""
     for cls in RECORDS:
-        transcoder.register(RecordAsList(cls) if cls in COMPACT_RECORDS else RecordAsDict(cls))
+        transcoder.register(
+            RecordAsList(cls) if cls in COMPACT_RECORDS else RecordAsDict(cls, ADDED_FIELDS.get(cls, ()))
+        )
 
 
 class LedgerTranscoder(JSONTranscoder):
