@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from domain.order_records import Line, ReceivedLine, Return
-from domain.payments import Payments
+from domain.payments import Payments, PaymentStatus
 from domain.pricing import NO_AMOUNTS, ZERO, Amounts, ShippingLine
 
 
@@ -54,6 +54,11 @@ class OrderMoney:
     owed: Decimal
     net_sales: Decimal
     payments: Payments
+    cancelled: bool  # every unit cancelled
+
+    @property
+    def payment_status(self) -> PaymentStatus:
+        return self.payments.status(self.owed, self.total, self.cancelled)
 
     @property
     def balance(self) -> Decimal:
@@ -137,6 +142,7 @@ def money_of(order: Priced) -> OrderMoney:
         owed=total - returns + order.fees,
         net_sales=sold.net(inclusive) - returned_lines.net(inclusive),
         payments=order.payments,
+        cancelled=all(li.quantity == li.cancelled for li in lines.values()),
     )
 
 

@@ -209,8 +209,7 @@ class Order(LedgerAggregate):
 
     @property
     def payment_status(self) -> PaymentStatus:
-        money = self.money
-        return self.payments.status(money.owed, money.total, cancelled=self.active_units == 0)
+        return self.money.payment_status
 
     def open_locations(self) -> list[str]:
         """Locations holding open units of this order."""

@@ -191,7 +191,7 @@ def _row(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
         "order_id": order.order_id,
         "stream_id": order.id,
         "status": order.status,
-        "payment_status": order.payments.status(money.owed, money.total, cancelled=order.active_units == 0),
+        "payment_status": money.payment_status,
         "return_status": order.return_status,
         "channel": order.channel,
         "customer_id": order.customer_id,

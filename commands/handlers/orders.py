@@ -20,6 +20,7 @@ from commands.unit_of_work import UnitOfWork, event_ref
 from domain.errors import AlreadyExists, InvalidCommand
 from domain.locations import LocationDirectory
 from domain.meta import Meta
+from domain.order_money import OrderMoney
 from domain.orders import Order
 from domain.sourcing import Demand, Position, source
 from domain.stock import StockItem
@@ -91,7 +92,8 @@ def record_payment(cmd: RecordPayment, uow: UnitOfWork, meta: Meta) -> Handled:
         return_id=cmd.return_id,
         tolerance_percent=uow.money.over_authorization_percent,
     )
-    return Handled(cmd.order_id, order, {"payment_status": order.payment_status, **_balances(order)})
+    money = order.money
+    return Handled(cmd.order_id, order, {"payment_status": money.payment_status, **_balances(money)})
 
 
 def cancel_order(cmd: CancelOrder, uow: UnitOfWork, meta: Meta) -> Handled:
@@ -104,12 +106,13 @@ def cancel_order(cmd: CancelOrder, uow: UnitOfWork, meta: Meta) -> Handled:
         for release in line.releases:
             item = uow.existing_stock_item(line.sku, release.location_id)
             item.release(cmd.order_id, release.committed, release.backordered, cmd.reason, caused)
+    money = order.money
     answer = {
         "status": order.status,
-        "payment_status": order.payment_status,
+        "payment_status": money.payment_status,
         "voided": str(order.payments.voided - before.voided),
         "refunded": str(order.payments.refunded - before.refunded),
-        **_balances(order),
+        **_balances(money),
     }
     return Handled(cmd.order_id, order, answer)
 
@@ -186,14 +189,13 @@ def receive_return(cmd: ReceiveReturn, uow: UnitOfWork, meta: Meta) -> Handled:
         "credited": str(credited),
         "refunded": str(order.payments.refunded - before),
         "return_refund_due": str(order.returns[cmd.return_id].refund_due),
-        **_balances(order),
+        **_balances(order.money),
     }
     return Handled(cmd.order_id, order, answer)
 
 
-def _balances(order: Order) -> dict[str, str]:
+def _balances(money: OrderMoney) -> dict[str, str]:
     """Amounts as strings, as the API writes every amount."""
-    money = order.money
     return {"total": str(money.total), "balance_due": str(money.balance_due), "refund_due": str(money.refund_due)}
 
 
