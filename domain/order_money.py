@@ -22,7 +22,7 @@ from typing import Protocol
 
 from domain.order_records import Line, ReceivedLine, Return
 from domain.payments import Payments, PaymentStatus
-from domain.pricing import NO_AMOUNTS, ZERO, Amounts, ShippingLine
+from domain.pricing import NO_AMOUNTS, ZERO, Amounts, ShippingLine, sum_amounts
 
 
 class Priced(Protocol):
@@ -99,16 +99,9 @@ class OrderMoney:
         }
 
 
-def _sum(amounts: Iterable[Amounts]) -> Amounts:
-    total = NO_AMOUNTS
-    for a in amounts:
-        total = total + a
-    return total
-
-
 def shipping_amounts(order: Priced) -> Amounts:
     """The shipping of the order as placed."""
-    return _sum(s.amounts() for s in order.shipping_lines)
+    return sum_amounts(s.amounts() for s in order.shipping_lines)
 
 
 def shipping_kept(order: Priced) -> Amounts:
@@ -125,10 +118,10 @@ def money_of(order: Priced) -> OrderMoney:
         sold = Amounts(subtotal)
         shipping = NO_AMOUNTS
     else:
-        sold = _sum(li.amounts - li.cancelled_amounts for li in lines.values())
+        sold = sum_amounts(li.amounts - li.cancelled_amounts for li in lines.values())
         shipping = shipping_amounts(order) - order.shipping_cancelled
     returned = [li.returned_amounts for li in lines.values() if li.returned]
-    returned_lines = _sum(returned) if returned else NO_AMOUNTS
+    returned_lines = sum_amounts(returned)
     returns = (returned_lines + order.shipping_returned).total(inclusive)
     total = sold.total(inclusive) + shipping.total(inclusive)
     return OrderMoney(
@@ -152,6 +145,11 @@ def settlement(money: OrderMoney) -> tuple[Decimal, Decimal]:
     p = money.payments
     needed = max(money.owed - p.captured, ZERO)
     return p.open_authorization - needed, money.refund_due
+
+
+def credited(taken: Iterable[Amounts], shipping: Amounts, prices_include_tax: bool) -> Decimal:
+    """What a return receipt credits: what its units took off their lines, and the shipping."""
+    return sum_amounts([*taken, shipping]).total(prices_include_tax)
 
 
 def return_amounts(

@@ -30,7 +30,7 @@ from domain.errors import (
 )
 from domain.meta import Meta
 from domain.money import check_amount, check_currency
-from domain.order_money import OrderMoney, money_of, return_amounts, settlement, shipping_kept
+from domain.order_money import OrderMoney, credited, money_of, return_amounts, settlement, shipping_kept
 from domain.order_records import (
     DELIVERED_STATUSES,
     RECORDS,
@@ -483,8 +483,7 @@ class Order(LedgerAggregate):
                 )
             received.append(ReceivedLine(sku, quantity, disposition))
         priced, shipping = return_amounts(self, received, refund_shipping)
-        credit = sum((a.amounts.total(self.prices_include_tax) for a in priced if a.amounts), ZERO)
-        credit += shipping.total(self.prices_include_tax)
+        credit = credited((a.amounts for a in priced if a.amounts), shipping, self.prices_include_tax)
         check_amount(restocking_fee, self.currency, allow_zero=True, what="restocking_fee")
         if restocking_fee > credit:
             raise InvalidCommand(f"the restocking fee {restocking_fee} is more than the return credits ({credit})")
@@ -717,7 +716,7 @@ class Order(LedgerAggregate):
         def apply(self, aggregate: Order) -> None:
             requested = aggregate.returns[self.return_id]
             expected = dict(requested.lines)
-            credit = self.shipping.total(aggregate.prices_include_tax)
+            taken_all = []
             for received in self.lines:
                 state = expected[received.sku]
                 expected[received.sku] = replace(state, received=state.received + received.quantity)
@@ -725,11 +724,14 @@ class Order(LedgerAggregate):
                 taken = received.amounts or line.kept_amounts.taking(
                     received.quantity, line.kept_units, aggregate.currency
                 )
-                credit += taken.total(aggregate.prices_include_tax)
+                taken_all.append(taken)
                 line = line.changed(returned=received.quantity)
                 aggregate.lines[received.sku] = replace(line, returned_amounts=line.returned_amounts + taken)
             aggregate.returns[self.return_id] = replace(
-                requested, lines=expected, credit=requested.credit + credit, fee=requested.fee + self.restocking_fee
+                requested,
+                lines=expected,
+                credit=requested.credit + credited(taken_all, self.shipping, aggregate.prices_include_tax),
+                fee=requested.fee + self.restocking_fee,
             )
             aggregate.shipping_returned = aggregate.shipping_returned + self.shipping
             aggregate.fees += self.restocking_fee

@@ -18,7 +18,7 @@ the base is the line's price after its discounts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 
@@ -192,6 +192,13 @@ class Amounts:
 
 
 NO_AMOUNTS = Amounts()
+
+
+def sum_amounts(amounts: Iterable[Amounts]) -> Amounts:
+    total = NO_AMOUNTS
+    for a in amounts:
+        total = total + a
+    return total
 
 
 # --- pricing an order ------------------------------------------------------------

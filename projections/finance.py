@@ -19,7 +19,7 @@ from psycopg import Cursor, sql
 
 from domain.order_money import shipping_kept
 from domain.orders import Order
-from domain.pricing import NO_AMOUNTS, ZERO, Amounts
+from domain.pricing import ZERO, sum_amounts
 from projections import order_state
 from projections.base import Tables
 from projections.events import Recorded
@@ -50,20 +50,13 @@ PAYMENTS = {
 }
 
 
-def _sum(amounts: list[Amounts]) -> Amounts:
-    total = NO_AMOUNTS
-    for a in amounts:
-        total = total + a
-    return total
-
-
 def figures(order: Order) -> dict[str, Decimal]:
     """The order's cumulative contribution: sales without tax, and its payments and balances."""
     inclusive = order.prices_include_tax
     lines = order.lines.values()
-    placed = _sum([li.amounts for li in lines])
-    cancelled = _sum([li.cancelled_amounts for li in lines])
-    returned = _sum([li.returned_amounts for li in lines])
+    placed = sum_amounts(li.amounts for li in lines)
+    cancelled = sum_amounts(li.cancelled_amounts for li in lines)
+    returned = sum_amounts(li.returned_amounts for li in lines)
     kept = placed - cancelled - returned
     shipping = shipping_kept(order)
     money = order.money
