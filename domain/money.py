@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from domain.errors import InvalidCommand
@@ -36,8 +37,20 @@ def check_currency(currency: str) -> str:
     return currency
 
 
-def check_amount(amount: Decimal, currency: str, *, allow_zero: bool = False, what: str = "amount") -> Decimal:
-    """A finite, non-negative amount with no more decimals than the currency has."""
+def check_amount(
+    amount: Decimal, currency: str, *, allow_zero: bool = False, what: str | Callable[[], str] = "amount"
+) -> Decimal:
+    """A finite, non-negative amount with no more decimals than the currency has.
+
+    ``what`` names it in a refusal; a function makes that name only when there is one (an order's
+    price terms check a dozen amounts, nearly always good)."""
+    if isinstance(amount, Decimal):
+        exponent = amount.as_tuple().exponent
+        in_units = isinstance(exponent, int) and -exponent <= minor_units(currency)
+        if in_units and (amount > 0 or (allow_zero and amount == 0)):
+            return amount
+    if callable(what):
+        what = what()
     if not isinstance(amount, Decimal) or not amount.is_finite():
         raise InvalidCommand(f"{what} must be a finite decimal, got {amount!r}")
     if amount < 0 or (amount == 0 and not allow_zero):

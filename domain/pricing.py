@@ -18,7 +18,7 @@ the base is the line's price after its discounts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 
@@ -220,7 +220,7 @@ def taxes_on(
     lines = []
     for t in asked:
         if t.amount is not None:
-            amount = _checked_amount(t.amount, currency, "tax", t.name, what)
+            amount = check_amount(t.amount, currency, allow_zero=True, what=_named("tax", t.name, what))
         elif prices_include_tax:
             amount = round_money(ratio(base, t.rate, 1 + rates), currency)
         else:
@@ -276,13 +276,10 @@ def price_shipping(terms: ShippingTerms, prices_include_tax: bool, currency: str
 def _checked(d: Discount, currency: str, kind: str, of: str) -> Discount:
     if not d.code.strip():
         raise InvalidCommand(f"a {kind} of {of} needs a code")
-    _checked_amount(d.amount, currency, kind, d.code, of)
+    check_amount(d.amount, currency, allow_zero=True, what=_named(kind, d.code, of))
     return d
 
 
-def _checked_amount(amount: Decimal, currency: str, kind: str, name: str, of: str) -> Decimal:
-    """``check_amount`` (zero allowed), its message made only when the amount is refused."""
-    exponent = amount.as_tuple().exponent if isinstance(amount, Decimal) else None
-    if isinstance(exponent, int) and amount >= 0 and -exponent <= minor_units(currency):
-        return amount
-    return check_amount(amount, currency, allow_zero=True, what=f"{kind} {name!r} of {of}")
+def _named(kind: str, name: str, of: str) -> Callable[[], str]:
+    """How a refusal names an amount, made only if there is one."""
+    return lambda: f"{kind} {name!r} of {of}"
