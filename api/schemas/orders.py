@@ -21,11 +21,12 @@ from api.schemas.common import (
     Strict,
     Text,
 )
+from api.schemas.money import MAX_TERMS, DiscountBody, Provider, ShippingBody, TaxBody
 from commands import messages as m
 from domain.errors import InvalidCommand
 from domain.money import check_amount
 from domain.payments import PaymentKind
-from domain.pricing import Discount, ShippingTerms, TaxRate
+from domain.pricing import Discount
 from domain.stock import Disposition
 
 # Real invoices run to several hundred lines (590 in the UCI Online Retail data).
@@ -49,43 +50,6 @@ class Address(Strict):
     country: Country
     email: Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
     phone: Annotated[str, StringConstraints(max_length=32, pattern=r"^\+?[0-9 ()-]{3,}$")] | None = None
-
-
-Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE_PATTERN)]
-Rate = Annotated[
-    Decimal,
-    Field(ge=0, le=1, max_digits=12, allow_inf_nan=False, description="A fraction: 0.2 for 20%.", examples=["0.2"]),
-]
-Provider = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$"),
-    Field(description="The payment provider, as its settlement report names it.", examples=["stripe"]),
-]
-MAX_TERMS = 20
-
-
-class DiscountBody(Strict):
-    code: Code
-    amount: Price
-
-
-class TaxBody(Strict):
-    name: Text
-    rate: Rate
-    amount: Price | None = Field(default=None, description="Default: from the rate (see the docs' rounding rules).")
-
-    def to_rate(self) -> TaxRate:
-        return TaxRate(self.name, self.rate, self.amount)
-
-
-class ShippingBody(Strict):
-    code: Code
-    fee: Price
-    discount: Price = Decimal(0)
-    taxes: list[TaxBody] = Field(default_factory=list, max_length=MAX_TERMS)
-
-    def to_terms(self) -> ShippingTerms:
-        return ShippingTerms(self.code, self.fee, self.discount, tuple(t.to_rate() for t in self.taxes))
 
 
 class OrderLineBody(Strict):
