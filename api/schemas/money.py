@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
@@ -45,3 +45,26 @@ class ShippingBody(Strict):
 
     def to_terms(self) -> ShippingTerms:
         return ShippingTerms(self.code, self.fee, self.discount, tuple(t.to_rate() for t in self.taxes))
+
+
+_VAT = [{"name": "VAT", "rate": "0.2"}]
+# An order with price terms, for the API description: it reads back with subtotal 40.00,
+# discounts 10.00, shipping 4.99, tax 7.00 and total 41.99 (docs/api.md).
+PRICED_ORDER_EXAMPLE: dict[str, Any] = {
+    "order_id": "ORD-1002",
+    "channel": "web",
+    "customer_id": "C-17850",
+    "currency": "GBP",
+    "lines": [
+        {
+            "sku": "85123A",
+            "quantity": 3,
+            "unit_price": "10.00",
+            "discounts": [{"code": "LINE3", "amount": "3.00"}],
+            "taxes": _VAT,
+        },
+        {"sku": "71053", "quantity": 2, "unit_price": "5.00", "taxes": _VAT},
+    ],
+    "discounts": [{"code": "ORDER7", "amount": "7.00"}],
+    "shipping": [{"code": "standard", "fee": "4.99", "taxes": _VAT}],
+}

@@ -21,7 +21,7 @@ from api.schemas.common import (
     Strict,
     Text,
 )
-from api.schemas.money import MAX_TERMS, DiscountBody, Provider, ShippingBody, TaxBody
+from api.schemas.money import MAX_TERMS, PRICED_ORDER_EXAMPLE, DiscountBody, Provider, ShippingBody, TaxBody
 from commands import messages as m
 from domain.errors import InvalidCommand
 from domain.money import check_amount
@@ -113,7 +113,8 @@ class PlaceOrderBody(CommandBody):
                     },
                     "promised_ship_by": "2026-03-02T17:00:00Z",
                     "promised_delivery_by": "2026-03-05T17:00:00Z",
-                }
+                },
+                PRICED_ORDER_EXAMPLE,
             ]
         }
     }
@@ -319,7 +320,18 @@ class ReturnReceiptBody(CommandBody):
     command: ClassVar[type[m.Command]] = m.ReceiveReturn
     model_config = Strict.model_config | {
         "json_schema_extra": {
-            "examples": [{"location_id": "main", "lines": [{"sku": "85123A", "quantity": 1, "disposition": "restock"}]}]
+            "examples": [
+                {"location_id": "main", "lines": [{"sku": "85123A", "quantity": 1, "disposition": "restock"}]},
+                {
+                    "location_id": "main",
+                    "lines": [{"sku": "85123A", "quantity": 1, "disposition": "restock"}],
+                    "restocking_fee": "0.50",
+                    "refund_shipping": True,
+                    "refund": True,
+                    "provider": "stripe",
+                    "reference": "re_3Mt",
+                },
+            ]
         }
     }
 
