@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.bootstrap import Container
@@ -88,6 +88,9 @@ _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 IdempotencyKey = Annotated[str | None, Header(description="Run the command once: a repeat returns the first answer.")]
 IfMatch = Annotated[str | None, Header(description="The version (ETag) the command expects; stale: 412.")]
 CausationId = Annotated[str | None, Header(description="What caused this command, for the audit trail.")]
+DryRun = Annotated[
+    bool, Query(description="Decide and answer (new totals, stock effects, balance) without writing anything.")
+]
 _SENDERS = _admitting(Role.INTEGRATOR)
 
 
@@ -104,6 +107,24 @@ class Commands:
         return await self.writer.submit(command, self.context)
 
 
+def commands_for(*roles: Role) -> Callable[..., Coroutine[Any, Any, Commands]]:
+    """The dependency of command routes that admins and ``roles`` may send, with ``dry_run``."""
+    allowed = _admitting(*roles)
+
+    async def dependency(
+        request: Request,
+        *,
+        authorization: Authorization = None,
+        idempotency_key: IdempotencyKey = None,
+        if_match: IfMatch = None,
+        x_causation_id: CausationId = None,
+        dry_run: DryRun = False,
+    ) -> Commands:
+        return await _commands(request, allowed, authorization, idempotency_key, if_match, x_causation_id, dry_run)
+
+    return dependency
+
+
 async def commands(
     request: Request,
     authorization: Authorization = None,
@@ -113,9 +134,23 @@ async def commands(
 ) -> Commands:
     """What a command route needs, as one dependency: each one FastAPI resolves costs every
     request, and commands are the requests that come by the thousand."""
+    return await _commands(request, _SENDERS, authorization, idempotency_key, if_match, x_causation_id, False)
+
+
+async def _commands(  # noqa: PLR0917 (the request's headers, as FastAPI hands them over)
+    request: Request,
+    allowed: frozenset[Role],
+    authorization: str | None,
+    idempotency_key: str | None,
+    if_match: str | None,
+    x_causation_id: str | None,
+    dry_run: bool,
+) -> Commands:
     container: Container = request.app.state.container
-    principal = _admitted(await _principal(request, container, authorization), _SENDERS)
+    principal = _admitted(await _principal(request, container, authorization), allowed)
     context = _context(request, principal, idempotency_key, if_match, x_causation_id)
+    if dry_run:  # nothing is written, so nothing is recorded under a key either
+        context = replace(context, dry_run=True, idempotency_key=None)
     return Commands(container.writer, context, request.state)
 
 

@@ -34,6 +34,7 @@ class CommandContext:
     causation_id: str | None = None
     idempotency_key: str | None = None
     expected_version: int | None = None
+    dry_run: bool = False  # decide and answer, write nothing
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 from domain.buckets import Bucket
 from domain.locations import LocationKind
+from domain.order_records import HoldKind, HoldRelease
 from domain.payments import PaymentKind
 from domain.pricing import Discount, LineTerms, ShippingTerms, TaxRate
 from domain.stock import AdjustmentReason, Disposition
@@ -165,6 +166,7 @@ class ShipOrder(Command):
     lines: tuple[LineQuantity, ...] | None = None
     carrier: str | None = None
     tracking_number: str | None = None
+    tracking_url: str | None = None
 
     def with_ids(self, new_id: NewId) -> ShipOrder:
         return self if self.shipment_id else replace(self, shipment_id=new_id())
@@ -185,9 +187,14 @@ class ReturnLine:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestReturn(Command):
+    """Open a return, approved at once or (``approve`` false) to be reviewed; ``replacements``
+    make it an exchange."""
+
     order_id: str
     lines: tuple[ReturnLine, ...]
     return_id: str | None = None
+    approve: bool = True
+    replacements: tuple[OrderLine, ...] = ()
 
     def with_ids(self, new_id: NewId) -> RequestReturn:
         return self if self.return_id else replace(self, return_id=new_id())
@@ -219,3 +226,109 @@ class AddOrderNote(Command):
 
     order_id: str
     text: str
+
+
+# --- the order desk ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaceHold(Command):
+    """Hold the order's shipments until the hold is released."""
+
+    order_id: str
+    kind: HoldKind
+    reason: str
+    hold_id: str | None = None
+
+    def with_ids(self, new_id: NewId) -> PlaceHold:
+        return self if self.hold_id else replace(self, hold_id=new_id())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReleaseHold(Command):
+    order_id: str
+    hold_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetHoldRule(Command):
+    rule_id: str
+    kind: HoldKind
+    reason: str
+    above: Decimal | None = None
+    currency: str | None = None
+    channel: str | None = None
+    unpaid: bool = False
+    release: HoldRelease = HoldRelease.MANUAL
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoveHoldRule(Command):
+    rule_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddOrderLine(Command):
+    """An edit: a new line, held like a placed one."""
+
+    order_id: str
+    line: OrderLine
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeLineQuantity(Command):
+    """An edit: the units ordered on a line, up (held like placed units) or down (let go of)."""
+
+    order_id: str
+    sku: str
+    quantity: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoveOrderLine(Command):
+    order_id: str
+    sku: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeShipTo(Command):
+    order_id: str
+    ship_to: dict[str, Any]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangePromisedDates(Command):
+    order_id: str
+    reason: str
+    promised_ship_by: datetime | None = None
+    promised_delivery_by: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApproveReturn(Command):
+    order_id: str
+    return_id: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeclineReturn(Command):
+    order_id: str
+    return_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefundReturn(Command):
+    """Refund a received return: what it is owed, or ``amount`` of it."""
+
+    order_id: str
+    return_id: str
+    amount: Decimal | None = None
+    reference: str | None = None
+    provider: str | None = None

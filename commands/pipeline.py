@@ -34,6 +34,7 @@ from commands.eventstore.batch import EventTime, HeadCheck, HeadMoved, Idempoten
 from commands.handlers import Handled
 from commands.ledger import Ledger
 from commands.loader import AggregateLoader
+from commands.personal_data import NO_SEALER
 from commands.phases import (
     Admitted,
     Ahead,
@@ -256,10 +257,7 @@ class Pipeline:
             strict = not look and self.loader.synced is not None and time.monotonic() >= self._look_until
             if not strict:
                 self.loader.sync()
-        customers = [c for a in batch if a.spec.customers for c in a.spec.customers(a.command)]
-        uow = UnitOfWork(
-            self.loader, self.ledger.personal_data.sealer(customers), trusted=self.trusted, money=self.money
-        )
+        uow = UnitOfWork(self.loader, NO_SEALER, trusted=self.trusted, money=self.money)
         uow.known_absent(i for admitted in batch for i in admitted.new_streams)
         # A command's reads depend only on what is loaded under the ids it named (the directory's
         # locations, an order's allocations), so a round asks again only the commands that named
@@ -275,6 +273,9 @@ class Pipeline:
             loaded = set(uow.prefetch(wanted))
             if not loaded:
                 break
+        # Keys last: whose they are may depend on what was loaded (the customer of an order).
+        customers = [c for a in batch if a.spec.customers for c in a.spec.customers(a.command, uow.peek)]
+        uow.sealer = self.ledger.personal_data.sealer(customers)
         return Prefetched(uow, strict)
 
     def decide(self, batch: list[Admitted], prefetched: Prefetched, answers: list[Answer | None]) -> Decision:
@@ -302,6 +303,11 @@ class Pipeline:
             try:
                 handled = admitted.spec.handler(admitted.command, uow, admitted.meta)
                 _check_expected_version(handled, admitted.ctx.expected_version, uow)
+                if admitted.ctx.dry_run:  # answered as decided, then undone: nothing is written
+                    extra = {**handled.extra, "dry_run": True}
+                    answers[admitted.index] = CommandResult(handled.id, handled.aggregate.version, None, extra)
+                    uow.rollback()
+                    return None
                 return handled
             except LedgerError as error:
                 uow.rollback()

@@ -15,11 +15,13 @@ from typing import Any
 from uuid import UUID
 
 from commands import messages as m
-from commands.handlers import Handler, Reads
+from commands.handlers import Handler, Peek, Reads
+from commands.handlers import desk as d
 from commands.handlers import inventory as inv
 from commands.handlers import locations as loc
 from commands.handlers import orders as o
 from domain.base import LedgerAggregate
+from domain.hold_rules import HoldRules
 from domain.locations import Location, LocationDirectory
 from domain.orders import Order
 from domain.stock import StockItem
@@ -29,7 +31,8 @@ from domain.transfers import Transfer
 @dataclass(frozen=True, slots=True)
 class Route:
     """Where the command is sent over REST. ``path`` names its path parameters as the message's
-    fields; ``location``, where the 201's ``Location`` header points (``{id}`` is the result's id)."""
+    fields; ``location``, where the 201's ``Location`` header points (``{id}`` is the result's id,
+    other names are path parameters or fields of the answer)."""
 
     method: str
     path: str
@@ -59,8 +62,10 @@ class CommandSpec:
     summary: str
     records: tuple[type[LedgerAggregate.Event], ...]
     new_stream: NewStream | None = None
-    # The customers whose keys sealing needs, fetched with the prefetch.
-    customers: Callable[[Any], list[str]] | None = None
+    # The customers whose keys sealing needs, fetched after the prefetch's streams.
+    customers: Callable[[Any, Peek], list[str]] | None = None
+    # Who may send it, beside admins (the API's roles, by name).
+    roles: tuple[str, ...] = ("integrator",)
 
     @property
     def name(self) -> str:
@@ -77,6 +82,126 @@ def _inventory(path: str) -> str:
 
 
 _STOCK_MOVES = (StockItem.Opened,)
+# Commands support sends from the order desk, beside integrators.
+_DESK = ("integrator", "support")
+_EDIT = "An edit, with a reason; refused with `already_shipped` for lines that have shipped units. "
+
+
+def _desk_commands() -> tuple[CommandSpec, ...]:
+    return (
+        CommandSpec(
+            m.PlaceHold,
+            d.place_hold,
+            d.order_only_reads,
+            Route("POST", _orders("/{order_id}/holds"), "orders", 201, _orders("/{order_id}/holds/{hold_id}")),
+            "Hold the order (payment, fraud, address, inventory or manual, with a reason): while any hold is "
+            "open, shipping is refused with `order_on_hold`.",
+            (Order.HoldPlaced,),
+            roles=_DESK,
+        ),
+        CommandSpec(
+            m.ReleaseHold,
+            d.release_hold,
+            d.order_only_reads,
+            Route("POST", _orders("/{order_id}/holds/{hold_id}/release"), "orders"),
+            "Release a hold, with a reason.",
+            (Order.HoldReleased,),
+            roles=_DESK,
+        ),
+        CommandSpec(
+            m.SetHoldRule,
+            d.set_hold_rule,
+            d.hold_rules_reads,
+            Route("PUT", "/v1/hold-rules/{rule_id}", "hold rules"),
+            "Create or replace a hold rule: orders placed above an amount, from a channel, or unpaid go on hold, "
+            "the hold naming the rule; `release: paid` lets the hold go once the order is paid.",
+            (HoldRules.Started, HoldRules.RuleSet),
+            roles=(),
+        ),
+        CommandSpec(
+            m.RemoveHoldRule,
+            d.remove_hold_rule,
+            d.hold_rules_reads,
+            Route("DELETE", "/v1/hold-rules/{rule_id}", "hold rules"),
+            "Remove a hold rule; holds it placed stay until released.",
+            (HoldRules.RuleRemoved,),
+            roles=(),
+        ),
+        CommandSpec(
+            m.AddOrderLine,
+            d.add_order_line,
+            d.edit_reads,
+            Route("POST", _orders("/{order_id}/lines"), "order edits", 201, _orders("/{order_id}")),
+            _EDIT + "Add a line, held like a placed one (never oversold); the order's total grows by it.",
+            (Order.LinesAdded, StockItem.Committed),
+            roles=_DESK,
+        ),
+        CommandSpec(
+            m.ChangeLineQuantity,
+            d.change_line_quantity,
+            d.edit_reads,
+            Route("PUT", _orders("/{order_id}/lines/{sku}/quantity"), "order edits"),
+            _EDIT + "Set the units ordered on a line: more are held like placed units, fewer are let go of "
+            "(and the open authorization no longer needed is voided).",
+            (Order.LinesAdded, StockItem.Committed, Order.Cancelled, StockItem.Released, Order.PaymentVoided),
+            roles=_DESK,
+        ),
+        CommandSpec(
+            m.RemoveOrderLine,
+            d.remove_order_line,
+            d.edit_reads,
+            Route("DELETE", _orders("/{order_id}/lines/{sku}"), "order edits"),
+            _EDIT + "Remove a line: its units are let go of.",
+            (Order.Cancelled, StockItem.Released, Order.PaymentVoided),
+            roles=_DESK,
+        ),
+        CommandSpec(
+            m.ChangeShipTo,
+            d.change_ship_to,
+            d.order_only_reads,
+            Route("PUT", _orders("/{order_id}/ship-to"), "order edits"),
+            "Change where the order goes, sealed like the original; refused once nothing is left to ship.",
+            (Order.ShipToChanged,),
+            customers=d.order_customer,
+            roles=_DESK,
+        ),
+        CommandSpec(
+            m.ChangePromisedDates,
+            d.change_promised_dates,
+            d.order_only_reads,
+            Route("PUT", _orders("/{order_id}/promised-dates"), "order edits"),
+            "Change the promised ship-by and delivery-by times, with a reason.",
+            (Order.PromisesChanged,),
+            roles=_DESK,
+        ),
+        CommandSpec(
+            m.ApproveReturn,
+            d.approve_return,
+            d.edit_reads,
+            Route("POST", _orders("/{order_id}/returns/{return_id}/approval"), "returns"),
+            "Approve a requested return; an exchange's replacements are held now, like an order's lines.",
+            (Order.ReturnApproved, StockItem.Committed),
+            roles=_DESK,
+        ),
+        CommandSpec(
+            m.DeclineReturn,
+            d.decline_return,
+            d.order_only_reads,
+            Route("POST", _orders("/{order_id}/returns/{return_id}/decline"), "returns"),
+            "Decline a requested return, with a reason; its units may be asked for again.",
+            (Order.ReturnDeclined,),
+            roles=_DESK,
+        ),
+        CommandSpec(
+            m.RefundReturn,
+            d.refund_return,
+            d.order_only_reads,
+            Route("POST", _orders("/{order_id}/returns/{return_id}/refund"), "returns"),
+            "Refund a received return what it is owed (or `amount` of it), naming the return.",
+            (Order.PaymentRefunded,),
+        ),
+    )
+
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
@@ -144,9 +269,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "Place an order and commit stock for every line, in one transaction.\n\n"
         "Lines that cannot be committed are backordered where the item allows it; otherwise the order "
         "fails with `insufficient_stock` naming the SKUs, and nothing is written.",
-        (Order.Placed, StockItem.Committed),
+        (Order.Placed, StockItem.Committed, Order.HoldPlaced),
         NewStream("order_id", lambda cmd: Order.id_for(cmd.order_id)),
-        customers=lambda cmd: [cmd.customer_id] if cmd.ship_to else [],
+        customers=lambda cmd, peek: [cmd.customer_id] if cmd.ship_to else [],
     ),
     CommandSpec(
         m.RecordPayment,
@@ -154,8 +279,15 @@ COMMANDS: tuple[CommandSpec, ...] = (
         o.order_reads,
         Route("POST", _orders("/{order_id}/payments"), "orders"),
         "Record an authorization, capture, void or refund within the order's limits "
-        "(refunded <= captured <= authorized <= amount owed + tolerance); each refusal is a 409 naming its limit.",
-        (Order.PaymentAuthorized, Order.PaymentCaptured, Order.PaymentVoided, Order.PaymentRefunded),
+        "(refunded <= captured <= authorized <= amount owed + tolerance); each refusal is a 409 naming its limit. "
+        "A capture that pays the order releases the holds that wait for payment.",
+        (
+            Order.PaymentAuthorized,
+            Order.PaymentCaptured,
+            Order.PaymentVoided,
+            Order.PaymentRefunded,
+            Order.HoldReleased,
+        ),
     ),
     CommandSpec(
         m.CancelOrder,
@@ -171,8 +303,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
         m.ShipOrder,
         o.ship_order,
         o.held_stock_reads,
-        Route("POST", _orders("/{order_id}/shipments"), "orders", 201),
-        "Ship from one location; without lines, every committed unit held there.",
+        Route("POST", _orders("/{order_id}/shipments"), "orders", 201, _orders("/{order_id}/shipments/{shipment_id}")),
+        "Ship from one location; without lines, every committed unit held there. Refused with "
+        "`order_on_hold` while a hold is open.",
         (Order.Shipped, StockItem.Shipped),
     ),
     CommandSpec(
@@ -186,10 +319,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         m.RequestReturn,
         o.request_return,
-        o.order_reads,
-        Route("POST", _orders("/{order_id}/returns"), "orders", 201),
-        "Open a return for shipped units.",
-        (Order.ReturnRequested,),
+        o.request_return_reads,
+        Route("POST", _orders("/{order_id}/returns"), "orders", 201, _orders("/{order_id}/returns/{return_id}")),
+        "Open a return for shipped units: approved at once, or with `approve: false` requested, to be approved "
+        "or declined. `replacements` make it an exchange: they are held like an order's lines once it is approved.",
+        (Order.ReturnRequested, Order.ReturnApproved, StockItem.Committed),
     ),
     CommandSpec(
         m.ReceiveReturn,
@@ -205,10 +339,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
         m.AddOrderNote,
         o.add_order_note,
         o.order_reads,
-        Route("POST", _orders("/{order_id}/notes"), "orders", 201),
+        Route("POST", _orders("/{order_id}/notes"), "orders", 201, _orders("/{order_id}/notes/{note}")),
         "Add a note to the order for the people who handle it (support, the warehouse); the timeline shows it.",
         (Order.NoteAdded,),
+        roles=_DESK,
     ),
+    *_desk_commands(),
 )
 
 SPECS: Mapping[type[m.Command], CommandSpec] = {spec.message: spec for spec in COMMANDS}

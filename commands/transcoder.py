@@ -27,7 +27,8 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Cipher, Compressor, JSONTranscoder, Mapper, StoredEvent, Transcoder, Transcoding
 from eventsourcing.utils import get_topic
 
-from domain.orders import RECORDS, CancelledLine, Line, PlacedLine, ReceivedLine, Return
+from domain.hold_rules import HoldRule
+from domain.orders import RECORDS, CancelledLine, Line, PlacedLine, ReceivedLine, Return, Shipment
 from domain.pricing import Amounts, Discount, ShippingLine, TaxLine
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -85,7 +86,8 @@ ADDED_FIELDS: dict[type[Any], tuple[str, ...]] = {
     PlacedLine: ("discounts", "taxes"),
     CancelledLine: ("amounts",),
     ReceivedLine: ("amounts",),
-    Return: ("credit", "fee", "refunded"),
+    Return: ("credit", "fee", "refunded", "step", "replacements", "decision_reason"),
+    Shipment: ("tracking_url",),
 }
 
 # Records written as lists (see RecordAsList); their form is stored in every event holding one.
@@ -126,7 +128,7 @@ class RecordAsList(Transcoding):
 
 def register_domain_transcodings(transcoder: JSONTranscoder) -> None:
     """The domain's records, registered once for every mapper: the Ledger's and the projections'."""
-    for cls in RECORDS:
+    for cls in (*RECORDS, HoldRule):
         transcoder.register(
             RecordAsList(cls) if cls in COMPACT_RECORDS else RecordAsDict(cls, ADDED_FIELDS.get(cls, ()))
         )

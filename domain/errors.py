@@ -111,6 +111,37 @@ class InsufficientStock(RuleViolation):
         super().__init__(detail, skus=self.skus)
 
 
+class OrderOnHold(RuleViolation):
+    """An open hold stops the order's shipments until it is released."""
+
+    code = "order_on_hold"
+    title = "The order is on hold"
+
+
+class AlreadyShipped(RuleViolation):
+    """An edit names units that have left the warehouse: a return is the way back."""
+
+    code = "already_shipped"
+    title = "Already shipped"
+
+
+class ReturnNotApproved(RuleViolation):
+    """A requested return is received or refunded only after it is approved."""
+
+    code = "return_not_approved"
+    title = "The return is not approved"
+
+
+class HoldNotFound(NotFound):
+    code = "hold_not_found"
+    title = "Hold not found"
+
+
+class HoldRuleNotFound(NotFound):
+    code = "hold_rule_not_found"
+    title = "Hold rule not found"
+
+
 class PaymentRejected(RuleViolation):
     """Base of the payment limits; each says which limit the payment would break."""
 

@@ -40,6 +40,29 @@ class ReturnStatus(StrEnum):
     RETURNED = "returned"
 
 
+class HoldKind(StrEnum):
+    PAYMENT = "payment"
+    FRAUD = "fraud"
+    ADDRESS = "address"
+    INVENTORY = "inventory"
+    MANUAL = "manual"
+
+
+class HoldRelease(StrEnum):
+    """How a hold lets go: by a person, or by itself once the order is paid."""
+
+    MANUAL = "manual"
+    PAID = "paid"
+
+
+class ReturnStep(StrEnum):
+    """Where a return stands in review. Returns opened before review existed were open at once."""
+
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    DECLINED = "declined"
+
+
 # --- state ---------------------------------------------------------------------
 
 
@@ -154,6 +177,7 @@ class Shipment:
     lines: Mapping[str, int]
     shipped_at: datetime
     delivered_at: datetime | None = None
+    tracking_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,10 +202,46 @@ class Return:
     credit: Decimal = Decimal(0)
     fee: Decimal = Decimal(0)
     refunded: Decimal = Decimal(0)
+    # Review, and an exchange's replacement lines (priced when requested, held once approved).
+    step: ReturnStep = ReturnStep.APPROVED
+    replacements: tuple[AddedLine, ...] = ()
+    decision_reason: str | None = None
 
     @property
     def refund_due(self) -> Decimal:
         return self.credit - self.fee - self.refunded
+
+    @property
+    def status(self) -> str:
+        """requested, declined, approved, partially_received, received or refunded."""
+        if self.step is not ReturnStep.APPROVED:
+            return self.step.value
+        requested = sum(line.requested for line in self.lines.values())
+        received = sum(line.received for line in self.lines.values())
+        if received == 0:
+            return "approved"
+        if received < requested:
+            return "partially_received"
+        return "refunded" if self.refunded > 0 and self.refund_due <= 0 else "received"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderHold:
+    """A hold on the order's shipments: open until released, by a person or by itself."""
+
+    kind: HoldKind
+    reason: str
+    placed_by: str
+    placed_at: datetime
+    rule_id: str | None = None  # the hold rule that placed it, if one did
+    release: HoldRelease = HoldRelease.MANUAL
+    released_at: datetime | None = None
+    released_by: str | None = None
+    release_reason: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.released_at is None
 
 
 # --- event payloads ----------------------------------------------------------
@@ -193,6 +253,19 @@ class PlacedLine:
     quantity: int
     unit_price: Decimal
     allocations: tuple[Allocation, ...]
+    discounts: tuple[Discount, ...] = ()
+    taxes: tuple[TaxLine, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AddedLine:
+    """Units added after placement (an edit, an exchange's replacements), priced as placed lines
+    are and held where sourcing put them; a SKU the order has already grows by them."""
+
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    allocations: tuple[Allocation, ...] = ()
     discounts: tuple[Discount, ...] = ()
     taxes: tuple[TaxLine, ...] = ()
 
@@ -260,6 +333,8 @@ RECORDS: tuple[type[Any], ...] = (
     Discount,
     TaxLine,
     ShippingLine,
+    OrderHold,
+    AddedLine,
 )
 
 
@@ -332,6 +407,27 @@ def money_upcast(state: dict[str, Any]) -> None:
     state.setdefault("shipping_cancelled", NO_AMOUNTS)
     state.setdefault("shipping_returned", NO_AMOUNTS)
     state.setdefault("fees", Decimal(0))
+
+
+def desk_upcast(state: dict[str, Any]) -> None:
+    """Version 4 had no holds."""
+    state.setdefault("holds", {})
+
+
+def adding(line: Line | None, added: AddedLine) -> Line:
+    """The line with the added units on it, held where they were allocated; taxes of the same
+    name add up, so a rate keeps one tax line."""
+    if line is None:
+        line = Line(added.sku, 0, added.unit_price)
+    taxes = {tax.name: tax for tax in line.taxes}
+    for tax in added.taxes:
+        before = taxes.get(tax.name)
+        taxes[tax.name] = tax if before is None else replace(before, amount=before.amount + tax.amount)
+    line = replace(line, quantity=line.quantity + added.quantity, discounts=line.discounts + added.discounts)
+    line = replace(line, taxes=tuple(taxes.values()))
+    for allocation in added.allocations:
+        line = line.holding(allocation.location_id, allocation.committed, allocation.backordered)
+    return line
 
 
 def payment_upcast(state: dict[str, Any]) -> None:

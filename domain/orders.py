@@ -24,21 +24,25 @@ from domain.errors import (
     InvalidCommand,
     InvalidTransition,
     RefundExceedsReturn,
-    ReturnNotFound,
     ShipmentNotFound,
     UnknownLine,
 )
 from domain.meta import Meta
 from domain.money import check_amount, check_currency
+from domain.order_desk import OrderDesk, Wanted
 from domain.order_money import OrderMoney, credited, money_of, return_amounts, settlement, shipping_kept
 from domain.order_records import (
     DELIVERED_STATUSES,
     RECORDS,
     SETTLED,
+    AddedLine,
     CancelledLine,
     Hold,
+    HoldKind,
+    HoldRelease,
     Line,
     Note,
+    OrderHold,
     OrderStatus,
     PlacedLine,
     ReceivedLine,
@@ -47,8 +51,10 @@ from domain.order_records import (
     Return,
     ReturnLineState,
     ReturnStatus,
+    ReturnStep,
     Shipment,
     ShippedLine,
+    desk_upcast,
     money_upcast,
     payment_upcast,
     placed_lines,
@@ -74,8 +80,10 @@ from domain.sourcing import Allocation
 from domain.stock import Disposition
 
 
-class Order(LedgerAggregate):
-    class_version = 4  # snapshots: see Placed; 3 holds typed records where 2 held dicts; 4 price terms
+class Order(OrderDesk):
+    """An order; holds, edits and return review are the order desk's (``domain.order_desk``)."""
+
+    class_version = 5  # snapshots: see Placed; 3 typed records where 2 held dicts; 4 price terms; 5 holds
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -88,6 +96,10 @@ class Order(LedgerAggregate):
     @staticmethod
     def upcast_v3_v4(state: dict[str, Any]) -> None:
         money_upcast(state)
+
+    @staticmethod
+    def upcast_v4_v5(state: dict[str, Any]) -> None:
+        desk_upcast(state)
 
     def __init__(
         self,
@@ -145,6 +157,7 @@ class Order(LedgerAggregate):
         self.returns: dict[str, Return] = {}
         # A list, as JSON gives it back from a snapshot; each note adds a new one.
         self.notes: list[Note] = []
+        self.holds: dict[str, OrderHold] = {}
 
     @staticmethod
     def id_for(order_id: str) -> UUID:
@@ -302,9 +315,7 @@ class Order(LedgerAggregate):
         if return_id is not None:
             if kind is not PaymentKind.REFUND:
                 raise InvalidCommand("only a refund names a return")
-            paid = self.returns.get(return_id)
-            if paid is None:
-                raise ReturnNotFound(f"order {self.order_id!r} has no return {return_id!r}")
+            paid = self.approved(return_id)
             if amount > paid.refund_due:
                 raise RefundExceedsReturn(
                     f"return {return_id!r} is owed {paid.refund_due}, not {amount}", refund_due=str(paid.refund_due)
@@ -315,6 +326,8 @@ class Order(LedgerAggregate):
         event_class: type[LedgerAggregate.Event] = getattr(self, name)
         extra = {"return_id": return_id} if kind is PaymentKind.REFUND else {}
         self.trigger_event(event_class, **meta.fields(), **fields, reference=reference, provider=provider, **extra)
+        if kind is PaymentKind.CAPTURE and self.open_holds and self.money.balance_due <= 0:
+            self.release_paid_holds(meta)
 
     def cancel(
         self,
@@ -374,6 +387,7 @@ class Order(LedgerAggregate):
         tracking_number: str | None,
         meta: Meta,
         ranked_locations: Sequence[str] = (),
+        tracking_url: str | None = None,
     ) -> tuple[str, tuple[ShippedLine, ...]]:
         """Ship from one location; without lines, every committed unit held there.
 
@@ -382,6 +396,7 @@ class Order(LedgerAggregate):
         """
         if shipment_id in self.shipments:
             raise AlreadyExists(f"shipment {shipment_id!r} already exists on order {self.order_id!r}")
+        self.require_no_hold()
         if location_id is None:
             location_id = self._ship_from(lines, ranked_locations)
         everything = {sku: line.held_at(location_id).committed for sku, line in self.lines.items()}
@@ -406,6 +421,7 @@ class Order(LedgerAggregate):
             carrier=carrier,
             tracking_number=tracking_number,
             lines=tuple(shipped),
+            tracking_url=tracking_url,
         )
         return location_id, tuple(shipped)
 
@@ -429,7 +445,19 @@ class Order(LedgerAggregate):
             raise InvalidTransition(f"shipment {shipment_id!r} is already delivered")
         self.trigger_event(self.Delivered, **meta.fields(), shipment_id=shipment_id)
 
-    def request_return(self, return_id: str, lines: Mapping[str, tuple[int, str]], meta: Meta) -> None:
+    def request_return(
+        self,
+        return_id: str,
+        lines: Mapping[str, tuple[int, str]],
+        meta: Meta,
+        *,
+        approve: bool = True,
+        replacements: Sequence[Wanted] = (),
+        plan: Mapping[str, Sequence[Allocation]] | None = None,
+    ) -> None:
+        """Open a return for shipped units: approved at once, or (``approve`` false) requested,
+        to be approved or declined. ``replacements`` make it an exchange: priced now, and held
+        (where ``plan`` says) once it is approved."""
         if return_id in self.returns:
             raise AlreadyExists(f"return {return_id!r} already exists on order {self.order_id!r}")
         if not lines:
@@ -442,7 +470,19 @@ class Order(LedgerAggregate):
             if quantity > returnable:
                 raise InvalidTransition(f"line {sku} has {returnable} shipped units left to return, not {quantity}")
             requested.append(RequestedLine(sku, quantity, reason))
-        self.trigger_event(self.ReturnRequested, **meta.fields(), return_id=return_id, lines=tuple(requested))
+        priced = self.priced(replacements) if replacements else ()
+        # An exchange approved at once still passes through review, where its replacements are held.
+        review = not approve or bool(priced)
+        self.trigger_event(
+            self.ReturnRequested,
+            **meta.fields(),
+            return_id=return_id,
+            lines=tuple(requested),
+            awaiting_approval=review,
+            replacements=priced,
+        )
+        if approve and review:
+            self.approve_return(return_id, plan or {}, None, meta)
 
     def receive_return(
         self,
@@ -463,9 +503,7 @@ class Order(LedgerAggregate):
         ``refund_shipping``, their share of the shipping), less ``restocking_fee``; with
         ``refund`` it refunds that in this command, naming the return. Returns the credit less
         the fee."""
-        requested = self.returns.get(return_id)
-        if requested is None:
-            raise ReturnNotFound(f"order {self.order_id!r} has no return {return_id!r}")
+        requested = self.approved(return_id)
         if not lines:
             raise InvalidCommand("a return receipt needs at least one line")
         received = []
@@ -636,17 +674,22 @@ class Order(LedgerAggregate):
             aggregate.shipping_cancelled = aggregate.shipping_cancelled + self.shipping
 
     class Shipped(LedgerAggregate.Event):
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["lines"] = records_of(state["lines"], ShippedLine)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state.setdefault("tracking_url", None)
 
         shipment_id: str
         location_id: str
         carrier: str | None
         tracking_number: str | None
         lines: Sequence[ShippedLine]  # a tuple when recorded, a list when read back
+        tracking_url: str | None
 
         def apply(self, aggregate: Order) -> None:
             for shipped in self.lines:
@@ -660,6 +703,7 @@ class Order(LedgerAggregate):
                 tracking_number=self.tracking_number,
                 lines={s.sku: s.quantity for s in self.lines},
                 shipped_at=self.occurred_at,
+                tracking_url=self.tracking_url,
             )
 
     class Delivered(LedgerAggregate.Event):
@@ -673,18 +717,28 @@ class Order(LedgerAggregate):
                 aggregate.lines[sku] = line.changed(delivered=quantity)
 
     class ReturnRequested(LedgerAggregate.Event):
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["lines"] = records_of(state["lines"], RequestedLine)
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """Returns were open at once before review, and had no replacements."""
+            state.setdefault("awaiting_approval", False)
+            state.setdefault("replacements", ())
+
         return_id: str
         lines: Sequence[RequestedLine]  # a tuple when recorded, a list when read back
+        awaiting_approval: bool  # approved (ReturnApproved) or declined next
+        replacements: Sequence[AddedLine]  # an exchange's, priced; held when approved
 
         def apply(self, aggregate: Order) -> None:
             aggregate.returns[self.return_id] = Return(
-                {line.sku: ReturnLineState(line.quantity, 0, line.reason) for line in self.lines}
+                {line.sku: ReturnLineState(line.quantity, 0, line.reason) for line in self.lines},
+                step=ReturnStep.REQUESTED if self.awaiting_approval else ReturnStep.APPROVED,
+                replacements=records_of(self.replacements, AddedLine),
             )
             for requested in self.lines:
                 line = aggregate.lines[requested.sku]
@@ -760,11 +814,15 @@ def _releases(line: Line, quantity: int) -> tuple[Release, ...]:
 __all__ = [
     "DELIVERED_STATUSES",
     "RECORDS",
+    "AddedLine",
     "CancelledLine",
     "Hold",
+    "HoldKind",
+    "HoldRelease",
     "Line",
     "Note",
     "Order",
+    "OrderHold",
     "OrderStatus",
     "PlacedLine",
     "ReceivedLine",
@@ -773,6 +831,7 @@ __all__ = [
     "Return",
     "ReturnLineState",
     "ReturnStatus",
+    "ReturnStep",
     "Shipment",
     "ShippedLine",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from domain.hold_rules import HoldRules
 from domain.locations import Location, LocationDirectory
 from domain.orders import Order
 from domain.stock import StockItem
@@ -105,7 +106,37 @@ def summarize(event: Any, label: str, places: dict[str, str], where: str = "") -
             )
         case Transfer.Received():
             return f"{label}: {event.quantity} units received"
-    return f"{label}: {type(event).__name__}"
+    return _desk(event, label) or f"{label}: {type(event).__name__}"
+
+
+def _desk(event: Any, label: str) -> str | None:
+    """The order desk's events and the hold rules'."""
+    match event:
+        case Order.HoldPlaced():
+            rule = f" by rule {event.rule_id}" if event.rule_id else ""
+            return f"{label}: {event.kind} hold {event.hold_id} placed{rule} ({event.reason})"
+        case Order.HoldReleased():
+            how = "released by itself" if event.automatic else "released"
+            return f"{label}: hold {event.hold_id} {how} ({event.reason})"
+        case Order.LinesAdded():
+            return f"{label}: added {_units(event.lines)} ({event.reason})"
+        case Order.ShipToChanged():
+            return f"{label}: ship-to changed ({event.reason})"
+        case Order.PromisesChanged():
+            ship_by = event.promised_ship_by.isoformat() if event.promised_ship_by else "none"
+            return f"{label}: promised ship-by now {ship_by} ({event.reason})"
+        case Order.ReturnApproved():
+            instead = f", sending {_units(event.replacements)} instead" if event.replacements else ""
+            return f"{label}: return {event.return_id} approved{instead}"
+        case Order.ReturnDeclined():
+            return f"{label}: return {event.return_id} declined ({event.reason})"
+        case HoldRules.Started():
+            return "hold rules started"
+        case HoldRules.RuleSet():
+            return f"hold rule {event.rule_id} set: {event.rule.kind.value} hold ({event.rule.reason})"
+        case HoldRules.RuleRemoved():
+            return f"hold rule {event.rule_id} removed"
+    return None
 
 
 def stream_label(event: Any) -> tuple[str, str] | None:
@@ -121,6 +152,8 @@ def stream_label(event: Any) -> tuple[str, str] | None:
             return "transfer", f"Transfer {event.transfer_id}"
         case LocationDirectory.Started():
             return "location_directory", "Location directory"
+        case HoldRules.Started():
+            return "hold_rules", "Hold rules"
     return None
 
 

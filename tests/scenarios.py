@@ -12,7 +12,9 @@ from commands.contracts import CommandContext
 from commands.ledger import Ledger
 from domain.base import LedgerAggregate
 from domain.buckets import Bucket
+from domain.hold_rules import HoldRules
 from domain.locations import Location, LocationDirectory, LocationKind
+from domain.order_records import HoldKind, HoldRelease
 from domain.orders import Order
 from domain.payments import PaymentKind
 from domain.stock import AdjustmentReason, Disposition, StockItem
@@ -25,7 +27,7 @@ START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 def event_classes() -> set[type[LedgerAggregate.Event]]:
     """Every concrete event class of the domain's aggregates."""
     found: set[type[LedgerAggregate.Event]] = set()
-    for aggregate in (Order, StockItem, Location, LocationDirectory, Transfer):
+    for aggregate in (Order, StockItem, Location, LocationDirectory, Transfer, HoldRules):
         for value in vars(aggregate).values():
             abstract = value in (StockItem.Movement,) or getattr(value, "__name__", "") in ("Event", "Created")
             if isinstance(value, type) and issubclass(value, LedgerAggregate.Event) and not abstract:
@@ -84,3 +86,37 @@ def every_event(ledger: Ledger) -> None:
     )))  # fmt: skip
     x(m.RecordPayment(order_id="O-1", kind=PaymentKind.REFUND, amount=Decimal("5.00"), occurred_at=at()))
     x(m.RecordPayment(order_id="O-1", kind=PaymentKind.VOID, amount=Decimal("10.00"), occurred_at=at()))
+    desk(x, at)
+
+
+def desk(x: Callable[[m.Command], object], at: Callable[[], datetime]) -> None:
+    """The order desk: a hold rule, holds, edits, and a reviewed exchange."""
+    x(m.SetHoldRule(rule_id="big", kind=HoldKind.FRAUD, reason="review big orders", above=Decimal("100.00"),
+                    currency="GBP", release=HoldRelease.PAID, occurred_at=at()))  # fmt: skip
+    x(m.SetHoldRule(rule_id="old", kind=HoldKind.MANUAL, reason="unused", channel="fax", occurred_at=at()))
+    x(m.RemoveHoldRule(rule_id="old", occurred_at=at()))
+    lines = (m.OrderLine(sku="A", quantity=30, unit_price=Decimal("5.00")),)
+    x(m.PlaceOrder(order_id="O-2", channel="web", customer_id="cust-2", currency="GBP", lines=lines,
+                   ship_to={"name": "Grace Hopper", "email": "grace@example.com"}, occurred_at=at()))  # fmt: skip
+    x(m.PlaceHold(order_id="O-2", hold_id="H-1", kind=HoldKind.ADDRESS, reason="check the flat number",
+                  occurred_at=at()))  # fmt: skip
+    x(m.ChangeShipTo(order_id="O-2", ship_to={"name": "Grace Hopper", "line1": "Flat 2"}, reason="customer called",
+                     occurred_at=at()))  # fmt: skip
+    x(m.ReleaseHold(order_id="O-2", hold_id="H-1", reason="address confirmed", occurred_at=at()))
+    x(m.ChangePromisedDates(order_id="O-2", promised_ship_by=START + timedelta(days=3), reason="late stock",
+                            occurred_at=at()))  # fmt: skip
+    x(m.AddOrderLine(order_id="O-2", line=m.OrderLine(sku="B", quantity=1, unit_price=Decimal("10.00")),
+                     reason="added by phone", occurred_at=at()))  # fmt: skip
+    x(m.ChangeLineQuantity(order_id="O-2", sku="A", quantity=20, reason="fewer", occurred_at=at()))
+    x(m.AddOrderLine(order_id="O-2", line=m.OrderLine(sku="C", quantity=1, unit_price=Decimal("0.99")),
+                     reason="added by phone", occurred_at=at()))  # fmt: skip
+    x(m.RemoveOrderLine(order_id="O-2", sku="C", reason="never mind", occurred_at=at()))
+    x(m.RecordPayment(order_id="O-2", kind=PaymentKind.CAPTURE, amount=Decimal("110.00"), occurred_at=at()))
+    x(m.ShipOrder(order_id="O-2", shipment_id="S-2", location_id="WH1", occurred_at=at()))
+    x(m.RequestReturn(order_id="O-2", return_id="R-2", approve=False, occurred_at=at(),
+                      lines=(m.ReturnLine(sku="A", quantity=1, reason="wrong colour"),),
+                      replacements=(m.OrderLine(sku="A", quantity=1, unit_price=Decimal("5.00")),)))  # fmt: skip
+    x(m.ApproveReturn(order_id="O-2", return_id="R-2", occurred_at=at()))
+    x(m.RequestReturn(order_id="O-2", return_id="R-3", approve=False, occurred_at=at(),
+                      lines=(m.ReturnLine(sku="B", quantity=1, reason="changed mind"),)))  # fmt: skip
+    x(m.DeclineReturn(order_id="O-2", return_id="R-3", reason="past the return window", occurred_at=at()))

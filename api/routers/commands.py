@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from api.deps import CommandsDep
+from api.deps import Commands, commands_for
 from api.errors import COMMAND_ERRORS
+from api.keys import Role
 from api.routers import answer
-from api.routers.paths import LocationIdPath, OrderIdPath, ReturnIdPath, ShipmentIdPath, SkuPath, TransferIdPath
-from api.schemas import inventory, orders
+from api.routers.paths import (
+    HoldIdPath,
+    LocationIdPath,
+    OrderIdPath,
+    ReturnIdPath,
+    RuleIdPath,
+    ShipmentIdPath,
+    SkuPath,
+    TransferIdPath,
+)
+from api.schemas import desk, inventory, orders
 from api.schemas.common import CommandAnswer, CommandBody
 from commands.messages import Command
 from commands.registry import COMMANDS, CommandSpec
@@ -30,9 +40,11 @@ PATH_PARAMETERS: Mapping[str, object] = {
     "transfer_id": TransferIdPath,
     "sku": SkuPath,
     "location_id": LocationIdPath,
+    "hold_id": HoldIdPath,
+    "rule_id": RuleIdPath,
 }
 
-_SCHEMA_MODULES = (inventory, orders)  # where the body schemas are declared
+_SCHEMA_MODULES = (inventory, orders, desk)  # where the body schemas are declared
 
 
 def bodies() -> dict[type[Command], type[CommandBody]]:
@@ -67,19 +79,22 @@ def command_router() -> APIRouter:
 def _endpoint(spec: CommandSpec, body: type[CommandBody]) -> Callable[..., Awaitable[JSONResponse]]:
     route = spec.route
     names = route.parameters()
+    sender = Annotated[Commands, Depends(commands_for(*(Role(r) for r in spec.roles)))]
 
     async def endpoint(**given: Any) -> JSONResponse:
         commands = given.pop("commands")
         sent: CommandBody = given.pop("body")
         path = {name: given[name] for name in names}
         result = await commands.run(sent.to_command(**path))  # type: ignore[attr-defined]
-        location = route.location.format(id=result.id, **path) if route.location else None
+        location = None
+        if route.location and not result.extra.get("dry_run"):
+            location = route.location.format(**{**result.extra, **path, "id": result.id})
         return answer(result, route.status, location=location)
 
     parameters = [
         *(inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=PATH_PARAMETERS[n]) for n in names),
         inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body),
-        inspect.Parameter("commands", inspect.Parameter.KEYWORD_ONLY, annotation=CommandsDep),
+        inspect.Parameter("commands", inspect.Parameter.KEYWORD_ONLY, annotation=sender),
     ]
     endpoint.__signature__ = inspect.Signature(parameters, return_annotation=JSONResponse)  # type: ignore[attr-defined]
     endpoint.__name__ = endpoint.__qualname__ = spec.name

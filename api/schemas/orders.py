@@ -40,6 +40,13 @@ Channel = Annotated[
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), Field(description="ISO 3166-1 alpha-2.")]
 
 
+TrackingUrl = Annotated[
+    str,
+    StringConstraints(max_length=2048, pattern=r"^https://[\x21-\x7e]+$"),
+    Field(description="Where the customer follows the parcel (https).", examples=["https://track.example/JD0"]),
+]
+
+
 class Address(Strict):
     name: Text
     line1: Text
@@ -253,6 +260,7 @@ class ShipmentBody(CommandBody):
     tracking_number: (
         Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE_PATTERN)] | None
     ) = None
+    tracking_url: TrackingUrl | None = None
     occurred_at: BusinessTime = None
 
     @model_validator(mode="after")
@@ -268,6 +276,7 @@ class ShipmentBody(CommandBody):
             lines=_line_quantities(self.lines),
             carrier=self.carrier,
             tracking_number=self.tracking_number,
+            tracking_url=self.tracking_url,
             occurred_at=self.occurred_at,
         )
 
@@ -294,11 +303,18 @@ class ReturnBody(CommandBody):
 
     return_id: Identifier | None = None
     lines: list[ReturnLineBody] = Field(min_length=1, max_length=MAX_LINES)
+    approve: bool = Field(default=True, description="Open it approved; false: requested, to approve or decline.")
+    replacements: list[OrderLineBody] = Field(
+        default_factory=list,
+        max_length=MAX_LINES,
+        description="An exchange: lines sent instead, held like an order's lines once the return is approved.",
+    )
     occurred_at: BusinessTime = None
 
     @model_validator(mode="after")
     def unique(self) -> Self:
         _unique_skus(self.lines)
+        _unique_skus(self.replacements)
         return self
 
     def to_command(self, order_id: str) -> m.RequestReturn:
@@ -306,6 +322,8 @@ class ReturnBody(CommandBody):
             order_id=order_id,
             return_id=self.return_id,
             lines=tuple(m.ReturnLine(sku=li.sku, quantity=li.quantity, reason=li.reason) for li in self.lines),
+            approve=self.approve,
+            replacements=tuple(li.to_line() for li in self.replacements),
             occurred_at=self.occurred_at,
         )
 

@@ -4,7 +4,8 @@ from collections.abc import Sequence
 from typing import Protocol, TypeVar
 from uuid import UUID
 
-from commands.handlers import Handled, Peek, given_id
+from commands.handlers import Handled, Peek, given_id, holding
+from commands.handlers.desk import hold_by_rules
 from commands.messages import (
     AddOrderNote,
     CancelOrder,
@@ -18,6 +19,7 @@ from commands.messages import (
 )
 from commands.unit_of_work import UnitOfWork, event_ref
 from domain.errors import AlreadyExists, InvalidCommand
+from domain.hold_rules import HoldRules
 from domain.locations import LocationDirectory
 from domain.meta import Meta
 from domain.order_money import OrderMoney
@@ -78,7 +80,11 @@ def place_order(cmd: PlaceOrder, uow: UnitOfWork, meta: Meta) -> Handled:
             # Sourcing allocates only where it was given a position, so the item was looked up.
             item = items[(sku, allocation.location_id)]
             item.commit(order_id, allocation.committed, allocation.backordered, caused)
-    return Handled(order_id, order, {"status": order.status})
+    hold_by_rules(uow, order, meta)
+    answer: dict[str, object] = {"status": order.status}
+    if order.holds:
+        answer["on_hold"] = True
+    return Handled(order_id, order, answer)
 
 
 def record_payment(cmd: RecordPayment, uow: UnitOfWork, meta: Meta) -> Handled:
@@ -133,6 +139,7 @@ def ship_order(cmd: ShipOrder, uow: UnitOfWork, meta: Meta) -> Handled:
         tracking_number=cmd.tracking_number,
         meta=meta,
         ranked_locations=ranked,
+        tracking_url=cmd.tracking_url,
     )
     caused = meta.caused_by(event_ref(order))
     for line in shipped:
@@ -158,10 +165,25 @@ def add_order_note(cmd: AddOrderNote, uow: UnitOfWork, meta: Meta) -> Handled:
 def request_return(cmd: RequestReturn, uow: UnitOfWork, meta: Meta) -> Handled:
     return_id = given_id(cmd.return_id, "return_id")
     order = uow.order(cmd.order_id)
+    wanted = [(r.sku, r.quantity, r.unit_price, r.terms()) for r in _by_sku(cmd.replacements).values()]
+    demands = [Demand(r.sku, r.quantity) for r in cmd.replacements]
+    plan = holding.plan(uow, demands, order.location_id) if demands and cmd.approve else None
     order.request_return(
-        return_id, {sku: (line.quantity, line.reason) for sku, line in _by_sku(cmd.lines).items()}, meta
+        return_id,
+        {sku: (line.quantity, line.reason) for sku, line in _by_sku(cmd.lines).items()},
+        meta,
+        approve=cmd.approve,
+        replacements=wanted,
+        plan=plan,
     )
-    return Handled(cmd.order_id, order, {"return_id": return_id, "return_status": order.return_status})
+    added = order.returns[return_id].replacements if cmd.approve else ()
+    holding.commit(uow, cmd.order_id, added, meta.caused_by(event_ref(order)))
+    answer = {
+        "return_id": return_id,
+        "return_status": order.return_status,
+        "return_state": order.returns[return_id].status,
+    }
+    return Handled(cmd.order_id, order, answer)
 
 
 def receive_return(cmd: ReceiveReturn, uow: UnitOfWork, meta: Meta) -> Handled:
@@ -202,8 +224,23 @@ def _balances(money: OrderMoney) -> dict[str, str]:
 # --- what each command reads ------------------------------------------------
 
 
-def order_reads(cmd: RecordPayment | DeliverShipment | RequestReturn | AddOrderNote, peek: Peek) -> list[UUID]:
+def order_reads(cmd: RecordPayment | DeliverShipment | AddOrderNote, peek: Peek) -> list[UUID]:
     return [Order.id_for(cmd.order_id)]
+
+
+def request_return_reads(cmd: RequestReturn, peek: Peek) -> list[UUID]:
+    """The order; for an exchange, the directory and the replacements' stock at every candidate."""
+    if not cmd.replacements:
+        return [Order.id_for(cmd.order_id)]
+    order = peek(Order.id_for(cmd.order_id))
+    ranked = holding.ranked_in(peek(LocationDirectory.ID))
+    if isinstance(order, Order) and order.location_id:
+        ranked = [order.location_id]
+    return [
+        Order.id_for(cmd.order_id),
+        LocationDirectory.ID,
+        *holding.stock_reads([r.sku for r in cmd.replacements], ranked),
+    ]
 
 
 def place_order_reads(cmd: PlaceOrder, peek: Peek) -> list[UUID]:
@@ -218,6 +255,7 @@ def place_order_reads(cmd: PlaceOrder, peek: Peek) -> list[UUID]:
     return [
         Order.id_for(cmd.order_id),
         LocationDirectory.ID,
+        HoldRules.ID,
         *(StockItem.id_for(line.sku, location_id) for line in cmd.lines for location_id in candidates),
     ]
 

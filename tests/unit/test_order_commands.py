@@ -204,7 +204,7 @@ def test_returns_are_requested_then_received_with_a_disposition(stocked: Ledger)
         stocked,
         m.RequestReturn(order_id="o1", return_id="r1", lines=(m.ReturnLine(sku="A", quantity=2, reason="too big"),)),
     )
-    assert requested.extra == {"return_id": "r1", "return_status": "return_requested"}
+    assert requested.extra == {"return_id": "r1", "return_status": "return_requested", "return_state": "approved"}
     lines = (
         m.ReturnReceiptLine(sku="A", quantity=1, disposition=Disposition.RESTOCK),
         m.ReturnReceiptLine(sku="A", quantity=1, disposition=Disposition.DAMAGED),
