@@ -178,10 +178,20 @@ def _money(conn: Connection[Any], url: str) -> None:
     events can fill, so their tables are dropped with their positions and built again from the
     ledger by the projection runner (as ``oms projections rebuild`` would, without the swap); the
     finance read model is new and starts from the beginning too."""
+    _refold(conn, {"orders": ("orders", "owed"), "kpis": ("fulfillment_gmv", "net_revenue")})
+
+
+def _order_desk(conn: Connection[Any], url: str) -> None:
+    """The order desk: the orders read model gains holds and the shipments, returns, payments and
+    notes documents, the KPIs orders held and hours on hold; both are folded again from the ledger."""
+    _refold(conn, {"orders": ("orders", "on_hold"), "kpis": ("fulfillment_daily", "orders_held")})
+
+
+def _refold(conn: Connection[Any], built: dict[str, tuple[str, str]]) -> None:
+    """Drop each named projection's tables and position unless ``table`` has ``column`` already
+    (run again, it leaves them alone); the runner builds them again from the ledger."""
     mapper = make_mapper()
     projections = all_projections(mapper)
-    # Run again (or on tables made with the columns already), it leaves the tables alone.
-    built = {"orders": ("orders", "owed"), "kpis": ("fulfillment_gmv", "net_revenue")}
     with conn.cursor() as cur:
         for name, (table, column) in built.items():
             found = cur.execute(
@@ -207,6 +217,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "orders read model: sealed ship-to column", _sealed_ship_to),
     Migration(8, "seals on snapshots, idempotency records and batch ends; signed checkpoints", _seals),
     Migration(9, "order money: orders and KPI read models rebuilt with their new columns; finance read model", _money),
+    Migration(10, "order desk: orders and KPI read models rebuilt with holds and fulfilment documents", _order_desk),
 )
 
 

@@ -43,6 +43,9 @@ COUNTERS = (
     "units_shipped",
     "units_returned",
     "perfect_orders",
+    "orders_held",
+    "holds_released",
+    "hold_seconds_sum",
 )
 HISTOGRAMS = {"ship_hours_hist": len(SHIP_HOURS_BOUNDS) + 1, "delivery_days_hist": len(DELIVERY_DAYS_BOUNDS) + 1}
 KEY = ("day", "channel", "location_id")
@@ -92,6 +95,10 @@ def contribution(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
         c["perfect_orders"] = int(
             on_time and order.total_of("cancelled") == 0 and order.total_of("return_requested") == 0
         )
+    c["orders_held"] = int(bool(order.holds))
+    released = [h for h in order.holds.values() if h.released_at is not None]
+    c["holds_released"] = len(released)
+    c["hold_seconds_sum"] = sum(_seconds(h.placed_at, h.released_at) for h in released if h.released_at)
     c["gmv"] = {order.currency: order.ordered_total}
     c["net_revenue"] = {order.currency: order.money.net_sales}
     c["orders_kept"] = {order.currency: Decimal(int(status is not OrderStatus.CANCELLED))}

@@ -9,7 +9,7 @@ from eventsourcing.persistence import Transcoder
 from psycopg import Cursor, sql
 
 from domain.orders import DELIVERED_STATUSES, Line, Order, OrderStatus
-from projections import order_state
+from projections import order_desk, order_state
 from projections.base import Tables
 from projections.events import Recorded
 
@@ -63,6 +63,7 @@ ORDER_COLUMNS: dict[str, str] = {
     "balance_due": "numeric NOT NULL",
     "refund_due": "numeric NOT NULL",
     "refundable": "numeric NOT NULL",
+    "on_hold": "boolean NOT NULL",
 }
 # Each line's discounts and tax (of its units not cancelled) beside its counts.
 LINE_AMOUNTS = ["discount", "tax"]
@@ -83,7 +84,7 @@ LINE_COUNTS = [
 
 class OrdersProjection:
     name = "orders"
-    tables: tuple[str, ...] = ("orders", "order_lines", "orders_state")
+    tables: tuple[str, ...] = ("orders", "order_lines", "orders_state", "order_desk", "hold_rules")
 
     def __init__(self, transcoder: Transcoder) -> None:
         self.transcoder = transcoder
@@ -122,8 +123,10 @@ class OrdersProjection:
             )
         )
         order_state.create_table(cur, t["orders_state"])
+        order_desk.create(cur, t)
 
     def apply(self, cur: Cursor[Any], batch: list[Recorded], t: Tables) -> None:
+        order_desk.apply_rules(cur, [r for r in batch if r.kind.startswith("HoldRules.")], t)
         events = [r for r in batch if r.kind.startswith("Order.")]
         if not events:
             return
@@ -162,6 +165,7 @@ class OrdersProjection:
             ),
             rows,
         )
+        order_desk.save(cur, t, [order_desk.documents(order, extra) for order, extra in changed.values()])
 
 
 def _milestones(order: Order, extra: dict[str, Any], recorded: Recorded) -> None:
@@ -172,6 +176,7 @@ def _milestones(order: Order, extra: dict[str, Any], recorded: Recorded) -> None
         extra["cancelled_at"] = recorded.event.occurred_at
     if status in DELIVERED_STATUSES and extra.get("delivered_at") is None:
         extra["delivered_at"] = recorded.event.occurred_at
+    order_desk.remember_payment(extra, recorded)
 
 
 def _line_amounts(line: Line) -> dict[str, Decimal]:
@@ -219,4 +224,5 @@ def _row(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
         "updated_at": extra["updated_at"],
         "version": extra["version"],
         "last_position": extra["last_position"],
+        "on_hold": bool(order.open_holds),
     }

@@ -135,4 +135,7 @@ def _kpi_row(start: date | None, labels: dict[str, Any], t: dict[str, Any]) -> K
         units_returned=t["units_returned"],
         return_rate=_rate(t["units_returned"], t["units_shipped"]),
         perfect_order_rate=_rate(t["perfect_orders"], delivered),
+        orders_held=t["orders_held"],
+        hold_hours_total=t["hold_seconds_sum"] / 3600,
+        hold_hours_mean=t["hold_seconds_sum"] / t["holds_released"] / 3600 if t["holds_released"] else None,
     )

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr
 
+from queries.desk_models import HoldView, NoteView, PaymentView, ReturnView, ShipmentView
+
 
 class _Sku(BaseModel):
     sku: str
@@ -105,6 +107,7 @@ class OrderRow(BaseModel):
     balance_due: Decimal = Field(description="owed - (captured - refunded), when positive.")
     refund_due: Decimal = Field(description="(captured - refunded) - owed, when positive.")
     refundable: Decimal = Field(description="captured - refunded.")
+    on_hold: bool = Field(default=False, description="A hold is open: shipping is refused until it is released.")
 
 
 class OrderLineRow(BaseModel):
@@ -124,6 +127,11 @@ class OrderLineRow(BaseModel):
 
 class OrderDetail(OrderRow):
     line_items: list[OrderLineRow]
+    shipments: list[ShipmentView] = Field(default_factory=list)
+    return_items: list[ReturnView] = Field(default_factory=list, description="The returns (``returns`` is money).")
+    payments: list[PaymentView] = Field(default_factory=list)
+    holds: list[HoldView] = Field(default_factory=list)
+    notes: list[NoteView] = Field(default_factory=list)
     personal_data: Literal["none", "present", "erased", "withheld"] = Field(
         default="none",
         description="Whether the ship-to details are shown: none were given, present, erased at the customer's"
@@ -134,9 +142,16 @@ class OrderDetail(OrderRow):
     _sealed: str | None = PrivateAttr(default=None)
 
     @classmethod
-    def of(cls, row: dict[str, Any], lines: list[OrderLineRow]) -> OrderDetail:
+    def of(cls, row: dict[str, Any], lines: list[OrderLineRow], desk: dict[str, Any]) -> OrderDetail:
         fields = {k: v for k, v in row.items() if k != "personal_data"}
-        detail = cls.model_validate({**fields, "line_items": lines})
+        documents = {
+            "shipments": desk.get("shipments", []),
+            "return_items": desk.get("returns", []),
+            "payments": desk.get("payments", []),
+            "holds": desk.get("holds", []),
+            "notes": desk.get("notes", []),
+        }
+        detail = cls.model_validate({**fields, "line_items": lines, **documents})
         detail._sealed = row.get("personal_data")
         return detail
 
@@ -182,6 +197,9 @@ class KpiRow(BaseModel):
     units_returned: int
     return_rate: float | None
     perfect_order_rate: float | None
+    orders_held: int = Field(description="Orders that were ever on hold.")
+    hold_hours_total: float = Field(description="Hours the released holds were open, added up.")
+    hold_hours_mean: float | None = Field(description="Mean hours a hold was open, over released holds.")
 
 
 class KpiAnswer(BaseModel):

@@ -11,17 +11,21 @@ from psycopg.rows import dict_row
 from commands.eventstore.names import read_table
 from domain.errors import OrderNotFound
 from queries import pagination
+from queries.desk_models import HoldRuleView
 from queries.filters import Where
 from queries.models import OrderDetail, OrderLineRow, OrderRow, OrdersPage
 
 ORDERS = read_table("orders")
 LINES = read_table("order_lines")
+DESK = read_table("order_desk")
+RULES = read_table("hold_rules")
 
 
 def list_orders(
     conn: Connection[Any],
     *,
     status: str | None = None,
+    on_hold: bool | None = None,
     channel: str | None = None,
     customer_id: str | None = None,
     placed_from: datetime | None = None,
@@ -30,7 +34,7 @@ def list_orders(
     limit: int = 100,
 ) -> OrdersPage:
     """Newest first; ``placed_to`` is exclusive."""
-    where = Where().equals(status=status, channel=channel, customer_id=customer_id)
+    where = Where().equals(status=status, channel=channel, customer_id=customer_id, on_hold=on_hold)
     if placed_from is not None:
         where.add(sql.SQL("placed_at >= %s"), placed_from)
     if placed_to is not None:
@@ -56,4 +60,27 @@ def get_order(conn: Connection[Any], order_id: str) -> OrderDetail:
         lines = cur.execute(
             sql.SQL("SELECT * FROM {} WHERE order_id = %s ORDER BY sku").format(LINES), (order_id,)
         ).fetchall()
-    return OrderDetail.of(row, [OrderLineRow.model_validate(li) for li in lines])
+        desk = cur.execute(sql.SQL("SELECT * FROM {} WHERE order_id = %s").format(DESK), (order_id,)).fetchone()
+    return OrderDetail.of(row, [OrderLineRow.model_validate(li) for li in lines], desk or {})
+
+
+def desk_documents(conn: Connection[Any], order_id: str, document: str) -> list[dict[str, Any]]:
+    """One of the order's shipments, returns, payments, holds or notes (``projections.order_desk``)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            sql.SQL("SELECT {} AS documents FROM {} WHERE order_id = %s").format(sql.Identifier(document), DESK),
+            (order_id,),
+        ).fetchone()
+        if row is None:
+            exists = cur.execute(sql.SQL("SELECT 1 FROM {} WHERE order_id = %s").format(ORDERS), (order_id,))
+            if exists.fetchone() is None:
+                raise OrderNotFound(f"no order {order_id!r}")
+            return []
+    documents: list[dict[str, Any]] = row["documents"]
+    return documents
+
+
+def hold_rules(conn: Connection[Any]) -> list[HoldRuleView]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(sql.SQL("SELECT * FROM {} ORDER BY rule_id").format(RULES)).fetchall()
+    return [HoldRuleView.model_validate(r) for r in rows]

@@ -29,6 +29,7 @@ def list_orders(
     container: ContainerDep,
     _: Reader,
     status: Status = None,
+    on_hold: Annotated[bool | None, Query(description="Only orders on hold (true) or not (false).")] = None,
     channel: Annotated[str | None, Query(max_length=32, pattern=PRINTABLE_PATTERN)] = None,
     customer_id: Annotated[str | None, Query(max_length=64, pattern=_ID_PATTERN)] = None,
     placed_from: Annotated[LedgerTime | None, Query(description="Placed at or after (ISO 8601 with a zone).")] = None,
@@ -42,6 +43,7 @@ def list_orders(
     page = orders.list_orders(
         conn,
         status=status,
+        on_hold=on_hold,
         channel=channel,
         customer_id=customer_id,
         placed_from=placed_from,

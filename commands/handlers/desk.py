@@ -22,7 +22,7 @@ from commands.messages import (
     SetHoldRule,
 )
 from commands.unit_of_work import UnitOfWork, event_ref
-from domain.errors import AlreadyExists
+from domain.errors import AlreadyExists, HoldRuleNotFound
 from domain.hold_rules import HoldRule, HoldRules
 from domain.locations import LocationDirectory
 from domain.meta import Meta
@@ -53,8 +53,10 @@ def set_hold_rule(cmd: SetHoldRule, uow: UnitOfWork, meta: Meta) -> Handled:
 
 
 def remove_hold_rule(cmd: RemoveHoldRule, uow: UnitOfWork, meta: Meta) -> Handled:
-    rules = uow.get(HoldRules, HoldRules.ID) or HoldRules()
-    rules.remove_rule(cmd.rule_id, meta)  # with no rules yet: hold_rule_not_found
+    rules = uow.get(HoldRules, HoldRules.ID)
+    if rules is None:
+        raise HoldRuleNotFound(f"there is no hold rule {cmd.rule_id!r}")
+    rules.remove_rule(cmd.rule_id, meta)
     return Handled(cmd.rule_id, rules)
 
 

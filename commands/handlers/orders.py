@@ -159,13 +159,14 @@ def deliver_shipment(cmd: DeliverShipment, uow: UnitOfWork, meta: Meta) -> Handl
 def add_order_note(cmd: AddOrderNote, uow: UnitOfWork, meta: Meta) -> Handled:
     order = uow.order(cmd.order_id)
     order.add_note(cmd.text, meta)
-    return Handled(cmd.order_id, order, {"notes": len(order.notes)})
+    return Handled(cmd.order_id, order, {"notes": len(order.notes), "note": len(order.notes)})
 
 
 def request_return(cmd: RequestReturn, uow: UnitOfWork, meta: Meta) -> Handled:
     return_id = given_id(cmd.return_id, "return_id")
     order = uow.order(cmd.order_id)
     wanted = [(r.sku, r.quantity, r.unit_price, r.terms()) for r in _by_sku(cmd.replacements).values()]
+    order.priced(wanted) if wanted else None  # refused on its terms before its stock is looked at
     demands = [Demand(r.sku, r.quantity) for r in cmd.replacements]
     plan = holding.plan(uow, demands, order.location_id) if demands and cmd.approve else None
     order.request_return(

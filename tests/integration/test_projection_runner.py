@@ -33,6 +33,8 @@ KEYS = {
     "orders": "order_id",
     "order_lines": "order_id, sku",
     "orders_state": "stream_id",
+    "order_desk": "order_id",
+    "hold_rules": "rule_id",
     "fulfillment_daily": "day, channel, location_id",
     "fulfillment_gmv": "day, channel, location_id, currency",
     "kpi_orders": "stream_id",

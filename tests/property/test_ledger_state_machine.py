@@ -1,10 +1,12 @@
 """Random sequences of every command, from two sessions that can act on stale state.
 
 After every step: no oversell, every SKU's buckets sum to zero, every aggregate
-reloads from the store equal to the live one (snapshots included), and every
-order's line quantities agree with each other and with the stock movements the
-order caused. At the end, every stored event and snapshot is byte for byte what the
-library's JSON encoder writes.
+reloads from the store equal to the live one (snapshots included), every order's
+line quantities agree with each other and with the stock movements the order caused,
+payments stay within their limits, and no order ever shipped while a hold was open.
+At the end, every stored event and snapshot is byte for byte what the library's JSON
+encoder writes. The order desk's commands (holds and hold rules, edits, return review,
+exchanges) are drawn like the rest.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from domain.base import LedgerAggregate
 from domain.buckets import ALL, MOVABLE
 from domain.errors import LedgerError
 from domain.locations import LocationKind
+from domain.order_records import HoldKind, HoldRelease, ReturnStep
 from domain.orders import Order
 from domain.payments import PaymentKind
 from domain.stock import AdjustmentReason, Disposition, StockItem
@@ -262,8 +265,75 @@ class LedgerMachine(RuleBasedStateMachine):
                 )
             ),
         ]
-        informed = [order.flatmap(self.informed)] if self.orders else []
-        return st.one_of(*stock, *orders, *informed, *informed)
+        informed = [order.flatmap(self.informed), order.flatmap(self.desk)] if self.orders else []
+        return st.one_of(*stock, *orders, *self.desk_commands(order, lines), *informed, *informed)
+
+    def desk_commands(
+        self, order: st.SearchStrategy[str], lines: st.SearchStrategy[tuple[m.OrderLine, ...]]
+    ) -> list[st.SearchStrategy[m.Command]]:
+        reason = st.just("r")
+        return [
+            st.builds(m.PlaceHold, order_id=order, kind=st.sampled_from(HoldKind), reason=reason),
+            st.builds(
+                m.SetHoldRule,
+                rule_id=st.sampled_from(["big", "unpaid"]),
+                kind=st.sampled_from(HoldKind),
+                reason=reason,
+                above=st.none() | st.decimals(0, 60, places=2),
+                currency=st.just("GBP"),
+                unpaid=st.just(True),
+                release=st.sampled_from(HoldRelease),
+            ),
+            st.builds(m.RemoveHoldRule, rule_id=st.sampled_from(["big", "unpaid"])),
+            st.builds(m.ChangeLineQuantity, order_id=order, sku=sku, quantity=st.integers(0, 8), reason=reason),
+            st.builds(m.RemoveOrderLine, order_id=order, sku=sku, reason=reason),
+            st.builds(m.AddOrderLine, order_id=order, line=lines.map(lambda ls: ls[0]), reason=reason),
+            st.builds(
+                m.RequestReturn,
+                order_id=order,
+                approve=st.booleans(),
+                lines=st.lists(
+                    st.builds(m.ReturnLine, sku=sku, quantity=quantity, reason=reason),
+                    min_size=1,
+                    max_size=2,
+                    unique_by=lambda line: line.sku,
+                ).map(tuple),
+                replacements=st.lists(
+                    st.builds(m.OrderLine, sku=sku, quantity=quantity, unit_price=st.decimals(0, 20, places=2)),
+                    max_size=2,
+                    unique_by=lambda line: line.sku,
+                ).map(tuple),
+            ),
+        ]
+
+    def desk(self, order_id: str) -> st.SearchStrategy[m.Command]:
+        """Desk commands built from the order's current state: release its holds, review its returns."""
+        order: Order = self.ledger.repository.get(Order.id_for(order_id))
+        options: list[st.SearchStrategy[m.Command]] = [
+            st.builds(m.ReleaseHold, order_id=st.just(order_id), hold_id=st.just(hold_id), reason=st.just("ok"))
+            for hold_id in order.open_holds
+        ]
+        for return_id, found in order.returns.items():
+            if found.step is ReturnStep.REQUESTED:
+                review = [m.ApproveReturn, m.DeclineReturn]
+                options += [
+                    st.builds(kind, order_id=st.just(order_id), return_id=st.just(return_id), reason=st.just("r"))
+                    for kind in review
+                ]
+            elif found.refund_due > 0:
+                options.append(st.builds(m.RefundReturn, order_id=st.just(order_id), return_id=st.just(return_id)))
+        price = {sku: line.unit_price for sku, line in order.lines.items()}
+        options += [
+            st.builds(
+                m.ChangeLineQuantity,
+                order_id=st.just(order_id),
+                sku=st.just(line_sku),
+                quantity=st.integers(0, 8),
+                reason=st.just("edit"),
+            )
+            for line_sku in price
+        ]
+        return st.one_of(*options)
 
     def informed(self, order_id: str) -> st.SearchStrategy[m.Command]:
         """Commands built from the order's current state, so later stages get reached."""
@@ -371,6 +441,8 @@ class LedgerMachine(RuleBasedStateMachine):
             order: Order = self.ledger.repository.get(Order.id_for(order_id))
             p = order.payments
             assert 0 <= p.refunded <= p.captured <= p.authorized - p.voided, p
+            for found in order.returns.values():
+                assert found.refunded <= found.credit - found.fee, found
             for line_sku, line in order.lines.items():
                 counts = [
                     getattr(line, k)
@@ -399,6 +471,17 @@ class LedgerMachine(RuleBasedStateMachine):
                 )
                 assert moves["Shipped"] == line.shipped
                 assert moves["Restocked"] == line.returned
+
+    @invariant()
+    def nothing_ships_while_a_hold_is_open(self) -> None:
+        held: dict[UUID, set[str]] = defaultdict(set)
+        for event in self.events(LedgerAggregate.Event):
+            if isinstance(event, Order.HoldPlaced):
+                held[event.originator_id].add(event.hold_id)
+            elif isinstance(event, Order.HoldReleased):
+                held[event.originator_id].discard(event.hold_id)
+            elif isinstance(event, Order.Shipped):
+                assert not held[event.originator_id], (event.shipment_id, held[event.originator_id])
 
     @invariant()
     def stock_commitments_match_what_orders_hold(self) -> None:

@@ -1,0 +1,198 @@
+"""The order desk through HTTP: holds and hold rules, edits with dry runs and If-Match, return
+review and exchanges, and reading shipments, returns, payments, holds and notes back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.keys import Role
+from tests.api.conftest import Api, problem
+from tests.projection_helpers import project_all
+
+ORDER = "/v1/orders/o1"
+
+
+def place(api: Api, lines: list[tuple[str, int, str]] | None = None, **extra: Any) -> None:
+    body = {
+        "order_id": "o1",
+        "channel": "web",
+        "customer_id": "C-1",
+        "currency": "GBP",
+        "lines": [{"sku": s, "quantity": q, "unit_price": p} for s, q, p in lines or [("A", 2, "5.00")]],
+        **extra,
+    }
+    response = api.post("/v1/orders", body)
+    assert response.status_code == 201, response.text
+
+
+def project(api: Api) -> None:
+    project_all(api.container.settings.database_url or "")
+
+
+def head(api: Api) -> int:
+    return int(api.container.ledger.recorder.max_notification_id() or 0)
+
+
+def read(api: Api, path: str, role: Role = Role.SUPPORT) -> Any:
+    response = api.client.get(path, headers=api.headers(role))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_hold_refuses_shipping_and_reads_back_with_a_location(stocked: Api) -> None:
+    place(stocked)
+    held = stocked.post(f"{ORDER}/holds", {"hold_id": "h1", "kind": "fraud", "reason": "odd address"}, Role.SUPPORT)
+    assert held.status_code == 201, held.text
+    assert held.headers["Location"] == f"{ORDER}/holds/h1"
+    before = head(stocked)
+    body = problem(stocked.post(f"{ORDER}/shipments", {"shipment_id": "s1"}), 409, "order_on_hold")
+    assert body["holds"] == ["h1"] and head(stocked) == before
+    project(stocked)
+    assert read(stocked, ORDER)["on_hold"] is True
+    assert [o["order_id"] for o in read(stocked, "/v1/orders?on_hold=true")["items"]] == ["o1"]
+    hold = read(stocked, f"{ORDER}/holds/h1")
+    assert (hold["kind"], hold["open"], hold["placed_by"]) == ("fraud", True, "support:support-tester")
+    released = stocked.post(f"{ORDER}/holds/h1/release", {"reason": "verified"}, Role.SUPPORT)
+    assert released.status_code == 200 and released.json()["on_hold"] is False
+    shipped = stocked.post(f"{ORDER}/shipments", {"shipment_id": "s1", "carrier": "DPD", "tracking_number": "T1",
+                                                  "tracking_url": "https://track.example/T1"})  # fmt: skip
+    assert shipped.status_code == 201 and shipped.headers["Location"] == f"{ORDER}/shipments/s1"
+    project(stocked)
+    shipment = read(stocked, f"{ORDER}/shipments/s1", Role.INTEGRATOR)
+    assert (shipment["tracking_url"], shipment["lines"]) == ("https://track.example/T1", [{"sku": "A", "quantity": 2}])
+    problem(stocked.client.get(f"{ORDER}/shipments/nope", headers=stocked.headers()), 404, "shipment_not_found")
+    problem(stocked.client.get(f"{ORDER}/holds/nope", headers=stocked.headers()), 404, "hold_not_found")
+    problem(stocked.client.get("/v1/orders/nope/shipments", headers=stocked.headers()), 404, "order_not_found")
+    timeline = read(stocked, f"{ORDER}/timeline")
+    assert any("fraud hold h1 placed (odd address)" in e["summary"] for e in timeline["events"])
+
+
+def test_hold_rules_are_for_admins_and_name_the_hold_they_place(stocked: Api) -> None:
+    rule = {"kind": "payment", "reason": "wait for payment", "unpaid": True, "release": "paid"}
+    problem(stocked.put("/v1/hold-rules/pay", rule, Role.SUPPORT), 403, "forbidden")
+    problem(stocked.put("/v1/hold-rules/pay", {"kind": "manual", "reason": "x"}, Role.ADMIN), 422, "validation_error")
+    assert stocked.put("/v1/hold-rules/pay", rule, Role.ADMIN).status_code == 200
+    place(stocked)
+    project(stocked)
+    assert read(stocked, "/v1/hold-rules")["items"][0]["rule_id"] == "pay"
+    assert read(stocked, f"{ORDER}/holds")[0] | {"placed_at": None} == {
+        "hold_id": "rule-pay",
+        "kind": "payment",
+        "reason": "wait for payment",
+        "rule_id": "pay",
+        "release": "paid",
+        "open": True,
+        "placed_by": "integrator:integrator-tester",
+        "placed_at": None,
+        "released_by": None,
+        "released_at": None,
+        "release_reason": None,
+    }
+    captured = stocked.post(f"{ORDER}/payments", {"kind": "capture", "amount": "10.00"})
+    assert captured.status_code == 200, captured.text
+    assert stocked.post(f"{ORDER}/shipments", {}).status_code == 201  # the hold let go when paid
+    deleted = stocked.client.request("DELETE", "/v1/hold-rules/pay", json={}, headers=stocked.headers(Role.ADMIN))
+    assert deleted.status_code == 200, deleted.text
+    gone = stocked.client.request("DELETE", "/v1/hold-rules/pay", json={}, headers=stocked.headers(Role.ADMIN))
+    problem(gone, 404, "hold_rule_not_found")
+
+
+def test_an_edit_dry_run_answers_the_new_totals_and_writes_nothing(stocked: Api) -> None:
+    place(stocked)
+    before = head(stocked)
+    path = f"{ORDER}/lines/A/quantity?dry_run=true"
+    dry = stocked.put(path, {"quantity": 5, "reason": "what if"}, Role.SUPPORT, **{"Idempotency-Key": "k1"})
+    assert dry.status_code == 200, dry.text
+    body = dry.json()
+    assert (body["dry_run"], body["total"], body["position"], body["version"]) == (True, "25.00", None, 2)
+    assert body["stock"] == [{"sku": "A", "location_id": "main", "committed": 3, "backordered": 0}]
+    assert head(stocked) == before
+    stale = stocked.put(
+        f"{ORDER}/lines/A/quantity", {"quantity": 5, "reason": "x"}, Role.SUPPORT, **{"If-Match": '"7"'}
+    )
+    problem(stale, 412, "precondition_failed")
+    keyed = {"If-Match": '"1"', "Idempotency-Key": "k1"}
+    done = stocked.put(f"{ORDER}/lines/A/quantity", {"quantity": 5, "reason": "x"}, Role.SUPPORT, **keyed)
+    assert done.status_code == 200 and done.json()["total"] == "25.00"  # the key of the dry run was not spent
+    problem(stocked.put(f"{ORDER}/lines/A/quantity", {"quantity": 11, "reason": "x"}), 409, "insufficient_stock")
+    problem(stocked.put(f"{ORDER}/lines/A/quantity", {"quantity": -1, "reason": "x"}), 422, "validation_error")
+    problem(stocked.put(f"{ORDER}/lines/A/quantity", {"quantity": 1}), 422, "validation_error")  # no reason
+    problem(stocked.put(f"{ORDER}/lines/Z/quantity", {"quantity": 1, "reason": "x"}), 422, "unknown_line")
+    problem(stocked.put(f"{ORDER}/lines/A/quantity", {"quantity": 1, "reason": "x"}, Role.ANALYST), 403, "forbidden")
+
+
+def test_lines_are_added_and_removed_and_shipped_lines_refuse_edits(stocked: Api) -> None:
+    place(stocked)
+    added = stocked.post(f"{ORDER}/lines", {"line": {"sku": "B", "quantity": 1, "unit_price": "3.00"},
+                                            "reason": "by phone"}, Role.SUPPORT)  # fmt: skip
+    assert added.status_code == 201 and added.headers["Location"] == ORDER and added.json()["total"] == "13.00"
+    problem(stocked.post(f"{ORDER}/lines", {"line": {"sku": "B", "quantity": 1, "unit_price": "3.00"}, "reason": "x"}),
+            409, "already_exists")  # fmt: skip
+    removed = stocked.client.request("DELETE", f"{ORDER}/lines/B", json={"reason": "no"}, headers=stocked.headers())
+    assert removed.status_code == 200 and removed.json()["total"] == "10.00"
+    assert stocked.post(f"{ORDER}/shipments", {}).status_code == 201
+    problem(stocked.put(f"{ORDER}/lines/A/quantity", {"quantity": 3, "reason": "x"}), 409, "already_shipped")
+    address = {"name": "Ada", "line1": "1 St", "city": "Leeds", "postal_code": "LS1", "country": "GB"}
+    problem(stocked.put(f"{ORDER}/ship-to", {"ship_to": address, "reason": "x"}), 409, "already_shipped")
+
+
+def test_ship_to_and_promises_change_and_read_back(stocked: Api) -> None:
+    place(stocked)
+    address = {"name": "Ada", "line1": "2 New St", "city": "Leeds", "postal_code": "LS1", "country": "GB"}
+    assert stocked.put(f"{ORDER}/ship-to", {"ship_to": address, "reason": "moved"}, Role.SUPPORT).status_code == 200
+    dates = {"promised_ship_by": "2026-03-04T17:00:00Z", "reason": "late stock"}
+    assert stocked.put(f"{ORDER}/promised-dates", dates, Role.SUPPORT).status_code == 200
+    project(stocked)
+    body = read(stocked, ORDER)
+    assert body["ship_to"]["line1"] == "2 New St" and body["promised_ship_by"].startswith("2026-03-04T17:00")
+
+
+def test_returns_are_reviewed_received_and_refunded_and_an_exchange_is_held(stocked: Api) -> None:
+    place(stocked, [("A", 2, "5.00")])
+    assert stocked.post(f"{ORDER}/payments", {"kind": "capture", "amount": "10.00"}).status_code == 200
+    assert stocked.post(f"{ORDER}/shipments", {}).status_code == 201
+    exchange = {
+        "return_id": "r1",
+        "approve": False,
+        "lines": [{"sku": "A", "quantity": 1, "reason": "too big"}],
+        "replacements": [{"sku": "B", "quantity": 1, "unit_price": "7.00"}],
+    }
+    asked = stocked.post(f"{ORDER}/returns", exchange)
+    assert asked.status_code == 201 and asked.headers["Location"] == f"{ORDER}/returns/r1"
+    receipt = {"location_id": "main", "lines": [{"sku": "A", "quantity": 1, "disposition": "restock"}]}
+    problem(stocked.post(f"{ORDER}/returns/r1/receipt", receipt), 409, "return_not_approved")
+    approved = stocked.post(f"{ORDER}/returns/r1/approval", {"reason": "fine"}, Role.SUPPORT)
+    assert approved.status_code == 200 and approved.json()["balance_due"] == "7.00"
+    assert stocked.post(f"{ORDER}/returns/r1/receipt", receipt).status_code == 200
+    project(stocked)
+    found = read(stocked, f"{ORDER}/returns/r1")
+    assert (found["status"], found["credit"], found["replacements"][0]["sku"]) == ("received", "5.00", "B")
+    assert read(stocked, ORDER)["balance_due"] == "2.00"  # 7.00 sent for 5.00 back
+    problem(stocked.post(f"{ORDER}/returns/r1/decline", {"reason": "x"}), 409, "invalid_transition")
+    problem(stocked.post(f"{ORDER}/returns/nope/approval", {}), 404, "return_not_found")
+    payments = read(stocked, f"{ORDER}/payments")
+    assert [(p["kind"], p["amount"]) for p in payments] == [("capture", "10.00")]
+
+
+def test_a_declined_return_cannot_be_refunded(stocked: Api) -> None:
+    place(stocked)
+    stocked.post(f"{ORDER}/payments", {"kind": "capture", "amount": "10.00"})
+    stocked.post(f"{ORDER}/shipments", {})
+    stocked.post(f"{ORDER}/returns", {"return_id": "r1", "approve": False,
+                                      "lines": [{"sku": "A", "quantity": 1, "reason": "no"}]})  # fmt: skip
+    assert stocked.post(f"{ORDER}/returns/r1/decline", {"reason": "worn"}, Role.SUPPORT).status_code == 200
+    problem(stocked.post(f"{ORDER}/returns/r1/refund", {}), 409, "return_not_approved")
+    problem(stocked.post(f"{ORDER}/returns/r1/decline", {}), 422, "validation_error")  # a reason is required
+
+
+def test_notes_read_back_numbered_with_a_location(stocked: Api) -> None:
+    place(stocked)
+    first = stocked.post(f"{ORDER}/notes", {"text": "Gift wrap"}, Role.SUPPORT)
+    assert first.status_code == 201 and first.headers["Location"] == f"{ORDER}/notes/1"
+    assert stocked.post(f"{ORDER}/notes", {"text": "Called back"}, Role.SUPPORT).headers["Location"].endswith("/2")
+    project(stocked)
+    assert [n["text"] for n in read(stocked, f"{ORDER}/notes")] == ["Gift wrap", "Called back"]
+    assert read(stocked, f"{ORDER}/notes/2")["actor"] == "support:support-tester"
+    problem(stocked.client.get(f"{ORDER}/notes/3", headers=stocked.headers(Role.SUPPORT)), 404, "not_found")
+    problem(stocked.client.get(f"{ORDER}/notes", headers=stocked.headers(Role.ANALYST)), 403, "forbidden")
+    assert [n["number"] for n in read(stocked, ORDER)["notes"]] == [1, 2]
