@@ -12,13 +12,14 @@ import pytest
 from eventsourcing.persistence import PersistenceError
 
 from api.database import ledger_env
+from commands import messages as m
 from commands.chain import verify
 from commands.contracts import CommandContext, CommandResult
 from commands.ledger import Ledger
 from domain.errors import InsufficientStock, LedgerError
 from domain.orders import Order
 from domain.stock import StockItem
-from tests.helpers import item, order, pipeline_of, place, receive, register
+from tests.helpers import execute, item, order, pipeline_of, place, receive, register
 
 pytestmark = pytest.mark.postgres
 
@@ -71,6 +72,29 @@ def test_twenty_threads_ordering_the_last_ten_units_commit_exactly_ten(pg_url: s
         assert (stock.available, stock.committed) == (0, 10)
         with psycopg.connect(pg_url) as conn:
             assert verify(conn).ok  # the chain stays one line under concurrent writers
+    finally:
+        ledger.close()
+
+
+def test_twenty_agents_raising_quantities_of_different_orders_for_the_last_units_never_oversell(pg_url: str) -> None:
+    """Each of 20 orders holds one unit; 5 units are left; 20 agents each ask for one more at once."""
+    ledger = Ledger(env=ledger_env(pg_url, pool_size=8))
+    pipeline_of(ledger, max_attempts=30)
+    try:
+        register(ledger, "main")
+        receive(ledger, "LAST", "main", 25)
+        for n in range(20):
+            place(ledger, [("LAST", 1)], order_id=f"o{n}")
+        raise_one = lambda n: execute(  # noqa: E731
+            ledger, m.ChangeLineQuantity(order_id=f"o{n}", sku="LAST", quantity=2, reason="one more")
+        )
+        outcomes = race(20, raise_one)
+        kinds = Counter(type(o).__name__ for o in outcomes)
+        assert kinds == {"CommandResult": 5, "InsufficientStock": 15}, kinds
+        stock = item(ledger, "LAST", "main")
+        assert (stock.available, stock.committed) == (0, 25)
+        units = sum(order(ledger, f"o{n}").lines["LAST"].committed for n in range(20))
+        assert units == 25
     finally:
         ledger.close()
 
