@@ -10,6 +10,7 @@ a migration added from now on runs exactly once and need not be idempotent.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ from psycopg import Connection, sql
 from api import keys
 from api.database import ledger_env
 from commands.customer_keys import ddl as customer_keys_ddl
+from commands.customer_keys import email_index_ddl
 from commands.eventstore.names import (
     CHECKPOINTS,
     EVENT_HASHES,
@@ -182,8 +184,11 @@ def _money(conn: Connection[Any], url: str) -> None:
 
 
 def _order_desk(conn: Connection[Any], url: str) -> None:
-    """The order desk: the orders read model gains holds and the shipments, returns, payments and
-    notes documents, the KPIs orders held and hours on hold; both are folded again from the ledger."""
+    """The order desk: the orders read model gains holds, the shipments, returns, payments and
+    notes documents and the email index, the KPIs orders held and hours on hold; both are folded
+    again from the ledger. The email index's key is made once, beside the customer keys."""
+    for statement in email_index_ddl():
+        conn.execute(statement, {"secret": os.urandom(32)})
     _refold(conn, {"orders": ("orders", "on_hold"), "kpis": ("fulfillment_daily", "orders_held")})
 
 

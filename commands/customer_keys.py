@@ -10,7 +10,7 @@ from uuid import UUID
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Composed
 
-from commands.eventstore.names import CUSTOMER_ERASURES, CUSTOMER_KEYS, ledger_table
+from commands.eventstore.names import CUSTOMER_ERASURES, CUSTOMER_KEYS, EMAIL_INDEX_KEY, ledger_table
 from commands.personal_data import CustomerKey, Erasure
 
 
@@ -27,6 +27,21 @@ def ddl() -> list[Composed]:
             " actor text NOT NULL, keys_deleted integer NOT NULL)"
         ).format(erasures),
     ]
+
+
+def email_index_ddl() -> list[Composed]:
+    """The key of the email index: random, made once per ledger, kept beside the customer keys."""
+    table = ledger_table(EMAIL_INDEX_KEY)
+    return [
+        SQL("CREATE TABLE IF NOT EXISTS {} (id smallint PRIMARY KEY CHECK (id = 1), secret bytea NOT NULL)").format(
+            table
+        ),
+        SQL("INSERT INTO {} VALUES (1, %(secret)s) ON CONFLICT (id) DO NOTHING").format(table),
+    ]
+
+
+EMAIL_INDEX_KEY_QUERY = SQL("SELECT secret FROM {} WHERE id = 1").format(ledger_table(EMAIL_INDEX_KEY))
+SECRETS_QUERY = SQL("SELECT key_id, secret FROM {} WHERE key_id = ANY(%s)").format(ledger_table(CUSTOMER_KEYS))
 
 
 class PostgresCustomerKeys:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import os
 import threading
@@ -108,6 +110,12 @@ class PersonalData:
 
     def erase(self, customer_id: str, actor: str) -> Erasure:
         return self.keys.erase(customer_id, actor)
+
+
+def email_hash(index_key: bytes, email: str) -> str:
+    """The keyed hash an order is found by: of the address trimmed and in lower case. Without the
+    index key it says nothing; it is cleared from the read model when the customer is erased."""
+    return hmac.new(index_key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
 def _aad(customer_id: str, key_id: UUID) -> bytes:

@@ -9,7 +9,7 @@ from eventsourcing.persistence import Transcoder
 from psycopg import Cursor, sql
 
 from domain.orders import DELIVERED_STATUSES, Line, Order, OrderStatus
-from projections import order_desk, order_state
+from projections import emails, order_desk, order_state
 from projections.base import Tables
 from projections.events import Recorded
 
@@ -64,6 +64,7 @@ ORDER_COLUMNS: dict[str, str] = {
     "refund_due": "numeric NOT NULL",
     "refundable": "numeric NOT NULL",
     "on_hold": "boolean NOT NULL",
+    "email_hash": "text",  # the ship-to email's keyed hash (projections.emails); never answered
 }
 # Each line's discounts and tax (of its units not cancelled) beside its counts.
 LINE_AMOUNTS = ["discount", "tax"]
@@ -104,6 +105,7 @@ class OrdersProjection:
             ("customer_id", "placed_at"),
             ("channel", "placed_at"),
             ("placed_at", "order_id"),
+            ("email_hash", "placed_at"),
         ):
             cur.execute(
                 sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
@@ -134,6 +136,9 @@ class OrdersProjection:
         changed = order_state.fold(events, known, _milestones)
         order_state.save(cur, t["orders_state"], changed, self.transcoder)
         rows = [_row(order, extra) for order, extra in changed.values()]
+        found = emails.hashes(cur, [(row["customer_id"], row["personal_data"]) for row in rows])
+        for row, email_hash in zip(rows, found, strict=True):
+            row["email_hash"] = email_hash
         cur.execute(
             sql.SQL("DELETE FROM {} WHERE order_id = ANY(%s)").format(t["order_lines"]),
             ([row["order_id"] for row in rows],),
@@ -225,4 +230,5 @@ def _row(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
         "version": extra["version"],
         "last_position": extra["last_position"],
         "on_hold": bool(order.open_holds),
+        "email_hash": None,  # filled in by apply, which can open the ship-to
     }

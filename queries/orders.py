@@ -8,7 +8,9 @@ from typing import Any
 from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
+from commands.customer_keys import EMAIL_INDEX_KEY_QUERY
 from commands.eventstore.names import read_table
+from commands.personal_data import email_hash
 from domain.errors import OrderNotFound
 from queries import pagination
 from queries.desk_models import HoldRuleView
@@ -28,6 +30,7 @@ def list_orders(
     on_hold: bool | None = None,
     channel: str | None = None,
     customer_id: str | None = None,
+    email: str | None = None,
     placed_from: datetime | None = None,
     placed_to: datetime | None = None,
     cursor: str | None = None,
@@ -35,6 +38,8 @@ def list_orders(
 ) -> OrdersPage:
     """Newest first; ``placed_to`` is exclusive."""
     where = Where().equals(status=status, channel=channel, customer_id=customer_id, on_hold=on_hold)
+    if email is not None:
+        where.add(sql.SQL("email_hash = %s"), _email_hash(conn, email))
     if placed_from is not None:
         where.add(sql.SQL("placed_at >= %s"), placed_from)
     if placed_to is not None:
@@ -50,6 +55,12 @@ def list_orders(
     last = items[-1] if items else None
     next_cursor = pagination.encode([last.placed_at.isoformat(), last.order_id]) if last and len(rows) > limit else None
     return OrdersPage(items=items, next_cursor=next_cursor)
+
+
+def _email_hash(conn: Connection[Any], email: str) -> str | None:
+    """The keyed hash orders are indexed by (the key is the one row read outside the read schema)."""
+    row = conn.execute(EMAIL_INDEX_KEY_QUERY).fetchone()
+    return email_hash(bytes(row[0]), email) if row else None
 
 
 def get_order(conn: Connection[Any], order_id: str) -> OrderDetail:

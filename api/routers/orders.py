@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from api.deps import ContainerDep, require
-from api.errors import READ_ERRORS
+from api.errors import READ_ERRORS, Forbidden
 from api.keys import Principal, Role
 from api.reads import CSV_ANSWER, Cursor, Limit, MinPosition, ReadConnection, Reader, as_csv, caught_up, wants_csv
 from api.routers.paths import OrderIdPath
@@ -27,11 +27,19 @@ def list_orders(
     request: Request,
     conn: ReadConnection,
     container: ContainerDep,
-    _: Reader,
+    principal: Reader,
     status: Status = None,
     on_hold: Annotated[bool | None, Query(description="Only orders on hold (true) or not (false).")] = None,
     channel: Annotated[str | None, Query(max_length=32, pattern=PRINTABLE_PATTERN)] = None,
     customer_id: Annotated[str | None, Query(max_length=64, pattern=_ID_PATTERN)] = None,
+    email: Annotated[
+        str | None,
+        Query(
+            max_length=254,
+            pattern=r"^[^@\s]+@[^@\s]+$",
+            description="Orders shipped to this email (any case); for roles that may see personal data.",
+        ),
+    ] = None,
     placed_from: Annotated[LedgerTime | None, Query(description="Placed at or after (ISO 8601 with a zone).")] = None,
     placed_to: Annotated[LedgerTime | None, Query(description="Placed before (ISO 8601 with a zone).")] = None,
     cursor: Cursor = None,
@@ -40,8 +48,11 @@ def list_orders(
 ) -> OrdersPage | Response:
     """Orders, newest first, with status, payment status, totals and milestones."""
     caught_up(conn, container, "orders", min_position)
+    if email is not None and principal.role not in SEES_PERSONAL_DATA:
+        raise Forbidden(f"role {principal.role.value!r} may not search by email")
     page = orders.list_orders(
         conn,
+        email=email,
         status=status,
         on_hold=on_hold,
         channel=channel,

@@ -196,3 +196,23 @@ def test_notes_read_back_numbered_with_a_location(stocked: Api) -> None:
     problem(stocked.client.get(f"{ORDER}/notes/3", headers=stocked.headers(Role.SUPPORT)), 404, "not_found")
     problem(stocked.client.get(f"{ORDER}/notes", headers=stocked.headers(Role.ANALYST)), 403, "forbidden")
     assert [n["number"] for n in read(stocked, ORDER)["notes"]] == [1, 2]
+
+
+def test_orders_are_found_by_email_though_it_is_sealed_and_not_after_erasure(stocked: Api) -> None:
+    address = {"name": "Ada", "line1": "1 St", "city": "Leeds", "postal_code": "LS1", "country": "GB"}
+    place(stocked, ship_to={**address, "email": "Ada.Lovelace@Example.com"})
+    project(stocked)
+    found = read(stocked, "/v1/orders?email=ada.lovelace@example.COM")
+    assert [o["order_id"] for o in found["items"]] == ["o1"] and "email_hash" not in found["items"][0]
+    assert read(stocked, "/v1/orders?email=grace@example.com")["items"] == []
+    denied = stocked.client.get("/v1/orders?email=ada.lovelace@example.com", headers=stocked.headers(Role.ANALYST))
+    problem(denied, 403, "forbidden")
+    with stocked.container.pool.connection() as conn:  # only a keyed hash is stored, never the address
+        stored = conn.execute("SELECT email_hash FROM read.orders").fetchone()
+        assert stored is not None and len(stored[0]) == 64 and "example" not in stored[0]
+    assert stocked.post("/v1/customers/C-1/erasure", {}, Role.ADMIN).status_code == 200
+    assert read(stocked, "/v1/orders?email=ada.lovelace@example.com")["items"] == []
+    stocked.post(f"{ORDER}/notes", {"text": "after erasure"}, Role.SUPPORT)  # the row is written again
+    project(stocked)
+    assert read(stocked, "/v1/orders?email=ada.lovelace@example.com")["items"] == []
+    assert read(stocked, "/v1/orders?customer_id=C-1")["items"][0]["order_id"] == "o1"
