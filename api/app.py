@@ -90,6 +90,7 @@ def create_app(container: Container, *, close_on_shutdown: bool = False) -> Fast
         audit.as_of_router,
         customers.router,
         support.router,
+        support.me_router,
     ):
         app.include_router(router)
     settings = container.settings

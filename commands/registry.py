@@ -298,6 +298,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "authorization no longer needed is voided, and with `refund: true` what was paid beyond the new "
         "amount owed is refunded.",
         (Order.Cancelled, StockItem.Released, Order.PaymentVoided, Order.PaymentRefunded),
+        roles=_DESK,
     ),
     CommandSpec(
         m.ShipOrder,

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.resources import files
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from api.deps import authenticate
+from api.errors import READ_ERRORS
+from api.keys import Principal, Role
+from commands.registry import COMMANDS
 
 router = APIRouter(include_in_schema=False)
+me_router = APIRouter()
 
 _TYPES = {
     "index.html": "text/html; charset=utf-8",
@@ -47,3 +54,16 @@ def support_page() -> Response:
 @router.get("/support/{name}")
 def support_asset(name: Literal["support.js", "support.css"]) -> Response:
     return _serve(name)
+
+
+class Me(BaseModel):
+    actor: str = Field(description="How events name this key: its role and name.")
+    role: Role
+    commands: list[str] = Field(description="The commands this key may send, by name (as in the bulk import).")
+
+
+@me_router.get("/v1/me", response_model=Me, responses=READ_ERRORS, tags=["keys"])
+def who_am_i(principal: Annotated[Principal, Depends(authenticate)]) -> Me:
+    """The key's actor and role, and which commands it may send: the support console shows only those."""
+    allowed = [spec.name for spec in COMMANDS if principal.role is Role.ADMIN or principal.role.value in spec.roles]
+    return Me(actor=principal.actor, role=principal.role, commands=allowed)
