@@ -216,3 +216,60 @@ def test_orders_are_found_by_email_though_it_is_sealed_and_not_after_erasure(sto
     project(stocked)
     assert read(stocked, "/v1/orders?email=ada.lovelace@example.com")["items"] == []
     assert read(stocked, "/v1/orders?customer_id=C-1")["items"][0]["order_id"] == "o1"
+
+
+def test_the_kpis_count_orders_held_and_the_hours_their_holds_were_open(stocked: Api) -> None:
+    place(stocked, occurred_at="2026-01-05T09:00:00Z")
+    hold = {"hold_id": "h1", "kind": "manual", "reason": "check", "occurred_at": "2026-01-05T10:00:00Z"}
+    stocked.post(f"{ORDER}/holds", hold, Role.SUPPORT)
+    release = {"reason": "ok", "occurred_at": "2026-01-05T13:30:00Z"}
+    stocked.post(f"{ORDER}/holds/h1/release", release, Role.SUPPORT)
+    stocked.post(f"{ORDER}/holds", {**hold, "hold_id": "h2", "occurred_at": "2026-01-05T14:00:00Z"}, Role.SUPPORT)
+    stocked.post(f"{ORDER}/holds/h2/release", {**release, "occurred_at": "2026-01-05T14:30:00Z"}, Role.SUPPORT)
+    project(stocked)
+    (row,) = read(stocked, "/v1/kpis/fulfillment?from=2026-01-05&to=2026-01-05", Role.ANALYST)["rows"]
+    assert (row["orders_held"], row["hold_hours_total"], row["hold_hours_mean"]) == (1, 4.0, 2.0)
+
+
+def test_a_received_return_is_refunded_through_its_own_route(stocked: Api) -> None:
+    place(stocked)
+    stocked.post(f"{ORDER}/payments", {"kind": "capture", "amount": "10.00"})
+    stocked.post(f"{ORDER}/shipments", {})
+    stocked.post(f"{ORDER}/returns", {"return_id": "r1", "lines": [{"sku": "A", "quantity": 1, "reason": "no"}]})
+    receipt = {"location_id": "main", "lines": [{"sku": "A", "quantity": 1, "disposition": "restock"}]}
+    assert stocked.post(f"{ORDER}/returns/r1/receipt", receipt).status_code == 200
+    problem(stocked.post(f"{ORDER}/returns/r1/refund", {"amount": "5.01"}), 409, "refund_exceeds_return")
+    refunded = stocked.post(f"{ORDER}/returns/r1/refund", {"provider": "stripe", "reference": "re_1"})
+    assert refunded.status_code == 200, refunded.text
+    assert (refunded.json()["refunded"], refunded.json()["return_state"]) == ("5.00", "refunded")
+    project(stocked)
+    assert read(stocked, f"{ORDER}/payments")[-1] | {"occurred_at": None, "position": None} == {
+        "kind": "refund",
+        "amount": "5.00",
+        "reference": "re_1",
+        "provider": "stripe",
+        "return_id": "r1",
+        "occurred_at": None,
+        "position": None,
+        "actor": "integrator:integrator-tester",
+    }
+
+
+def test_promised_dates_need_a_zone_and_a_reason(stocked: Api) -> None:
+    place(stocked)
+    no_zone = {"promised_ship_by": "2026-03-04T17:00:00", "reason": "x"}
+    problem(stocked.put(f"{ORDER}/promised-dates", no_zone), 422, "validation_error")
+    problem(
+        stocked.put(f"{ORDER}/promised-dates", {"promised_ship_by": "2026-03-04T17:00:00Z"}), 422, "validation_error"
+    )
+    problem(stocked.put("/v1/orders/nope/promised-dates", {"reason": "x"}), 404, "order_not_found")
+
+
+def test_a_key_learns_its_actor_role_and_the_commands_it_may_send(stocked: Api) -> None:
+    support = read(stocked, "/v1/me", Role.SUPPORT)
+    assert support["actor"] == "support:support-tester" and support["role"] == "support"
+    assert {"add_order_note", "place_hold", "cancel_order", "approve_return"} <= set(support["commands"])
+    assert "place_order" not in support["commands"] and "set_hold_rule" not in support["commands"]
+    assert read(stocked, "/v1/me", Role.ANALYST)["commands"] == []
+    assert "set_hold_rule" in read(stocked, "/v1/me", Role.ADMIN)["commands"]
+    problem(stocked.client.get("/v1/me"), 401, "unauthenticated")
