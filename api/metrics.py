@@ -23,6 +23,7 @@ from commands.contracts import Observer
 from commands.ledger import Ledger
 from commands.seals import Rejected
 from projections.admin import lags
+from queries.orders import orders_on_hold
 
 
 class Scraped(Protocol):
@@ -145,15 +146,17 @@ class _Live(Collector):
             "Recorded time of the ledger's last event minus that of the last one applied.",
             labels=["projection"],
         )
+        on_hold = GaugeMetricFamily("oms_orders_on_hold", "Orders with an open hold (the hold queue).")
         try:
             with self.container.pool.connection(timeout=1) as conn:
                 for lag in lags(conn, self.container.projection_names()):
                     position.add_metric([lag.name], lag.position)
                     lag_events.add_metric([lag.name], lag.events)
                     lag_seconds.add_metric([lag.name], lag.seconds)
+                on_hold.add_metric([], orders_on_hold(conn))
         except Exception:  # noqa: BLE001, S110 - a scrape while the database is away still shows the rest
             pass
-        yield from (position, lag_events, lag_seconds)
+        yield from (position, lag_events, lag_seconds, on_hold)
         pools = GaugeMetricFamily(
             "oms_db_pool_connections", "Connections of this process's pools.", labels=["pool", "state"]
         )

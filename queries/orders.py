@@ -63,6 +63,11 @@ def _email_hash(conn: Connection[Any], email: str) -> str | None:
     return email_hash(bytes(row[0]), email) if row else None
 
 
+def orders_on_hold(conn: Connection[Any]) -> int:
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE on_hold").format(ORDERS)).fetchone()
+    return int(row[0]) if row else 0
+
+
 def get_order(conn: Connection[Any], order_id: str) -> OrderDetail:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(sql.SQL("SELECT * FROM {} WHERE order_id = %s").format(ORDERS), (order_id,)).fetchone()

@@ -273,3 +273,14 @@ def test_a_key_learns_its_actor_role_and_the_commands_it_may_send(stocked: Api) 
     assert read(stocked, "/v1/me", Role.ANALYST)["commands"] == []
     assert "set_hold_rule" in read(stocked, "/v1/me", Role.ADMIN)["commands"]
     problem(stocked.client.get("/v1/me"), 401, "unauthenticated")
+
+
+def test_operators_see_the_hold_queue_and_each_desk_command_in_the_metrics(stocked: Api) -> None:
+    place(stocked)
+    stocked.post(f"{ORDER}/holds", {"hold_id": "h1", "kind": "fraud", "reason": "odd"}, Role.SUPPORT)
+    stocked.post(f"{ORDER}/shipments", {})  # refused: on hold
+    project(stocked)
+    lines = stocked.client.get("/metrics").text.splitlines()
+    assert "oms_orders_on_hold 1.0" in lines
+    assert 'oms_commands_total{command="PlaceHold",result="ok"} 1.0' in lines
+    assert 'oms_commands_total{command="ShipOrder",result="order_on_hold"} 1.0' in lines
