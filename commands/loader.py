@@ -43,6 +43,10 @@ class AggregateLoader:
         self.mapper = mapper
         self.cache_size = cache_size
         self._idle: OrderedDict[UUID, LedgerAggregate] = OrderedDict()
+        # Streams a load found empty (the hold rules before the first rule, a SKU never stocked
+        # at a location), so that a trusted checkout needs no query for them either; kept
+        # current exactly as the idle aggregates are (by ``sync``, and by ``checkin``).
+        self._absent: OrderedDict[UUID, None] = OrderedDict()
         self._lock = threading.Lock()
         # The ledger position the idle aggregates are known to be current at, once synced.
         self._synced: int | None = None
@@ -56,8 +60,10 @@ class AggregateLoader:
         with self._lock:
             if self._synced is None:
                 self._idle.clear()
+                self._absent.clear()
             else:
                 for aggregate_id, version in changed.items():
+                    self._absent.pop(aggregate_id, None)
                     idle = self._idle.get(aggregate_id)
                     if idle is not None and idle.version < version:
                         del self._idle[aggregate_id]
@@ -68,6 +74,7 @@ class AggregateLoader:
         """Drop every idle aggregate and the synced position: the next batch loads afresh."""
         with self._lock:
             self._idle.clear()
+            self._absent.clear()
             self._synced = None
 
     @property
@@ -89,21 +96,32 @@ class AggregateLoader:
         ``trusted``: right after ``sync``, by the one thread that writes, idle aggregates
         are current and are not fast-forwarded; a stale one makes the save conflict."""
         found: dict[UUID | str, Any] = {}
+        absent: set[UUID] = set()
         with self._lock:
             for aggregate_id in ids:
                 idle = self._idle.pop(aggregate_id, None)
                 if idle is not None:
                     found[aggregate_id] = idle
-        if trusted and len(found) == len(ids):
-            return found  # type: ignore[return-value]
-        missing = [i for i in ids if i not in found]
+                elif trusted and aggregate_id in self._absent:
+                    absent.add(aggregate_id)
+        if trusted and len(found) + len(absent) == len(ids):
+            return {i: found.get(i) for i in ids}
+        wanted = [i for i in ids if i not in absent]
+        missing = [i for i in wanted if i not in found]
         if missing:
             for stored in self.store.latest_snapshots(missing):
                 found[stored.originator_id] = self.mapper.to_domain_event(stored).mutate(None)  # type: ignore[attr-defined]
-        after = {i: (found[i].version if found.get(i) is not None else 0) for i in ids}
+        after = {i: (found[i].version if found.get(i) is not None else 0) for i in wanted}
         for stored in self.store.events_after(after):
             event = self.mapper.to_domain_event(stored)
             found[stored.originator_id] = event.mutate(found.get(stored.originator_id))  # type: ignore[attr-defined]
+        with self._lock:
+            for aggregate_id in ids:
+                if found.get(aggregate_id) is None:
+                    self._absent[aggregate_id] = None
+                    self._absent.move_to_end(aggregate_id)
+            while len(self._absent) > self.cache_size:
+                self._absent.popitem(last=False)
         return {i: found.get(i) for i in ids}
 
     def checkin(self, aggregates: Iterable[LedgerAggregate]) -> None:
@@ -112,6 +130,7 @@ class AggregateLoader:
             for aggregate in aggregates:
                 if aggregate.pending_events:
                     continue
+                self._absent.pop(aggregate.id, None)
                 self._idle[aggregate.id] = aggregate
                 self._idle.move_to_end(aggregate.id)
             while len(self._idle) > self.cache_size:
