@@ -83,7 +83,7 @@ def _endpoint(spec: CommandSpec, body: type[CommandBody]) -> Callable[..., Await
 
     async def endpoint(**given: Any) -> JSONResponse:
         commands = given.pop("commands")
-        sent: CommandBody = given.pop("body")
+        sent: CommandBody = given.pop("body") or body()  # a body of defaults may be left out
         path = {name: given[name] for name in names}
         result = await commands.run(sent.to_command(**path))  # type: ignore[attr-defined]
         location = None
@@ -93,7 +93,9 @@ def _endpoint(spec: CommandSpec, body: type[CommandBody]) -> Callable[..., Await
 
     parameters = [
         *(inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=PATH_PARAMETERS[n]) for n in names),
-        inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body),
+        inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body | None, default=None)
+        if all(not field.is_required() for field in body.model_fields.values())
+        else inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body),
         inspect.Parameter("commands", inspect.Parameter.KEYWORD_ONLY, annotation=sender),
     ]
     endpoint.__signature__ = inspect.Signature(parameters, return_annotation=JSONResponse)  # type: ignore[attr-defined]
