@@ -188,10 +188,14 @@ class OrderDesk(LedgerAggregate):
             reason=_reason(reason),
         )
 
-    def _edited(self, sku: str) -> Line:
+    def _line(self, sku: str) -> Line:
         line = self.lines.get(sku)
         if line is None:
             raise UnknownLine(f"order {self.order_id!r} has no line for SKU {sku!r}")
+        return line
+
+    def _edited(self, sku: str) -> Line:
+        line = self._line(sku)
         if line.shipped or line.returned:
             raise AlreadyShipped(f"line {sku} has shipped units; it can no longer be edited")
         return line

@@ -555,12 +555,6 @@ class Order(OrderDesk):
             raise InvalidTransition(f"order {self.order_id!r} has nothing to {action} ({self.status})")
         return wanted
 
-    def _line(self, sku: str) -> Line:
-        line = self.lines.get(sku)
-        if line is None:
-            raise UnknownLine(f"order {self.order_id!r} has no line for SKU {sku!r}")
-        return line
-
     # --- events ----------------------------------------------------------------
 
     class Placed(LedgerAggregate.Created):

@@ -1,4 +1,5 @@
-"""The order commands through the Ledger, on the in-memory event store."""
+"""The order commands through the Ledger, on the in-memory event store (``stocked``: two locations
+holding A and B, from ``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -23,17 +24,7 @@ from domain.errors import (
 )
 from domain.payments import PaymentKind
 from domain.stock import Disposition, StockItem
-from tests.helpers import allow_backorder, execute, item, order, place, receive, register
-
-
-@pytest.fixture
-def stocked(ledger: Ledger) -> Ledger:
-    register(ledger, "main", priority=1)
-    register(ledger, "store", priority=2)
-    receive(ledger, "A", "main", 10)
-    receive(ledger, "B", "main", 5)
-    receive(ledger, "B", "store", 5)
-    return ledger
+from tests.helpers import allow_backorder, execute, item, order, place, receive
 
 
 def test_placing_an_order_commits_stock_in_the_same_transaction(stocked: Ledger) -> None:

@@ -27,17 +27,7 @@ from domain.order_records import HoldKind, HoldRelease
 from domain.payments import PaymentKind
 from domain.pricing import TaxRate
 from domain.stock import Disposition
-from tests.helpers import execute, item, order, place, receive, register
-
-
-@pytest.fixture
-def stocked(ledger: Ledger) -> Ledger:
-    register(ledger, "main", priority=1)
-    register(ledger, "store", priority=2)
-    receive(ledger, "A", "main", 10)
-    receive(ledger, "B", "main", 5)
-    receive(ledger, "B", "store", 5)
-    return ledger
+from tests.helpers import execute, item, order, place, receive
 
 
 def hold(ledger: Ledger, order_id: str, hold_id: str = "h1", kind: HoldKind = HoldKind.FRAUD) -> None:
