@@ -226,7 +226,8 @@ def test_the_kpis_count_orders_held_and_the_hours_their_holds_were_open(stocked:
     stocked.post(f"{ORDER}/holds/h1/release", release, Role.SUPPORT)
     stocked.post(f"{ORDER}/holds", {**hold, "hold_id": "h2", "occurred_at": "2026-01-05T14:00:00Z"}, Role.SUPPORT)
     stocked.post(f"{ORDER}/holds/h2/release", {**release, "occurred_at": "2026-01-05T14:30:00Z"}, Role.SUPPORT)
-    project(stocked)
+    stocked.post(f"{ORDER}/holds", {**hold, "hold_id": "h3", "occurred_at": "2026-01-05T15:00:00Z"}, Role.SUPPORT)
+    project(stocked)  # h3 is still open: it counts the order as held, and no hours yet
     (row,) = read(stocked, "/v1/kpis/fulfillment?from=2026-01-05&to=2026-01-05", Role.ANALYST)["rows"]
     assert (row["orders_held"], row["hold_hours_total"], row["hold_hours_mean"]) == (1, 4.0, 2.0)
 
