@@ -1,7 +1,8 @@
 """Ledgers written by earlier versions load unchanged: stored events are forever.
 
-``tests/fixtures/ledger_e4b0bf5.json.gz`` (before typed records) and ``ledger_7fa25da.json.gz``
-(typed records, before order money; with sealed snapshots and the hash chain) hold the stored rows
+``tests/fixtures/ledger_e4b0bf5.json.gz`` (before typed records), ``ledger_7fa25da.json.gz``
+(typed records, before order money; with sealed snapshots and the hash chain) and
+``ledger_11674ee.json.gz`` (order money, before the order desk) hold the stored rows
 of small ledgers written by those commits, with every aggregate's state as that version read it.
 Here they go into a database as they were, and today's code must read the same state, from the
 snapshots and from the events alone, and go on writing on top of them.
@@ -31,15 +32,16 @@ from commands.ledger import Ledger
 from commands.row_checks import with_rows_checked
 from commands.seals import Seals
 from domain.base import LedgerAggregate
-from domain.errors import RefundExceedsReturn
-from domain.order_records import ReturnStep
+from domain.errors import OrderOnHold, RefundExceedsReturn
+from domain.order_records import HoldKind, ReturnStep
 from domain.orders import Order
 from domain.payments import PaymentKind
 from domain.pricing import Amounts
 from tests.helpers import execute
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-VERSIONS = ("e4b0bf5", "7fa25da")
+VERSIONS = ("e4b0bf5", "7fa25da", "11674ee")
+BEFORE_MONEY = ("e4b0bf5", "7fa25da")
 # State an aggregate has gained since each fixture's commit, as an aggregate of then reads today.
 MONEY_ADDED: dict[str, Any] = {
     "prices_include_tax": False,
@@ -53,6 +55,7 @@ DESK_ADDED: dict[str, Any] = {"holds": {}}
 ADDED_SINCE: dict[str, dict[str, dict[str, Any]]] = {
     "e4b0bf5": {"Order": {"notes": [], **MONEY_ADDED, **DESK_ADDED}},
     "7fa25da": {"Order": {**MONEY_ADDED, **DESK_ADDED}},
+    "11674ee": {"Order": DESK_ADDED},
 }
 PROPERTIES = ("status", "payment_status", "return_status", "total", "available", "committed", "on_hand")
 
@@ -81,7 +84,9 @@ def _state(aggregate: LedgerAggregate, written_by: str) -> dict[str, Any]:
     for name, default in ADDED_SINCE[written_by].get(type(aggregate).__name__, {}).items():
         assert state.pop(name) == default, name
     if isinstance(aggregate, Order):
-        _money_added_since(aggregate, state)
+        if written_by in BEFORE_MONEY:
+            _money_added_since(aggregate, state)
+        _desk_added_since(aggregate, state)
     return state
 
 
@@ -108,7 +113,11 @@ def _money_added_since(order: Order, state: dict[str, Any]) -> None:
         assert (returned.credit, returned.fee, returned.refunded) == (received, 0, 0), return_id
         for name in ("credit", "fee", "refunded"):
             del state["returns"][return_id][name]
-        # Returns were open at once then: approved, with no replacements.
+
+
+def _desk_added_since(order: Order, state: dict[str, Any]) -> None:
+    """Returns were open at once before review, with no replacements; shipments had no tracking URL."""
+    for return_id, returned in order.returns.items():
         assert (returned.step, returned.replacements, returned.decision_reason) == (ReturnStep.APPROVED, (), None)
         for name in ("step", "replacements", "decision_reason"):
             del state["returns"][return_id][name]
@@ -245,5 +254,31 @@ def test_money_goes_on_from_a_ledger_written_before_it(legacy: Ledger, written: 
         assert (cancelled.status, cancelled.payment_status) == ("cancelled", "authorized")
         done = execute(legacy, m.RecordPayment(order_id="O-2", kind=PaymentKind.VOID, amount=Decimal("15.00")))
         assert done.extra["payment_status"] == "voided"
+    finally:
+        legacy.close()
+
+
+@pytest.mark.parametrize("written", ["11674ee"], indirect=True)
+def test_the_order_desk_goes_on_from_a_ledger_written_before_it(legacy: Ledger, pg_url: str) -> None:
+    """On 11674ee's ledger (priced orders, sealed snapshots of version 4): the chain and seals
+    check, a return received then is refunded through its own step, and the open priced order is
+    held, edited and shipped once released."""
+    try:
+        with psycopg.connect(pg_url) as conn:
+            checked = with_rows_checked(conn, verify(conn, (), Seals(None)), Seals(None))
+        assert checked.ok and checked.findings == [], checked
+        returned: Order = legacy.repository.get(Order.id_for("P-1"))
+        assert returned.returns["PR-1"].status == "received"
+        due = returned.returns["PR-1"].refund_due
+        refunded = execute(legacy, m.RefundReturn(order_id="P-1", return_id="PR-1"))
+        assert (refunded.extra["refunded"], refunded.extra["return_state"]) == (str(due), "refunded")
+        execute(legacy, m.PlaceHold(order_id="P-2", hold_id="h1", kind=HoldKind.FRAUD, reason="check"))
+        with pytest.raises(OrderOnHold):
+            execute(legacy, m.ShipOrder(order_id="P-2", shipment_id="S-P2"))
+        more = execute(legacy, m.ChangeLineQuantity(order_id="P-2", sku="P", quantity=5, reason="one more"))
+        assert more.extra["total"] == "60.00"  # tax-inclusive: 5 x 12.00
+        execute(legacy, m.ReleaseHold(order_id="P-2", hold_id="h1", reason="fine"))
+        shipped = execute(legacy, m.ShipOrder(order_id="P-2", shipment_id="S-P2"))
+        assert shipped.extra["status"] == "shipped"
     finally:
         legacy.close()
