@@ -45,6 +45,12 @@ from domain.sourcing import Allocation
 Wanted = tuple[str, int, Decimal, LineTerms | None]
 
 
+def check_promises(promised_ship_by: datetime | None, promised_delivery_by: datetime | None) -> None:
+    for name, promise in (("promised_ship_by", promised_ship_by), ("promised_delivery_by", promised_delivery_by)):
+        if promise is not None and promise.utcoffset() is None:
+            raise InvalidCommand(f"{name} must carry a time zone")
+
+
 def _reason(reason: str) -> str:
     if not reason.strip():
         raise InvalidCommand("a reason is required")
@@ -177,9 +183,7 @@ class OrderDesk(LedgerAggregate):
     def change_promises(
         self, promised_ship_by: datetime | None, promised_delivery_by: datetime | None, reason: str, meta: Meta
     ) -> None:
-        for name, promise in (("promised_ship_by", promised_ship_by), ("promised_delivery_by", promised_delivery_by)):
-            if promise is not None and promise.utcoffset() is None:
-                raise InvalidCommand(f"{name} must carry a time zone")
+        check_promises(promised_ship_by, promised_delivery_by)
         self.trigger_event(
             self.PromisesChanged,
             **meta.fields(),

@@ -29,7 +29,7 @@ from domain.errors import (
 )
 from domain.meta import Meta
 from domain.money import check_amount, check_currency
-from domain.order_desk import OrderDesk, Wanted
+from domain.order_desk import OrderDesk, Wanted, check_promises
 from domain.order_money import OrderMoney, credited, money_of, return_amounts, settlement, shipping_kept
 from domain.order_records import (
     DELIVERED_STATUSES,
@@ -277,9 +277,7 @@ class Order(OrderDesk):
             PlacedLine(sku, quantity, unit_price, tuple(plan[sku]), line_discounts, taxes)
             for (sku, quantity, unit_price), (line_discounts, taxes) in zip(lines, priced, strict=True)
         ]
-        for name, promise in (("promised_ship_by", promised_ship_by), ("promised_delivery_by", promised_delivery_by)):
-            if promise is not None and promise.utcoffset() is None:
-                raise InvalidCommand(f"{name} must carry a time zone")
+        check_promises(promised_ship_by, promised_delivery_by)
         return cls._create(
             cls.Placed,
             id=cls.id_for(order_id),
