@@ -20,6 +20,7 @@ from api.middleware import BodyLimit, Observe
 from api.routers import (
     audit,
     customers,
+    events,
     finance,
     imports,
     kpis,
@@ -88,6 +89,7 @@ def create_app(container: Container, *, close_on_shutdown: bool = False) -> Fast
         projections.router,
         audit.router,
         audit.as_of_router,
+        events.router,
         customers.router,
         support.router,
         support.me_router,

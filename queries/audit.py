@@ -47,8 +47,13 @@ class Timeline(BaseModel):
     events: list[AuditEvent]
 
 
-def _where(after: int, stream_id: UUID | None, actor: str | None, event_type: str | None) -> Where:
-    return Where().equals(stream_id=stream_id, actor=actor, type=event_type).add(sql.SQL("position > %s"), after)
+def _where(
+    after: int, stream_id: UUID | None, actor: str | None, event_type: str | None, types: list[str] | None = None
+) -> Where:
+    where = Where().equals(stream_id=stream_id, actor=actor, type=event_type).add(sql.SQL("position > %s"), after)
+    if types:
+        where.add(sql.SQL("type = ANY(%s)"), types)
+    return where
 
 
 def events_page(
@@ -59,8 +64,9 @@ def events_page(
     stream_id: UUID | None = None,
     actor: str | None = None,
     event_type: str | None = None,
+    types: list[str] | None = None,
 ) -> AuditPage:
-    where = _where(after, stream_id, actor, event_type)
+    where = _where(after, stream_id, actor, event_type, types)
     query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY position LIMIT %s").format(COLUMNS, EVENTS, where.sql())
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(query, [*where.params, limit + 1]).fetchall()
@@ -75,11 +81,14 @@ def stream_events(
     stream_id: UUID | None = None,
     actor: str | None = None,
     event_type: str | None = None,
+    types: list[str] | None = None,
     chunk: int = 2000,
 ) -> Iterator[AuditEvent]:
     """Every matching event after ``after``, fetched a chunk at a time."""
     while True:
-        page = events_page(conn, after=after, limit=chunk, stream_id=stream_id, actor=actor, event_type=event_type)
+        page = events_page(
+            conn, after=after, limit=chunk, stream_id=stream_id, actor=actor, event_type=event_type, types=types
+        )
         yield from page.items
         if page.next_after is None:
             return

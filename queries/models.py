@@ -94,6 +94,7 @@ class OrderRow(BaseModel):
     promised_ship_by: datetime | None
     promised_delivery_by: datetime | None
     updated_at: datetime
+    last_position: int = Field(default=0, description="Ledger position of its last event: pass as `changed_after`.")
     version: int
     prices_include_tax: bool = False
     subtotal: Decimal = Field(description="Unit price x units, for units not cancelled.")

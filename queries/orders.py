@@ -33,6 +33,8 @@ def list_orders(
     email: str | None = None,
     placed_from: datetime | None = None,
     placed_to: datetime | None = None,
+    updated_after: datetime | None = None,
+    changed_after: int | None = None,
     cursor: str | None = None,
     limit: int = 100,
 ) -> OrdersPage:
@@ -44,6 +46,10 @@ def list_orders(
         where.add(sql.SQL("placed_at >= %s"), placed_from)
     if placed_to is not None:
         where.add(sql.SQL("placed_at < %s"), placed_to)
+    if updated_after is not None:
+        where.add(sql.SQL("updated_at > %s"), updated_after)
+    if changed_after is not None:
+        where.add(sql.SQL("last_position > %s"), changed_after)
     if cursor is not None:
         where.add(sql.SQL("(placed_at, order_id) < (%s::timestamptz, %s)"), *pagination.decode(cursor, 2))
     query = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY placed_at DESC, order_id DESC LIMIT %s").format(

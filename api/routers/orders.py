@@ -42,6 +42,13 @@ def list_orders(
     ] = None,
     placed_from: Annotated[LedgerTime | None, Query(description="Placed at or after (ISO 8601 with a zone).")] = None,
     placed_to: Annotated[LedgerTime | None, Query(description="Placed before (ISO 8601 with a zone).")] = None,
+    updated_after: Annotated[
+        LedgerTime | None, Query(description="Whose last event happened after this (business time).")
+    ] = None,
+    changed_after: Annotated[
+        int | None,
+        Query(ge=0, description="Whose last event is after this ledger position: the sure way to sync changes."),
+    ] = None,
     cursor: Cursor = None,
     limit: Limit = 100,
     min_position: MinPosition = None,
@@ -59,6 +66,8 @@ def list_orders(
         customer_id=customer_id,
         placed_from=placed_from,
         placed_to=placed_to,
+        updated_after=updated_after,
+        changed_after=changed_after,
         cursor=cursor,
         limit=limit,
     )
