@@ -19,13 +19,13 @@ from api.deps import ContainerDep, require
 from api.errors import READ_ERRORS
 from api.keys import Principal, Role
 from api.reads import Limit, ReadConnection
+from api.routers.audit import NDJSON
 from commands.registry import COMMANDS
 from domain.errors import InvalidCommand
 from queries.audit import AuditPage, events_page, stream_events
 
 router = APIRouter(prefix="/v1", tags=["events"], responses=READ_ERRORS)
 Integrator = Annotated[Principal, Depends(require(Role.INTEGRATOR))]
-NDJSON = "application/x-ndjson"
 FOLLOW_POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 15.0  # an empty line, so proxies and clients see the stream is alive
 
