@@ -30,6 +30,8 @@ from api.routers import (
     projections,
     stock,
     support,
+    tracking,
+    webhooks,
 )
 from api.routers.commands import command_router
 from projections.admin import head
@@ -93,6 +95,8 @@ def create_app(container: Container, *, close_on_shutdown: bool = False) -> Fast
         customers.router,
         support.router,
         support.me_router,
+        webhooks.router,
+        tracking.router,
     ):
         app.include_router(router)
     settings = container.settings

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from psycopg_pool import ConnectionPool
 
+from api import outbound
 from api.checkpointing import Checkpointer
 from api.database import Database, ledger_env, open_database, read_pool, reconnect_quickly
 from api.keys import KeyStore
 from api.metrics import Metrics
+from api.notifications.notifier import Notifier
 from api.settings import Settings
 from api.upgrade import upgrade
+from api.webhooks.worker import WebhookWorker
 from commands.contracts import Writer
 from commands.group_commit import GroupCommitter, InlineWriter
 from commands.ledger import Ledger
@@ -76,6 +80,30 @@ class Container:
         )
         worker.start()
         self._workers.append(worker)
+        return True
+
+    def _thread(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        worker = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
+        worker.start()
+        self._workers.append(worker)
+
+    def webhook_worker(self) -> WebhookWorker:
+        return outbound.webhook_worker(self.settings, self.database.url, self.ledger, self.metrics)
+
+    def notifier(self) -> Notifier | None:
+        """The customer emails' notifier, or None when no SMTP server is set (``OMS_SMTP_URL``)."""
+        return outbound.notifier(self.settings, self.database.url, self.ledger, self.metrics)
+
+    def start_webhooks(self) -> None:
+        """Deliver webhooks from a thread of this process (it waits while another worker delivers them)."""
+        self._thread("webhooks", self.webhook_worker().run_forever)
+
+    def start_notifications(self) -> bool:
+        """Email customers from a thread of this process; False when no SMTP server is set."""
+        notifier = self.notifier()
+        if notifier is None:
+            return False
+        self._thread("notifications", notifier.run_forever)
         return True
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from api import cli_outbound as outbound_cli
 from api.cli_audit import audit_cli
 from api.cli_common import JsonOption, open_bytes, open_container
 from api.settings import Settings
@@ -48,6 +49,10 @@ cli.add_typer(projections_cli, name="projections")
 cli.add_typer(audit_cli, name="audit")
 customers_cli = typer.Typer(help="Customers' personal data.", no_args_is_help=True)
 cli.add_typer(customers_cli, name="customers")
+cli.add_typer(outbound_cli.webhooks_cli, name="webhooks")
+cli.add_typer(outbound_cli.notifications_cli, name="notifications")
+cli.add_typer(outbound_cli.export_cli, name="export")
+db_cli.command("grant-reader")(outbound_cli.grant_reader)
 
 
 def _configure_logging(settings: Settings | None = None) -> None:
@@ -107,6 +112,12 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     projections: Annotated[bool, typer.Option(help="Also run the projections in this process.")] = True,
+    webhooks: Annotated[
+        bool | None, typer.Option(help="Also deliver webhooks in this process (default OMS_WEBHOOKS).")
+    ] = None,
+    notifications: Annotated[
+        bool, typer.Option(help="Also email customers in this process, when OMS_SMTP_URL is set.")
+    ] = True,
     workers: Annotated[
         int | None, typer.Option(min=1, max=64, help="HTTP processes (default OMS_HTTP_WORKERS); one writer.")
     ] = None,
@@ -137,6 +148,10 @@ def serve(
             typer.echo(first_key)
         if projections:
             container.start_projections()
+        if settings.webhooks if webhooks is None else webhooks:
+            container.start_webhooks()
+        if notifications and container.start_notifications():
+            typer.echo("emailing customers through the SMTP server in OMS_SMTP_URL")
         if container.start_checkpoints():
             typer.echo(f"signing a checkpoint every {settings.checkpoint_seconds:g} s when the ledger grows")
         host, port = host or settings.host, port or settings.port

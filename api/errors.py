@@ -54,6 +54,21 @@ class DatabaseUnavailable(e.LedgerError):
     title = "The database is not answering"
 
 
+class WebhookNotFound(e.NotFound):
+    code = "webhook_not_found"
+    title = "No such webhook subscription"
+
+
+class DeliveryNotFound(e.NotFound):
+    code = "delivery_not_found"
+    title = "No such webhook delivery"
+
+
+class WebhookTargetRefused(e.InvalidCommand):
+    code = "webhook_target_refused"
+    title = "Webhooks may not be sent there"
+
+
 # The first matching class decides; subclasses come before their bases.
 STATUS: list[tuple[type[e.LedgerError], int]] = [
     (Unauthenticated, 401),

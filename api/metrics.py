@@ -19,6 +19,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from psycopg_pool import ConnectionPool
 
+from api.webhooks.store import gauges as webhook_gauges
 from commands.contracts import Observer
 from commands.ledger import Ledger
 from commands.seals import Rejected
@@ -84,6 +85,24 @@ class Metrics(Observer):
             ["kind"],
             registry=r,
         )
+        self.webhook_attempts = Counter(
+            "oms_webhook_attempts",
+            "Webhook delivery attempts, by result (delivered, failed, dead).",
+            ["result"],
+            registry=r,
+        )
+        self.webhook_seconds = Histogram(
+            "oms_webhook_attempt_seconds",
+            "Time for a receiver to answer a webhook.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.notifications = Counter(
+            "oms_notifications",
+            "Customer emails, by kind and result (sent, skipped, failed).",
+            ["kind", "result"],
+            registry=r,
+        )
         self.checkpoints = Counter(
             "oms_checkpoints", "Checkpoints this process tried to sign, by outcome.", ["outcome"], registry=r
         )
@@ -108,6 +127,13 @@ class Metrics(Observer):
     def imported(self, results: Iterable[dict[str, Any]]) -> None:
         for result in results:
             self.import_lines.labels("replayed" if result.get("replayed") else result.get("code", "ok")).inc()
+
+    def webhook_attempted(self, result: str, seconds: float) -> None:
+        self.webhook_attempts.labels(result).inc()
+        self.webhook_seconds.observe(seconds)
+
+    def notified(self, kind: str, result: str) -> None:
+        self.notifications.labels(kind, result).inc()
 
     def exposition(self, container: Scraped) -> bytes:
         """The text a scrape reads: this process's (or every process's) samples, and the live gauges."""
@@ -154,9 +180,10 @@ class _Live(Collector):
                     lag_events.add_metric([lag.name], lag.events)
                     lag_seconds.add_metric([lag.name], lag.seconds)
                 on_hold.add_metric([], orders_on_hold(conn))
-        except Exception:  # noqa: BLE001, S110 - a scrape while the database is away still shows the rest
-            pass
-        yield from (position, lag_events, lag_seconds, on_hold)
+                hooks = webhook_gauges(conn)
+        except Exception:  # noqa: BLE001 - a scrape while the database is away still shows the rest
+            hooks = []
+        yield from (position, lag_events, lag_seconds, on_hold, *hooks)
         pools = GaugeMetricFamily(
             "oms_db_pool_connections", "Connections of this process's pools.", labels=["pool", "state"]
         )

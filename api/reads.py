@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterator, Sequence
-from typing import Annotated, Any
+import typing
+from collections.abc import Callable, Iterable, Iterator
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from psycopg import Connection
 from pydantic import BaseModel
 
 from api.deps import ContainerDep, require
 from api.errors import ReadModelBehind
+from api.exports import CSV, NDJSON, PAGE, PARQUET, encode, model_schema, stream_pages
 from api.keys import Principal, Role
 from domain.errors import InvalidCommand
 from projections.admin import head
@@ -53,24 +52,71 @@ def caught_up(conn: Connection[Any], container: ContainerDep, projection: str, m
         raise ReadModelBehind(f"the {projection} read model has not reached position {min_position} yet; retry shortly")
 
 
-def wants_csv(request: Request) -> bool:
-    return "text/csv" in request.headers.get("accept", "")
+def export_media(request: Request) -> str | None:
+    """The export format the client asked for by Accept (CSV, NDJSON or Parquet), or None: JSON."""
+    accept = request.headers.get("accept", "")
+    return next((media for media in (PARQUET, NDJSON, CSV) if media in accept), None)
 
 
-def as_csv(rows: Sequence[BaseModel], filename: str) -> Response:
-    """Rows as CSV, nested values (such as GMV by currency) as JSON."""
-    out = io.StringIO()
-    dicts = [row.model_dump(mode="json") for row in rows]
-    fields = list(dicts[0]) if dicts else []
-    writer = csv.DictWriter(out, fieldnames=fields)
-    writer.writeheader()
-    for row in dicts:
-        writer.writerow({k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()})
-    return Response(
-        out.getvalue(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'}
+def _rows(model: type[BaseModel], items: Iterable[BaseModel], media: str) -> Iterator[tuple[Any, ...]]:
+    mode = "python" if media == PARQUET else "json"
+    fields = list(model.model_fields)
+    for item in items:
+        dumped = item.model_dump(mode=mode)
+        yield tuple(dumped[f] for f in fields)
+
+
+def _export(media: str, filename: str, model: type[BaseModel], items: Iterable[BaseModel]) -> StreamingResponse:
+    columns = list(model.model_fields)
+    body = encode(media, columns, model_schema(model), _rows(model, items, media))
+    extension = {CSV: "csv", NDJSON: "ndjson", PARQUET: "parquet"}[media]
+    return StreamingResponse(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}.{extension}"'}
     )
 
 
+def exported(request: Request, answer: T, field: str, filename: str) -> T | Response:
+    """``answer`` as JSON, or its ``field`` rows in the format Accept asks for."""
+    media = export_media(request)
+    if media is None:
+        return answer
+    model = typing.get_args(type(answer).model_fields[field].annotation)[0]
+    return _export(media, filename, model, getattr(answer, field))
+
+
+def exported_pages(
+    request: Request,
+    container: ContainerDep,
+    page: Callable[[Connection[Any], str | None, int], T],
+    *,
+    model: type[BaseModel],
+    cursor: str | None,
+    limit: int,
+    filename: str,
+) -> T | Response:
+    """One page as JSON; or, when Accept asks for CSV, NDJSON or Parquet, every row the filters
+    select (from ``cursor`` on), read page after page on a connection of the stream's own, at
+    constant memory."""
+    media = export_media(request)
+    if media is None:
+        with container.pool.connection() as conn:
+            return page(conn, cursor, limit)
+
+    def items() -> Iterator[BaseModel]:
+        with container.pool.connection() as conn:
+            yield from stream_pages(lambda after: page(conn, after, PAGE), cursor)
+
+    return _export(media, filename, model, items())
+
+
+T = TypeVar("T", bound=BaseModel)
 CSV_ANSWER: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV when asked by Accept."}
+    200: {
+        "content": {
+            CSV: {"schema": {"type": "string"}},
+            NDJSON: {"schema": {"type": "string"}},
+            PARQUET: {"schema": {"type": "string", "format": "binary"}},
+        },
+        "description": "JSON (a page); or, asked by Accept, every row the filters select as CSV, NDJSON or Parquet.",
+    }
 }

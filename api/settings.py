@@ -84,6 +84,50 @@ class Settings(BaseSettings):
         description="Authorized and captured may exceed what an order owes by this percentage (0: not at all).",
     )
 
+    webhooks: bool = Field(default=True, description="`oms serve` also delivers webhooks (else: `oms webhooks work`).")
+    webhook_allow_networks: str = Field(
+        default="",
+        description="Comma-separated networks (CIDR) webhooks may be sent to although not public, such as"
+        " 10.2.0.0/16; default none: private, loopback and link-local addresses are refused.",
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="Longest wait for a receiver.")
+    webhook_concurrency: int = Field(
+        default=8, ge=1, le=256, description="Streams of one subscription delivered at once (each in order)."
+    )
+    webhook_max_attempts: int = Field(
+        default=12, ge=1, le=100, description="Attempts before a delivery is dead (a subscription may set its own)."
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="First retry delay; it doubles each attempt (with jitter), to 6 h."
+    )
+    webhook_retention_days: float = Field(default=7.0, gt=0, description="How long delivered deliveries are kept.")
+    webhook_rotation_grace_hours: float = Field(
+        default=24.0, ge=0, le=720, description="After a secret is rotated, deliveries are signed with both this long."
+    )
+
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="Where customer emails go: smtp://host:port, smtp+starttls://user:password@host:587 or"
+        " smtps://...; unset: no emails are sent.",
+    )
+    notify_from: str = Field(default="Orders <orders@shop.example>", description="The From of customer emails.")
+    notify_templates: Path | None = Field(
+        default=None, description="A folder of email templates searched before the shipped ones (see docs)."
+    )
+    shop_name: str = Field(
+        default="Our shop", max_length=200, description="Signs customer emails and the tracking page."
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The service's address as customers reach it: tracking links in emails start with it.",
+    )
+    notify_retry_base_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="First wait when the mail server cannot take an email (doubles, to 10 min).",
+    )
+
     def money_policy(self) -> MoneyPolicy:
         return MoneyPolicy(self.over_authorization_percent)
 

@@ -21,6 +21,9 @@ from psycopg import Connection, sql
 
 from api import keys
 from api.database import ledger_env
+from api.notifications import store as notification_store
+from api.notifications.tracking import tracking_key_ddl
+from api.webhooks import store as webhook_store
 from commands.customer_keys import ddl as customer_keys_ddl
 from commands.customer_keys import email_index_ddl
 from commands.eventstore.names import (
@@ -192,6 +195,15 @@ def _order_desk(conn: Connection[Any], url: str) -> None:
     _refold(conn, {"orders": ("orders", "on_hold"), "kpis": ("fulfillment_daily", "orders_held")})
 
 
+def _outbound(conn: Connection[Any], url: str) -> None:
+    """What leaves the ledger: webhook subscriptions, deliveries and attempts; the emails sent to
+    customers and their opt-outs; the key of the customers' tracking links."""
+    for statement in (*webhook_store.DDL, *notification_store.DDL):
+        conn.execute(statement)
+    conn.execute(tracking_key_ddl()[0])
+    conn.execute(tracking_key_ddl()[1], {"secret": os.urandom(32)})
+
+
 def _refold(conn: Connection[Any], built: dict[str, tuple[str, str]]) -> None:
     """Drop each named projection's tables and position unless ``table`` has ``column`` already
     (run again, it leaves them alone); the runner builds them again from the ledger."""
@@ -223,6 +235,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "seals on snapshots, idempotency records and batch ends; signed checkpoints", _seals),
     Migration(9, "order money: orders and KPI read models rebuilt with their new columns; finance read model", _money),
     Migration(10, "order desk: orders and KPI read models rebuilt with holds and fulfilment documents", _order_desk),
+    Migration(11, "webhooks, customer notifications and tracking links", _outbound),
 )
 
 

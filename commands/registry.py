@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -350,3 +351,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
 
 SPECS: Mapping[type[m.Command], CommandSpec] = {spec.message: spec for spec in COMMANDS}
 BY_NAME: Mapping[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
+
+
+@cache
+def event_types() -> frozenset[str]:
+    """Every event type the ledger records (``Order.Shipped``, ``StockItem.Committed`` ...)."""
+    return frozenset(cls.__qualname__ for spec in COMMANDS for cls in spec.records)

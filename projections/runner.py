@@ -113,16 +113,16 @@ class ProjectionRunner:
                 total += processed
         return total
 
-    def _locked(self) -> _AdvisoryLock:
-        return _AdvisoryLock(self.url, lock_key(self.position_name))
+    def _locked(self) -> AdvisoryLock:
+        return AdvisoryLock(self.url, lock_key(self.position_name))
 
 
-class _AdvisoryLock:
+class AdvisoryLock:
     def __init__(self, url: str, key: int) -> None:
         self.url, self.key = url, key
         self.conn: psycopg.Connection[Any] | None = None
 
-    def __enter__(self) -> _AdvisoryLock:
+    def __enter__(self) -> AdvisoryLock:
         self.conn = psycopg.connect(self.url, autocommit=True)
         row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
         if not row or not row[0]:

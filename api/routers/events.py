@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from functools import cache
 from typing import Annotated
 
 import psycopg
@@ -20,7 +19,7 @@ from api.errors import READ_ERRORS
 from api.keys import Principal, Role
 from api.reads import Limit, ReadConnection
 from api.routers.audit import NDJSON
-from commands.registry import COMMANDS
+from commands.registry import event_types
 from domain.errors import InvalidCommand
 from queries.audit import AuditPage, events_page, stream_events
 
@@ -28,12 +27,6 @@ router = APIRouter(prefix="/v1", tags=["events"], responses=READ_ERRORS)
 Integrator = Annotated[Principal, Depends(require(Role.INTEGRATOR))]
 FOLLOW_POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 15.0  # an empty line, so proxies and clients see the stream is alive
-
-
-@cache
-def event_types() -> frozenset[str]:
-    """Every event type the ledger records (``Order.Shipped``, ``StockItem.Committed`` ...)."""
-    return frozenset(cls.__qualname__ for spec in COMMANDS for cls in spec.records)
 
 
 def _types(given: str | None) -> list[str] | None:

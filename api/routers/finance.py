@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -10,11 +11,11 @@ from fastapi.responses import Response
 from api.deps import ContainerDep, require
 from api.errors import READ_ERRORS
 from api.keys import Principal, Role
-from api.reads import CSV_ANSWER, Cursor, Limit, MinPosition, ReadConnection, as_csv, caught_up, wants_csv
+from api.reads import CSV_ANSWER, Cursor, Limit, MinPosition, ReadConnection, caught_up, exported, exported_pages
 from api.schemas.common import _ID_PATTERN, PRINTABLE_PATTERN, Currency, IsoDate
 from queries import finance
 from queries.kpis import Granularity
-from queries.models import BalancesPage, FinanceAnswer, PaymentsPage
+from queries.models import BalanceRow, BalancesPage, FinanceAnswer, PaymentRow, PaymentsPage
 
 router = APIRouter(prefix="/v1/finance", tags=["finance"], responses=READ_ERRORS)
 Finance = Annotated[Principal, Depends(require(Role.ANALYST, Role.AUDITOR))]
@@ -41,7 +42,7 @@ def daily(
     each event happened; balances are as at the period's end."""
     caught_up(conn, container, "finance", min_position)
     answer = finance.daily(conn, start=start, end=end, granularity=granularity, currency=currency, channel=channel)
-    return as_csv(answer.rows, "finance") if wants_csv(request) else answer
+    return exported(request, answer, "rows", "finance")
 
 
 @router.get("/payments", response_model=PaymentsPage, responses=CSV_ANSWER)
@@ -63,18 +64,18 @@ def payments(
     """Every payment in ledger order, with its provider and reference: a settlement report's
     lines match these one by one."""
     caught_up(conn, container, "finance", min_position)
-    page = finance.payments(
-        conn,
-        start=start,
-        end=end,
-        provider=provider,
-        reference=reference,
-        kind=kind,
-        order_id=order_id,
+    query = partial(
+        finance.payments, start=start, end=end, provider=provider, reference=reference, kind=kind, order_id=order_id
+    )
+    return exported_pages(
+        request,
+        container,
+        lambda c, after, n: query(c, cursor=after, limit=n),
+        model=PaymentRow,
         cursor=cursor,
         limit=limit,
+        filename="payments",
     )
-    return as_csv(page.items, "payments") if wants_csv(request) else page
 
 
 @router.get("/balances", response_model=BalancesPage, responses=CSV_ANSWER)
@@ -92,5 +93,13 @@ def balances(
 ) -> BalancesPage | Response:
     """Orders with money open (a balance due, a refund due or an open authorization), by order id."""
     caught_up(conn, container, "orders", min_position)
-    page = finance.balances(conn, owing=owing, currency=currency, channel=channel, cursor=cursor, limit=limit)
-    return as_csv(page.items, "balances") if wants_csv(request) else page
+    query = partial(finance.balances, owing=owing, currency=currency, channel=channel)
+    return exported_pages(
+        request,
+        container,
+        lambda c, after, n: query(c, cursor=after, limit=n),
+        model=BalanceRow,
+        cursor=cursor,
+        limit=limit,
+        filename="balances",
+    )

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from api.deps import ContainerDep
 from api.errors import READ_ERRORS
-from api.reads import CSV_ANSWER, Analyst, MinPosition, ReadConnection, as_csv, caught_up, wants_csv
+from api.reads import CSV_ANSWER, Analyst, MinPosition, ReadConnection, caught_up, exported
 from api.schemas.common import _ID_PATTERN, PRINTABLE_PATTERN, IsoDate
 from queries import kpis
 from queries.models import KpiAnswer
@@ -40,4 +40,4 @@ def fulfillment(
         location_id=location_id,
         group_by=group_by or [],
     )
-    return as_csv(answer.rows, "fulfillment") if wants_csv(request) else answer
+    return exported(request, answer, "rows", "fulfillment")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -8,12 +9,12 @@ from fastapi.responses import Response
 from api.deps import ContainerDep, require
 from api.errors import READ_ERRORS, Forbidden
 from api.keys import Principal, Role
-from api.reads import CSV_ANSWER, Cursor, Limit, MinPosition, ReadConnection, Reader, as_csv, caught_up, wants_csv
+from api.reads import CSV_ANSWER, Cursor, Limit, MinPosition, ReadConnection, Reader, caught_up, exported_pages
 from api.routers.paths import OrderIdPath
 from api.schemas.common import _ID_PATTERN, PRINTABLE_PATTERN, LedgerTime
 from queries import audit, orders
 from queries.audit import Timeline
-from queries.models import OrderDetail, OrdersPage
+from queries.models import OrderDetail, OrderRow, OrdersPage
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 Support = Annotated[Principal, Depends(require(Role.SUPPORT, Role.AUDITOR))]
@@ -57,8 +58,8 @@ def list_orders(
     caught_up(conn, container, "orders", min_position)
     if email is not None and principal.role not in SEES_PERSONAL_DATA:
         raise Forbidden(f"role {principal.role.value!r} may not search by email")
-    page = orders.list_orders(
-        conn,
+    query = partial(
+        orders.list_orders,
         email=email,
         status=status,
         on_hold=on_hold,
@@ -68,10 +69,16 @@ def list_orders(
         placed_to=placed_to,
         updated_after=updated_after,
         changed_after=changed_after,
+    )
+    return exported_pages(
+        request,
+        container,
+        lambda c, after, n: query(c, cursor=after, limit=n),
+        model=OrderRow,
         cursor=cursor,
         limit=limit,
+        filename="orders",
     )
-    return as_csv(page.items, "orders") if wants_csv(request) else page
 
 
 @router.get("/{order_id}/timeline", response_model=Timeline, responses=READ_ERRORS)

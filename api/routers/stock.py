@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -7,11 +8,11 @@ from fastapi.responses import Response
 
 from api.deps import ContainerDep
 from api.errors import READ_ERRORS
-from api.reads import CSV_ANSWER, Cursor, Limit, MinPosition, ReadConnection, Reader, as_csv, caught_up, wants_csv
+from api.reads import CSV_ANSWER, Cursor, Limit, MinPosition, ReadConnection, Reader, caught_up, exported_pages
 from api.routers.paths import SkuPath
 from api.schemas.common import _ID_PATTERN, _SKU_PATTERN
 from queries import stock
-from queries.models import StockOfSku, StockPage
+from queries.models import StockOfSku, StockPage, StockRow
 
 router = APIRouter(prefix="/v1/stock", tags=["stock"], responses=READ_ERRORS)
 
@@ -31,8 +32,16 @@ def list_stock(
 ) -> StockPage | Response:
     """Stock per SKU and location: every bucket, on hand, policy and the low-stock flag."""
     caught_up(conn, container, "stock", min_position)
-    page = stock.list_stock(conn, sku=sku, location_id=location_id, low_stock=low_stock, cursor=cursor, limit=limit)
-    return as_csv(page.items, "stock") if wants_csv(request) else page
+    query = partial(stock.list_stock, sku=sku, location_id=location_id, low_stock=low_stock)
+    return exported_pages(
+        request,
+        container,
+        lambda c, after, n: query(c, cursor=after, limit=n),
+        model=StockRow,
+        cursor=cursor,
+        limit=limit,
+        filename="stock",
+    )
 
 
 @router.get("/{sku}", response_model=StockOfSku)

@@ -57,6 +57,14 @@ class Address(Strict):
     country: Country
     email: Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
     phone: Annotated[str, StringConstraints(max_length=32, pattern=r"^\+?[0-9 ()-]{3,}$")] | None = None
+    language: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
+            max_length=35,
+            description="The customer's language (BCP 47, such as en or de-CH): their emails are written in it.",
+        ),
+    ] = None
 
 
 class OrderLineBody(Strict):

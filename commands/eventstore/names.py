@@ -18,6 +18,14 @@ EMAIL_INDEX_KEY = "email_index_key"
 API_KEYS = "api_keys"
 SCHEMA_MIGRATIONS = "schema_migrations"
 CHECKPOINTS = "checkpoints"
+# What leaves the ledger: webhook subscriptions, their deliveries and attempts; emails sent, the
+# customers who opted out of them, and the key of the customer tracking links.
+WEBHOOK_SUBSCRIPTIONS = "webhook_subscriptions"
+WEBHOOK_DELIVERIES = "webhook_deliveries"
+WEBHOOK_ATTEMPTS = "webhook_attempts"
+NOTIFICATIONS_SENT = "notifications_sent"
+NOTIFICATION_OPT_OUTS = "notification_opt_outs"
+TRACKING_KEY = "tracking_key"
 
 # The eventsourcing library names its tables after the application and its notification channel
 # after the events table.

@@ -1,0 +1,256 @@
+"""The sender: posts pending deliveries, signed by the Standard Webhooks scheme, and logs each attempt.
+
+Each subscription is served apart from the others, and within one, each stream (an order, a
+stock item) in ledger order: a stream's next delivery goes only once the one before it was
+delivered or given up on, so a failing delivery holds back its own stream and nothing else. Up
+to ``concurrency`` streams of a subscription are in flight at once. A failed attempt is tried
+again after an exponential backoff with jitter; after ``max_attempts`` the delivery is dead
+(and its stream goes on). Delivery is at least once: a crash between a receiver's answer and
+its record sends that delivery again, with the same ``webhook-id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any, Protocol
+from uuid import UUID
+
+import httpx
+from psycopg import sql
+from psycopg.rows import class_row, dict_row
+from psycopg_pool import AsyncConnectionPool
+from standardwebhooks.webhooks import Webhook
+
+from api import __version__
+from api.errors import WebhookTargetRefused
+from api.webhooks.store import ACTIVE, ATTEMPTS, DEAD, DELIVERED, DELIVERIES, PENDING, Subscription
+from api.webhooks.targets import Network, check_addresses, host_of
+
+log = logging.getLogger(__name__)
+
+WINDOW = 500  # pending deliveries read per look, in ledger order
+_PENDING = sql.SQL(
+    "SELECT position, stream_id, body, attempts, next_attempt_at <= now() AS due FROM {}"
+    " WHERE subscription_id = %s AND state = 'pending' ORDER BY position LIMIT %s"
+).format(DELIVERIES)
+# When the window above is all held back (a few long streams waiting to retry): each other
+# stream's head, from the index of stream heads.
+_HEADS = sql.SQL(
+    "SELECT position, stream_id, body, attempts, true AS due FROM (SELECT DISTINCT ON (stream_id) position,"
+    " stream_id, body, attempts, next_attempt_at FROM {} WHERE subscription_id = %s AND state = 'pending'"
+    " AND NOT (stream_id = ANY(%s)) ORDER BY stream_id, position) heads WHERE next_attempt_at <= now()"
+    " ORDER BY position LIMIT %s"
+).format(DELIVERIES)
+_ATTEMPT = sql.SQL(
+    "INSERT INTO {} (subscription_id, position, attempt, attempted_at, status, latency_ms, error)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+).format(ATTEMPTS)
+_SETTLE = sql.SQL(
+    "UPDATE {} SET attempts = attempts + 1, state = %s, next_attempt_at = %s, delivered_at = %s,"
+    " last_status = %s, last_error = %s WHERE subscription_id = %s AND position = %s AND state = 'pending'"
+).format(DELIVERIES)
+_PURGE = sql.SQL("DELETE FROM {} WHERE state = 'delivered' AND delivered_at < now() - %s").format(DELIVERIES)
+
+
+class Observer(Protocol):
+    def webhook_attempted(self, result: str, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How the sender behaves (``OMS_WEBHOOK_*`` settings)."""
+
+    allowed: Sequence[Network] = ()
+    timeout_seconds: float = 10.0
+    concurrency: int = 8
+    retry_base_seconds: float = 5.0
+    retry_cap_seconds: float = 6 * 3600.0
+    retention: timedelta = timedelta(days=7)
+    poll_seconds: float = 0.2
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before the next try after ``attempts`` failures: doubling, capped, with half of it random."""
+        delay = min(self.retry_cap_seconds, self.retry_base_seconds * 2 ** (attempts - 1))
+        return float(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not a secret
+
+
+@lru_cache(maxsize=256)
+def _signer(secret: str) -> Webhook:
+    return Webhook(secret)
+
+
+def sign(secrets: Sequence[str], msg_id: str, at: datetime, body: bytes) -> str:
+    """The ``webhook-signature`` header: one ``v1,`` signature per secret, space-separated."""
+    return " ".join(_signer(secret).sign(msg_id, at, body) for secret in secrets)
+
+
+@dataclass
+class _Due:
+    position: int
+    stream_id: UUID
+    body: bytes
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    at: datetime
+    status: int | None
+    error: str | None  # None: delivered
+    seconds: float
+
+
+@dataclass
+class _Serving:
+    subscription: Subscription
+    in_flight: dict[UUID, asyncio.Task[None]] = field(default_factory=dict)
+
+
+class Sender:
+    def __init__(self, url: str, policy: Policy, observer: Observer | None = None) -> None:
+        self.url = url
+        self.policy = policy
+        self.observer = observer
+        self._serving: dict[str, _Serving] = {}
+        self._purged_at = 0.0
+
+    async def run(self, stop: threading.Event) -> None:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+        async with (
+            AsyncConnectionPool(self.url, min_size=1, max_size=4, open=False) as pool,
+            httpx.AsyncClient(timeout=self.policy.timeout_seconds, follow_redirects=False, limits=limits) as client,
+        ):
+            self.pool, self.client = pool, client
+            try:
+                while not stop.is_set():
+                    try:
+                        await self.tick()
+                    except Exception:  # the database away: try again shortly
+                        log.exception("webhook sender could not read its deliveries")
+                        await asyncio.sleep(1)
+                    await asyncio.sleep(self.policy.poll_seconds)
+            finally:
+                tasks = [t for s in self._serving.values() for t in s.in_flight.values()]
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def tick(self) -> None:
+        """Start what is due: the head of each stream not in flight, for every active subscription."""
+        async with self.pool.connection() as conn:
+            active = {s.id: s for s in await _active(conn)}
+            for gone in set(self._serving) - set(active):
+                for task in self._serving.pop(gone).in_flight.values():
+                    task.cancel()
+            for sub in active.values():
+                serving = self._serving.setdefault(sub.id, _Serving(sub))
+                serving.subscription = sub
+                room = self.policy.concurrency - len(serving.in_flight)
+                if room <= 0:
+                    continue
+                for due in await self._due(conn, sub.id, set(serving.in_flight), room):
+                    task = asyncio.create_task(self._deliver(sub, due))
+                    serving.in_flight[due.stream_id] = task
+                    task.add_done_callback(_forget(serving, due.stream_id))
+            if time.monotonic() - self._purged_at > 60:
+                self._purged_at = time.monotonic()
+                await conn.execute(_PURGE, (self.policy.retention,))
+
+    async def _due(self, conn: Any, subscription_id: str, busy: set[UUID], room: int) -> list[_Due]:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            rows = await (await cur.execute(_PENDING, (subscription_id, WINDOW))).fetchall()
+            seen: set[UUID] = set(busy)
+            due: list[_Due] = []
+            for row in rows:
+                if row["stream_id"] in seen:
+                    continue
+                seen.add(row["stream_id"])
+                if row["due"]:
+                    due.append(_Due(row["position"], row["stream_id"], bytes(row["body"]), row["attempts"]))
+                    if len(due) >= room:
+                        return due
+            if not due and len(rows) == WINDOW:
+                rows = await (await cur.execute(_HEADS, (subscription_id, list(seen), room))).fetchall()
+                due = [_Due(r["position"], r["stream_id"], bytes(r["body"]), r["attempts"]) for r in rows]
+        return due
+
+    async def _deliver(self, sub: Subscription, due: _Due) -> None:
+        at = datetime.now(UTC)
+        status: int | None = None
+        error: str | None = None
+        started = time.perf_counter()
+        try:
+            await self._check_target(sub.url)
+            msg_id = str(due.position)
+            headers = {
+                "content-type": "application/json",
+                "user-agent": f"oms-ledger-webhooks/{__version__}",
+                "webhook-id": msg_id,
+                "webhook-timestamp": str(int(at.timestamp())),
+                "webhook-signature": sign(sub.secrets_at(at), msg_id, at, due.body),
+            }
+            response = await self.client.post(sub.url, content=due.body, headers=headers)
+            status = response.status_code
+            if not 200 <= status < 300:
+                error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
+        except WebhookTargetRefused as refused:
+            error = refused.detail
+        except httpx.HTTPError as failure:
+            error = f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
+        await self._settle(sub, due, _Outcome(at, status, error, time.perf_counter() - started))
+
+    async def _check_target(self, url: str) -> None:
+        host, port = host_of(url)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as failure:
+            raise WebhookTargetRefused(f"{host} does not resolve: {failure}") from None
+        check_addresses(host, [str(info[4][0]) for info in infos], self.policy.allowed)
+
+    async def _settle(self, sub: Subscription, due: _Due, outcome: _Outcome) -> None:
+        at, status, error, seconds = outcome.at, outcome.status, outcome.error, outcome.seconds
+        attempt = due.attempts + 1
+        if error is None:
+            state, next_at, delivered_at, result = DELIVERED, at, datetime.now(UTC), "delivered"
+        elif attempt >= sub.max_attempts:
+            state, next_at, delivered_at, result = DEAD, at, None, "dead"
+            log.error("webhook delivery %s of %s dead after %d attempts: %s", due.position, sub.id, attempt, error)
+        else:
+            state, delivered_at, result = PENDING, None, "failed"
+            next_at = at + timedelta(seconds=self.policy.backoff(attempt))
+            log.warning(
+                "webhook delivery %s of %s failed (attempt %d of %d, again at %s): %s",
+                due.position,
+                sub.id,
+                attempt,
+                sub.max_attempts,
+                next_at.isoformat(timespec="seconds"),
+                error,
+            )
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(_ATTEMPT, (sub.id, due.position, attempt, at, status, seconds * 1000, error))
+            await conn.execute(_SETTLE, (state, next_at, delivered_at, status, error, sub.id, due.position))
+        if self.observer is not None:
+            self.observer.webhook_attempted(result, seconds)
+
+
+def _forget(serving: _Serving, stream_id: UUID) -> Any:
+    def done(_: asyncio.Task[None]) -> None:
+        serving.in_flight.pop(stream_id, None)
+
+    return done
+
+
+async def _active(conn: Any) -> list[Subscription]:
+    async with conn.cursor(row_factory=class_row(Subscription)) as cur:
+        await cur.execute(ACTIVE)
+        return list(await cur.fetchall())
