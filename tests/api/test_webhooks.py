@@ -1,0 +1,183 @@
+"""Webhooks: subscriptions through the API, and deliveries to a local receiver that fails at random
+and is stopped and started again: every event arrives, in ledger order per stream, signed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from standardwebhooks.webhooks import Webhook
+
+from api.keys import Role
+from api.outbound import webhook_policy
+from api.webhooks.worker import WebhookWorker
+from projections.events import make_mapper
+from tests.api.conftest import Api, problem
+from tests.receivers import Receiver
+
+ORDER = {
+    "channel": "web",
+    "customer_id": "C-1",
+    "currency": "GBP",
+    "lines": [{"sku": "A", "quantity": 1, "unit_price": "2.00"}],
+}
+LOOPBACK = "127.0.0.0/8"
+
+
+def subscribe(api: Api, url: str, **body: Any) -> dict[str, Any]:
+    response = api.post("/v1/webhooks", {"url": url, **body}, role=Role.ADMIN)
+    assert response.status_code == 201, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+@contextmanager
+def delivering(api: Api, **policy: Any) -> Iterator[WebhookWorker]:
+    settings = api.container.settings.model_copy(
+        update={"webhook_allow_networks": LOOPBACK, "webhook_retry_base_seconds": 0.05, **policy}
+    )
+    worker = WebhookWorker(
+        settings.database_url or "",
+        api.container.ledger,
+        make_mapper(),
+        webhook_policy(settings),
+        observer=api.container.metrics,
+        poll_seconds=0.1,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        stop.set()
+        thread.join(20)
+        assert not thread.is_alive()
+
+
+def wait_until(check: Any, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_subscriptions_are_made_shown_paused_rotated_and_deleted(stocked: Api) -> None:
+    problem(
+        stocked.post("/v1/webhooks", {"url": "http://127.0.0.1:9/x"}, role=Role.ADMIN), 422, "webhook_target_refused"
+    )
+    problem(stocked.post("/v1/webhooks", {"url": "http://10.1.2.3/x"}, role=Role.ADMIN), 422, "webhook_target_refused")
+    problem(
+        stocked.post("/v1/webhooks", {"url": "http://[::ffff:192.168.0.1]/x"}, role=Role.ADMIN),
+        422,
+        "webhook_target_refused",
+    )
+    problem(stocked.post("/v1/webhooks", {"url": "ftp://example.com/x"}, role=Role.ADMIN), 422, "validation_error")
+    problem(stocked.post("/v1/webhooks", {"url": "https://example.com/x"}, role=Role.INTEGRATOR), 403, "forbidden")
+    stocked.container.settings.webhook_allow_networks = LOOPBACK
+    body = problem(
+        stocked.post(
+            "/v1/webhooks", {"url": "http://127.0.0.1:9/x", "event_types": ["Order.Teleported"]}, role=Role.ADMIN
+        ),
+        422,
+        "validation_error",
+    )
+    assert body["unknown"] == ["Order.Teleported"]
+    made = subscribe(stocked, "http://127.0.0.1:9/x", event_types=["Order.Shipped"], filter={"channel": "web"})
+    assert made["secret"].startswith("whsec_") and made["status"] == "active"
+    shown = stocked.client.get(f"/v1/webhooks/{made['id']}", headers=stocked.headers(Role.ADMIN)).json()
+    assert "secret" not in shown and shown["filter"] == {"channel": "web", "location_id": None}
+    listed = stocked.client.get("/v1/webhooks", headers=stocked.headers(Role.ADMIN)).json()["items"]
+    assert [w["id"] for w in listed] == [made["id"]] and "secret" not in listed[0]
+    assert stocked.post(f"/v1/webhooks/{made['id']}/pause", {}, role=Role.ADMIN).json()["status"] == "paused"
+    assert stocked.post(f"/v1/webhooks/{made['id']}/resume", {}, role=Role.ADMIN).json()["status"] == "active"
+    rotated = stocked.post(f"/v1/webhooks/{made['id']}/secret", {}, role=Role.ADMIN).json()
+    assert rotated["secret"] != made["secret"] and rotated["secret_rotated_until"] is not None
+    assert stocked.client.delete(f"/v1/webhooks/{made['id']}", headers=stocked.headers(Role.ADMIN)).status_code == 204
+    problem(
+        stocked.client.get(f"/v1/webhooks/{made['id']}", headers=stocked.headers(Role.ADMIN)), 404, "webhook_not_found"
+    )
+
+
+def test_every_event_arrives_in_order_per_stream_signed_across_failures_and_a_restart(stocked: Api) -> None:
+    stocked.container.settings.webhook_allow_networks = LOOPBACK
+    receiver = Receiver(failure_rate=0.3).start()
+    hook = subscribe(stocked, receiver.url, event_types=["Order.Placed", "Order.Shipped", "Order.Delivered"])
+    other = subscribe(stocked, receiver.url.replace("/hooks", "/other"), filter={"channel": "phone"})
+    expected: list[tuple[str, str]] = []
+    with delivering(stocked):
+        for n in range(6):
+            order_id = f"o{n}"
+            assert stocked.post("/v1/orders", {**ORDER, "order_id": order_id}).status_code == 201
+            assert (
+                stocked.post(f"/v1/orders/{order_id}/shipments", {"shipment_id": "s", "carrier": "DPD"}).status_code
+                == 201
+            )
+            expected += [(order_id, "Order.Placed"), (order_id, "Order.Shipped")]
+            if n == 2:  # the receiver dies and comes back on the same port
+                receiver.stop()
+                time.sleep(0.3)
+                receiver.start()
+            assert stocked.post(f"/v1/orders/{order_id}/shipments/s/delivery", {}).status_code == 200
+            expected.append((order_id, "Order.Delivered"))
+        wait_until(
+            lambda: {(r.json["data"]["order"]["order_id"], r.json["type"]) for r in receiver.received} >= set(expected)
+        )
+        metrics = stocked.client.get("/metrics").text
+    receiver.stop()
+    verifier = Webhook(hook["secret"])
+    by_order: dict[str, list[int]] = {}
+    for r in receiver.received:
+        assert r.headers["content-type"] == "application/json"
+        payload = verifier.verify(r.body, r.headers)
+        assert str(payload["data"]["position"]) == r.headers["webhook-id"]
+        by_order.setdefault(payload["data"]["order"]["order_id"], []).append(payload["data"]["position"])
+    for positions in by_order.values():
+        assert positions == sorted(positions), "an order's events arrived out of ledger order"
+        assert len(positions) == len(set(positions)), "a delivery arrived twice"
+    shipped = next(r.json for r in receiver.received if r.json["type"] == "Order.Shipped")
+    assert shipped["data"]["event"]["carrier"] == "DPD" and shipped["data"]["order"]["status"] == "shipped"
+    assert "personal_data" not in shipped["data"]["event"]
+    assert f'oms_webhook_lag_events{{subscription="{hook["id"]}"}} 0.0' in metrics
+    assert 'oms_webhook_attempts_total{result="failed"}' in metrics
+    log = stocked.client.get(
+        f"/v1/webhooks/{hook['id']}/deliveries?limit=1000", headers=stocked.headers(Role.ADMIN)
+    ).json()
+    assert len(log["items"]) == len(expected) and {d["state"] for d in log["items"]} == {"delivered"}
+    assert (
+        stocked.client.get(f"/v1/webhooks/{other['id']}/deliveries", headers=stocked.headers(Role.ADMIN)).json()[
+            "items"
+        ]
+        == []
+    )
+
+
+def test_a_dead_delivery_holds_back_nothing_else_and_is_sent_again_on_request(stocked: Api) -> None:
+    stocked.container.settings.webhook_allow_networks = LOOPBACK
+    receiver = Receiver(status=500).start()
+    hook = subscribe(stocked, receiver.url, event_types=["Order.Placed"], max_attempts=2)
+    admin = stocked.headers(Role.ADMIN)
+    with delivering(stocked):
+        stocked.post("/v1/orders", {**ORDER, "order_id": "o1"})
+        dead = f"/v1/webhooks/{hook['id']}/deliveries?state=dead"
+        wait_until(lambda: len(stocked.client.get(dead, headers=admin).json()["items"]) == 1)
+        position = stocked.client.get(dead, headers=admin).json()["items"][0]["position"]
+        detail = stocked.client.get(f"/v1/webhooks/{hook['id']}/deliveries/{position}", headers=admin).json()
+        assert [a["status"] for a in detail["log"]] == [500, 500] and detail["body"]["type"] == "Order.Placed"
+        receiver.status = 204
+        stocked.post("/v1/orders", {**ORDER, "order_id": "o2"})  # another stream goes on
+        wait_until(lambda: any(r.json["data"]["order"]["order_id"] == "o2" for r in receiver.received))
+        again = stocked.post(f"/v1/webhooks/{hook['id']}/deliveries/{position}/redelivery", {}, role=Role.ADMIN)
+        assert again.json()["state"] == "pending"
+        wait_until(lambda: any(r.json["data"]["order"]["order_id"] == "o1" for r in receiver.received))
+        before = len(receiver.received)
+        replayed = stocked.post(f"/v1/webhooks/{hook['id']}/replay", {"after": 0}, role=Role.ADMIN)
+        assert replayed.status_code == 200
+        wait_until(lambda: len(receiver.received) >= before + 2)
+    receiver.stop()
+    problem(
+        stocked.client.get(f"/v1/webhooks/{hook['id']}/deliveries/999999", headers=admin), 404, "delivery_not_found"
+    )
