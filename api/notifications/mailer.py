@@ -61,9 +61,9 @@ class Mailer:
         message["Date"] = formatdate(localtime=False)
         # Stable per event and kind: a copy sent again after a crash is recognisably the same email.
         message["Message-ID"] = message_id
-        message["Content-Language"] = email.language
         message.set_content(email.text)
         message.add_alternative(email.html, subtype="html")
+        message["Content-Language"] = email.language  # after the parts: setting content clears Content-*
         return message
 
     def send(self, message: EmailMessage) -> None:
