@@ -172,6 +172,7 @@ class _Answers:
 COMMAND_ERRORS = _Answers.of(401, 403, 404, 409, 412, 413, 422, 503)
 IMPORT_ERRORS = _Answers.of(401, 403, 413, 415, 422, 503)
 READ_ERRORS = _Answers.of(401, 403, 404, 422, 503)
+PAGE_ERRORS = _Answers.of(404, 422, 503)  # a page opened without a key (the tracking page)
 
 
 def install(app: FastAPI) -> None:

@@ -11,10 +11,11 @@ from functools import cache
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from api.deps import ContainerDep
+from api.errors import PAGE_ERRORS
 from api.notifications.tracking import load_key, valid
 from api.reads import ReadConnection
 from api.routers.paths import OrderIdPath
@@ -48,8 +49,11 @@ def _page() -> Environment:
 
 @router.get(
     "/track/{order_id}",
-    response_class=HTMLResponse,
-    responses={404: {"description": "No such order, or the token does not open it"}},
+    response_class=Response,
+    responses={
+        200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "The tracking page"},
+        **PAGE_ERRORS,
+    },
 )
 def track_order(
     order_id: OrderIdPath,
