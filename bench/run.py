@@ -5,7 +5,8 @@
    terms (discounts, taxes, shipping) beside the plain one, over HTTP and through the pipeline;
 2. the whole data set imported with ``oms import``, beside a COPY of as many event rows;
 3. projection catch-up on that ledger;
-4. read latency at that size; 5. as-of latency, one order and a stock item with 100,000 events.
+4. read latency at that size; 5. as-of latency, one order and a stock item with 100,000 events;
+6. webhook deliveries per second with 1 and 10 subscriptions, and 10 subscriptions' cost to placing orders.
 
 Writes ``bench/results/latest.json``, ``latest.md`` (the README's table) and ``throughput.png``.
 Usage: ``python -m bench.run [--seconds 15] [--invoices N] [--keep]``.
@@ -26,7 +27,7 @@ from typing import Any
 import psycopg
 
 from api.database import ledger_env
-from bench import audit, http_orders, import_copy, money, reads
+from bench import audit, http_orders, import_copy, money, reads, webhooks
 from bench.common import api_key, drop_database, fresh_database, server
 from bench.online_retail import WHERE_TO_GET_IT, DatasetMissing, find_dataset
 from bench.projections import catch_up
@@ -81,6 +82,8 @@ def main() -> None:
     print("3b. tamper evidence: verify, and checking a hot item's snapshot", flush=True)
     results["audit"] = {**audit.verify_figures(url), "hot_snapshot": audit.hot_snapshot(url)}
     latencies(results, url, args.requests, args.hot_events)
+    print("6. webhooks: deliveries per second, and what 10 subscriptions cost placing orders", flush=True)
+    results["webhooks"] = webhooks.figures(min(args.seconds, 8), rounds=2)
     if not args.keep:
         drop_database(name)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
@@ -219,6 +222,11 @@ def table(results: dict[str, Any]) -> str:
         lines.append(
             f"| {x['name']} | p50 {x['p50_ms']:.1f} ms, p99 {x['p99_ms']:.1f} ms | | {goals.get(x['name'], '')} |"
         )
+    for row in results.get("webhooks", {}).get("delivery", []):
+        lines.append(f"| webhook deliveries, {row['subscriptions']} subscriptions | {row['per_second']:,.0f}/s | | |")
+    if "webhooks" in results:
+        ratio = results["webhooks"]["place_order"]["ratio"]
+        lines.append(f"| place-order with 10 webhook subscriptions / with none | {ratio:.3f} | | >= 0.95 |")
     return "\n".join(lines) + "\n"
 
 
