@@ -43,4 +43,5 @@ def notifier(settings: Settings, url: str, ledger: Ledger, metrics: Metrics) -> 
         shop_name=settings.shop_name,
         observer=metrics,
         retry_base_seconds=settings.notify_retry_base_seconds,
+        max_age=timedelta(hours=settings.notify_max_age_hours),
     )

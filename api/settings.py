@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="The service's address as customers reach it: tracking links in emails start with it.",
     )
+    notify_max_age_hours: float = Field(
+        default=72.0,
+        gt=0,
+        description="Events that happened longer ago than this get no email (imports of old orders).",
+    )
     notify_retry_base_seconds: float = Field(
         default=5.0,
         gt=0,

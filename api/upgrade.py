@@ -22,6 +22,7 @@ from psycopg import Connection, sql
 from api import keys
 from api.database import ledger_env
 from api.notifications import store as notification_store
+from api.notifications.notifier import NAME as NOTIFIER
 from api.notifications.tracking import tracking_key_ddl
 from api.webhooks import store as webhook_store
 from commands.customer_keys import ddl as customer_keys_ddl
@@ -30,6 +31,7 @@ from commands.eventstore.names import (
     CHECKPOINTS,
     EVENT_HASHES,
     EVENT_TIMES,
+    EVENTS,
     IDEMPOTENCY_KEYS,
     LEDGER_SCHEMA,
     READ_SCHEMA,
@@ -202,6 +204,15 @@ def _outbound(conn: Connection[Any], url: str) -> None:
         conn.execute(statement)
     conn.execute(tracking_key_ddl()[0])
     conn.execute(tracking_key_ddl()[1], {"secret": os.urandom(32)})
+    # Emails go for events recorded from now on: a ledger that had orders before must not write
+    # to every customer it ever had once an SMTP server is set.
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (name, position) SELECT %s, coalesce(max(notification_id), 0) FROM {}"
+            " ON CONFLICT (name) DO NOTHING"
+        ).format(POSITIONS, ledger_table(EVENTS)),
+        (NOTIFIER,),
+    )
 
 
 def _refold(conn: Connection[Any], built: dict[str, tuple[str, str]]) -> None:

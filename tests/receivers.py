@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,6 +28,7 @@ class Receiver:
     failure_rate: float = 0.0
     seed: int = 7
     status: int = 204
+    delay: float = 0.0  # seconds between taking a request and answering it
     received: list[Received] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
@@ -48,6 +50,7 @@ class Receiver:
                     fail = receiver._random.random() < receiver.failure_rate
                     if not fail:
                         receiver.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
+                time.sleep(receiver.delay)
                 self.send_response(503 if fail else receiver.status)
                 self.send_header("content-length", "0")
                 self.end_headers()

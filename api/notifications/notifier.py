@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -59,7 +60,7 @@ _WRITE_POSITION = sql.SQL(
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    result: str  # sent, opted_out, erased, no_email, refused
+    result: str  # sent, opted_out, erased, no_email, refused, stale
     detail: str | None = None
     message_id: str | None = None
 
@@ -78,6 +79,7 @@ class Notifier:
         observer: Any = None,
         retry_base_seconds: float = 5.0,
         poll_seconds: float = 1.0,
+        max_age: timedelta = timedelta(hours=72),
     ) -> None:
         self.url = url
         self.mapper = mapper
@@ -88,6 +90,7 @@ class Notifier:
         self.observer = observer
         self.retry_base_seconds = retry_base_seconds
         self.poll_seconds = poll_seconds
+        self.max_age = max_age
         self._key: bytes | None = None
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -162,6 +165,8 @@ class Notifier:
         log.info("email %s for order %s (position %d): %s", kind, order.order_id, recorded.position, outcome.result)
 
     def _send(self, conn: Connection[Any], recorded: Recorded, kind: str, order: Order) -> Outcome:
+        if recorded.event.occurred_at < datetime.now(UTC) - self.max_age:
+            return Outcome("stale", "it happened too long ago to tell the customer now (an import?)")
         if store.opted_out(conn, order.customer_id) is not None:
             return Outcome("opted_out")
         revealed = self.personal_data.reveal(order.customer_id, order.personal_data)

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from api.deps import ContainerDep, require
 from api.errors import READ_ERRORS, Forbidden
 from api.keys import Principal, Role
+from api.notifications import store as notifications
 from api.reads import CSV_ANSWER, Cursor, Limit, MinPosition, ReadConnection, Reader, caught_up, exported_pages
 from api.routers.paths import OrderIdPath
 from api.schemas.common import _ID_PATTERN, PRINTABLE_PATTERN, LedgerTime
@@ -88,6 +91,26 @@ def order_timeline(
     """Every event of the order and every stock movement it caused, in ledger order, in words."""
     caught_up(conn, container, "audit", min_position)
     return audit.timeline(conn, order_id)
+
+
+class EmailSent(BaseModel):
+    position: int = Field(description="The event the email is about.")
+    kind: str = Field(description="confirmed, shipped, delivered, cancelled or refunded")
+    result: str = Field(description="sent, opted_out, erased, no_email, refused or stale")
+    detail: str | None
+    message_id: str | None
+    recorded_at: datetime
+
+
+class EmailsSent(BaseModel):
+    order_id: str
+    items: list[EmailSent]
+
+
+@router.get("/{order_id}/notifications", response_model=EmailsSent, responses=READ_ERRORS)
+def order_notifications(order_id: OrderIdPath, conn: ReadConnection, _: Support) -> EmailsSent:
+    """The emails the order's customer was sent (or why not), one per event, for support."""
+    return EmailsSent(order_id=order_id, items=[EmailSent(**row) for row in notifications.sent_for(conn, order_id)])
 
 
 @router.get("/{order_id}", response_model=OrderDetail, responses=READ_ERRORS)

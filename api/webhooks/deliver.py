@@ -93,6 +93,22 @@ def sign(secrets: Sequence[str], msg_id: str, at: datetime, body: bytes) -> str:
     return " ".join(_signer(secret).sign(msg_id, at, body) for secret in secrets)
 
 
+def heads(pending: Sequence[tuple[int, UUID, bool]], busy: set[UUID], room: int) -> tuple[set[int], set[UUID]]:
+    """What may be sent now of ``pending`` (position, stream, due), read in ledger order: the
+    first pending delivery of each stream not in flight, if it is due, at most ``room`` of them.
+    A stream's later deliveries wait for its first, whether that one is due or not: this is what
+    keeps each stream in order. Also answers every stream seen (held back or picked)."""
+    seen: set[UUID] = set(busy)
+    picked: set[int] = set()
+    for position, stream_id, due in pending:
+        if stream_id in seen:
+            continue
+        seen.add(stream_id)
+        if due and len(picked) < room:
+            picked.add(position)
+    return picked, seen
+
+
 @dataclass
 class _Due:
     position: int
@@ -168,20 +184,12 @@ class Sender:
     async def _due(self, conn: Any, subscription_id: str, busy: set[UUID], room: int) -> list[_Due]:
         async with conn.cursor(row_factory=dict_row) as cur:
             rows = await (await cur.execute(_PENDING, (subscription_id, WINDOW))).fetchall()
-            seen: set[UUID] = set(busy)
-            due: list[_Due] = []
-            for row in rows:
-                if row["stream_id"] in seen:
-                    continue
-                seen.add(row["stream_id"])
-                if row["due"]:
-                    due.append(_Due(row["position"], row["stream_id"], bytes(row["body"]), row["attempts"]))
-                    if len(due) >= room:
-                        return due
-            if not due and len(rows) == WINDOW:
+            picked, seen = heads([(r["position"], r["stream_id"], r["due"]) for r in rows], busy, room)
+            if not picked and len(rows) == WINDOW:
                 rows = await (await cur.execute(_HEADS, (subscription_id, list(seen), room))).fetchall()
-                due = [_Due(r["position"], r["stream_id"], bytes(r["body"]), r["attempts"]) for r in rows]
-        return due
+            else:
+                rows = [r for r in rows if r["position"] in picked]
+        return [_Due(r["position"], r["stream_id"], bytes(r["body"]), r["attempts"]) for r in rows]
 
     async def _deliver(self, sub: Subscription, due: _Due) -> None:
         at = datetime.now(UTC)

@@ -66,7 +66,7 @@ def drain(n: Notifier) -> None:
             pass
 
 
-def place(api: Api, order_id: str, customer: str, mail: str, **ship_to: str) -> None:
+def place(api: Api, order_id: str, customer: str, mail: str, occurred_at: str | None = None, **ship_to: str) -> None:
     address = {
         "name": "Ada <b>",
         "line1": "1 Road",
@@ -82,6 +82,7 @@ def place(api: Api, order_id: str, customer: str, mail: str, **ship_to: str) -> 
         "currency": "GBP",
         "lines": [{"sku": "A", "quantity": 2, "unit_price": "7.50"}],
         "ship_to": {**address, **ship_to},
+        **({"occurred_at": occurred_at} if occurred_at else {}),
     }
     assert api.post("/v1/orders", body).status_code == 201
 
@@ -159,9 +160,10 @@ def test_no_email_after_erasure_or_an_opt_out(stocked: Api, inbox: tuple[Inbox, 
     place(stocked, "o1", "C-1", "ada@example.com")
     place(stocked, "o2", "C-2", "bert@example.com")
     place(stocked, "o3", "C-3", "cleo@example.com")
+    place(stocked, "old", "C-4", "dora@example.com", occurred_at="2020-01-01T00:00:00Z")  # an import of history
     n = notifier(stocked, port)
     drain(n)
-    assert len(box.messages) == 3
+    assert len(box.messages) == 3 and not box.to("dora@example.com")
     assert stocked.post("/v1/customers/C-1/erasure", {}, Role.ADMIN).status_code == 200
     opt = stocked.put("/v1/customers/C-2/notifications", {"email": False}, Role.SUPPORT)
     assert opt.status_code == 200 and opt.json()["email"] is False
@@ -175,6 +177,13 @@ def test_no_email_after_erasure_or_an_opt_out(stocked: Api, inbox: tuple[Inbox, 
             conn.execute("SELECT order_id, result FROM ledger.notifications_sent WHERE kind = 'shipped'").fetchall()
         )
     assert results == {"o1": "erased", "o2": "opted_out", "o3": "sent"}
+    with psycopg.connect(n.url) as conn:
+        assert conn.execute("SELECT result FROM ledger.notifications_sent WHERE order_id = 'old'").fetchall() == [
+            ("stale",)
+        ]
+    sent = stocked.client.get("/v1/orders/o2/notifications", headers=stocked.headers(Role.SUPPORT)).json()["items"]
+    assert [(e["kind"], e["result"]) for e in sent] == [("confirmed", "sent"), ("shipped", "opted_out")]
+    problem(stocked.client.get("/v1/orders/o2/notifications", headers=stocked.headers(Role.ANALYST)), 403, "forbidden")
     back = stocked.put("/v1/customers/C-2/notifications", {"email": True}, Role.SUPPORT).json()
     assert back["email"] is True and back["opted_out_at"] is None
 

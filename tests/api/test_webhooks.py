@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from standardwebhooks.webhooks import Webhook
 
 from api.keys import Role
@@ -181,3 +182,27 @@ def test_a_dead_delivery_holds_back_nothing_else_and_is_sent_again_on_request(st
     problem(
         stocked.client.get(f"/v1/webhooks/{hook['id']}/deliveries/999999", headers=admin), 404, "delivery_not_found"
     )
+
+
+def test_duplicates_come_only_from_deliveries_in_flight_when_the_worker_stops(stocked: Api) -> None:
+    stocked.container.settings.webhook_allow_networks = LOOPBACK
+    receiver = Receiver(delay=0.4).start()
+    hook = subscribe(stocked, receiver.url, event_types=["Order.Placed"])
+    for n in range(8):
+        stocked.post("/v1/orders", {**ORDER, "order_id": f"o{n}"})
+    with delivering(stocked, webhook_concurrency=3):
+        wait_until(lambda: len(receiver.received) >= 3)
+    # Stopped with requests in flight, as a crash would leave them: taken, never recorded.
+    with psycopg.connect(stocked.container.settings.database_url or "") as conn:
+        settled = {
+            str(p) for (p,) in conn.execute("SELECT position FROM ledger.webhook_deliveries WHERE state = 'delivered'")
+        }
+    in_flight = {r.headers["webhook-id"] for r in receiver.received} - settled
+    receiver.delay = 0
+    with delivering(stocked):
+        wait_until(lambda: len({r.headers["webhook-id"] for r in receiver.received}) == 8)
+    receiver.stop()
+    ids = [r.headers["webhook-id"] for r in receiver.received]
+    twice = {i for i in ids if ids.count(i) > 1}
+    assert twice <= in_flight, "a delivery recorded as delivered was sent again"
+    assert all(Webhook(hook["secret"]).verify(r.body, r.headers) for r in receiver.received)
