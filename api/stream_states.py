@@ -3,7 +3,8 @@
 The webhook dispatcher and the notifier follow the ledger in order; each keeps the streams it
 has seen lately and folds the domain's own events forward (``event.mutate``), so a body or an
 email says exactly what the write side decided. A stream not held, or held at another version
-(after a replay), is loaded from the ledger's repository at the version before the event.
+(after a replay), is loaded at the version before the event: from its latest snapshot whose seal
+checks, as the write side loads, then its events.
 """
 
 from __future__ import annotations
@@ -47,7 +48,17 @@ class StreamStates:
         return state
 
     def _load(self, stream_id: UUID, version: int) -> State | None:
+        """The stream at ``version``: from its latest snapshot if that is not newer and its seal
+        checks (the write side's own check), then its events up to the version."""
         if version < 1:
             return None
-        loaded: Any = self.ledger.repository.get(stream_id, version=version)
-        return loaded if isinstance(loaded, Order | StockItem) else None
+        ledger = self.ledger
+        state: Any = None
+        after: int | None = None
+        snapshots = ledger.store.latest_snapshots([stream_id])
+        if snapshots and snapshots[0].originator_version <= version:
+            state = ledger.mapper.to_domain_event(snapshots[0]).mutate(None)  # type: ignore[attr-defined]
+            after = snapshots[0].originator_version
+        for stored in ledger.recorder.select_events(stream_id, gt=after, lte=version):
+            state = ledger.mapper.to_domain_event(stored).mutate(state)  # type: ignore[attr-defined]
+        return state if isinstance(state, Order | StockItem) else None
