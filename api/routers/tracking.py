@@ -30,15 +30,17 @@ _HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "private, no-store",
 }
-_WORDS = {
-    "pending": "We have your order.",
+# Every OrderStatus, in the customer's words (tests/api/test_notifications.py checks none is missing).
+WORDS = {
+    "partially_committed": "We have your order and are gathering it.",
+    "committed": "We have your order and are preparing it.",
     "backordered": "We have your order and are waiting for stock.",
     "partially_shipped": "Part of your order is on its way.",
     "shipped": "Your order is on its way.",
     "partially_delivered": "Part of your order was delivered.",
     "delivered": "Your order was delivered.",
+    "completed": "Your order was delivered.",
     "cancelled": "Your order was cancelled.",
-    "returned": "Your order was returned.",
 }
 
 
@@ -73,7 +75,7 @@ def track_order(
         .get_template("page/track.html")
         .render(
             order=order,
-            status_words=_WORDS.get(status, status.replace("_", " ")),
+            status_words=WORDS.get(status, status.replace("_", " ")),
             shop_name=container.settings.shop_name,
         )
     )

@@ -220,7 +220,7 @@ class Sender:
         host, port = host_of(url)
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as failure:
+        except (OSError, UnicodeError) as failure:
             raise WebhookTargetRefused(f"{host} does not resolve: {failure}") from None
         check_addresses(host, [str(info[4][0]) for info in infos], self.policy.allowed)
 

@@ -68,6 +68,6 @@ def check(url: str, allowed: Sequence[Network]) -> None:
     host, port = host_of(url)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as error:
+    except (OSError, UnicodeError) as error:  # UnicodeError: a name IDNA cannot encode (a label over 63)
         raise WebhookTargetRefused(f"{host} does not resolve: {error}") from None
     check_addresses(host, [str(info[4][0]) for info in infos], allowed)

@@ -19,6 +19,8 @@ from pydantic import SecretStr
 from api.keys import Role
 from api.notifications.notifier import Notifier
 from api.outbound import notifier as make_notifier
+from api.routers.tracking import WORDS
+from domain.orders import OrderStatus
 from tests.api.conftest import Api, free_port, problem
 from tests.projection_helpers import project_all
 
@@ -148,7 +150,9 @@ def test_each_event_emails_its_customer_once_in_their_language(stocked: Api, inb
     assert page.status_code == 200 and "TN-1" in page.text and "https://dpd.example/TN-1" in page.text
     assert "Ada" not in page.text and "Leeds" not in page.text and "Mugs &amp; Co" in page.text
     assert "default-src 'none'" in page.headers["content-security-policy"]
-    problem(stocked.client.get(link.group(1)[:-1] + "0"), 404, "order_not_found")
+    wrong = link.group(1)[:-1] + ("1" if link.group(1).endswith("0") else "0")
+    problem(stocked.client.get(wrong), 404, "order_not_found")
+    assert set(WORDS) == {s.value for s in OrderStatus}
     problem(stocked.client.get(link.group(1).replace("/o1?", "/o2?")), 404, "order_not_found")
     problem(stocked.client.get("/track/o1"), 422, "validation_error")
     metrics = stocked.client.get("/metrics").text
@@ -204,3 +208,26 @@ def test_a_mail_server_that_is_away_holds_the_email_until_it_is_back(stocked: Ap
     finally:
         controller.stop()
     assert [m["Subject"] for m in box.messages] == ["Your order o1 is confirmed"]
+
+
+def test_a_notifier_that_dies_mid_batch_sends_nothing_twice(stocked: Api, inbox: tuple[Inbox, int]) -> None:
+    box, port = inbox
+    for n in range(5):
+        place(stocked, f"o{n}", f"C-{n}", f"c{n}@example.com")
+    n = notifier(stocked, port)
+    send = n.mailer.send
+    calls = 0
+
+    def dies_on_the_third(message: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("the process is killed")
+        send(message)
+
+    n.mailer.send = dies_on_the_third  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError), psycopg.connect(n.url, autocommit=True) as conn:
+        n.run_once(conn, batch_size=100)  # one batch: the crash comes in its middle
+    assert len(box.messages) == 2
+    drain(notifier(stocked, port))  # a new process
+    assert sorted(m["To"] for m in box.messages) == [f"c{i}@example.com" for i in range(5)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pyarrow.parquet as pq
@@ -20,7 +20,8 @@ from api.exports import encode, model_schema
 from api.notifications.mailer import SmtpServer
 from api.notifications.render import Renderer
 from api.webhooks.deliver import Policy, heads, sign
-from api.webhooks.targets import check_addresses, host_of, networks
+from api.webhooks.store import Subscription
+from api.webhooks.targets import check, check_addresses, host_of, networks
 
 # The Standard Webhooks specification's own example.
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -39,6 +40,29 @@ def test_signatures_match_the_specifications_vector_and_both_secrets_sign_during
     headers["webhook-signature"] = sign([newer, SECRET], "7", now, PAYLOAD)
     for secret in (newer, SECRET):  # a receiver with either secret accepts it
         assert Webhook(secret).verify(PAYLOAD, headers) == {"test": 2432232314}
+
+
+def test_a_rotated_subscription_signs_with_the_old_secret_too_until_its_grace_ends() -> None:
+    now = datetime.now(UTC)
+    rotated = Subscription(
+        "wh_1",
+        "https://x",
+        None,
+        None,
+        None,
+        "",
+        "whsec_new",
+        SECRET,
+        now + timedelta(hours=1),
+        False,
+        3,
+        0,
+        "a",
+        now,
+        now,
+    )
+    assert rotated.secrets_at(now) == ["whsec_new", SECRET]
+    assert rotated.secrets_at(now + timedelta(hours=2)) == ["whsec_new"]
 
 
 @pytest.mark.parametrize(
@@ -73,6 +97,8 @@ def test_a_target_is_http_or_https_without_credentials() -> None:
             host_of(url)
     with pytest.raises(WebhookTargetRefused):
         check_addresses("h", ["127.0.0.1", "93.184.216.34"], ())  # one private address is enough
+    with pytest.raises(WebhookTargetRefused, match="does not resolve"):
+        check("https://" + "a" * 70 + ".example/", ())  # IDNA refuses a label over 63 characters
 
 
 STREAMS = [uuid.UUID(int=n) for n in range(4)]
