@@ -7,14 +7,17 @@ import csv
 import io
 import json
 import uuid
+from pathlib import Path
 
 import psycopg
 import pyarrow.parquet as pq
 import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from typer.testing import CliRunner
 
 from api import reads
+from api.cli import cli
 from api.exports import export_table
 from api.keys import Role
 from api.readers import BadRoleName, grant_reader
@@ -61,7 +64,7 @@ def test_csv_ndjson_and_parquet_carry_every_row_not_one_page(five_orders: Api) -
     assert pq.read_table(io.BytesIO(stock.content)).num_rows == 2
 
 
-def test_a_read_table_is_exported_whole_without_the_sealed_columns(five_orders: Api, tmp_path: object) -> None:
+def test_a_read_table_is_exported_whole_without_the_sealed_columns(five_orders: Api, tmp_path: Path) -> None:
     url = five_orders.container.settings.database_url or ""
     with psycopg.connect(url) as conn:
         out = io.BytesIO()
@@ -96,3 +99,31 @@ def test_the_reader_role_reads_schema_read_and_is_refused_the_ledger(five_orders
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
             admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_the_export_and_grant_reader_commands(
+    five_orders: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = five_orders.container.settings.database_url or ""
+    monkeypatch.setenv("OMS_DATABASE_URL", url)
+    runner = CliRunner()
+    out = tmp_path / "orders.parquet"
+    done = runner.invoke(cli, ["export", "read", "orders", str(out)])
+    assert done.exit_code == 0, done.output
+    assert "exported 5 rows of read.orders" in done.output and pq.read_table(out).num_rows == 5
+    lines = tmp_path / "stock.ndjson"
+    assert runner.invoke(cli, ["export", "read", "stock", str(lines), "--format", "ndjson"]).exit_code == 0
+    assert len(lines.read_text().splitlines()) == 2
+    refused = runner.invoke(cli, ["export", "read", "orders_state", str(out)])
+    assert refused.exit_code == 2 and "not for export" in refused.output
+    assert runner.invoke(cli, ["export", "read", "nope", str(out)]).exit_code == 2
+    assert runner.invoke(cli, ["export", "read", "orders", str(out), "--format", "xls"]).exit_code == 2
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    try:
+        granted = runner.invoke(cli, ["db", "grant-reader", role], env={"OMS_READER_PASSWORD": "pw"})
+        assert granted.exit_code == 0, granted.output
+        assert runner.invoke(cli, ["db", "grant-reader", "Bad-Name"]).exit_code == 2
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))

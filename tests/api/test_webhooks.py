@@ -3,6 +3,10 @@ and is stopped and started again: every event arrives, in ledger order per strea
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -206,3 +210,56 @@ def test_duplicates_come_only_from_deliveries_in_flight_when_the_worker_stops(st
     twice = {i for i in ids if ids.count(i) > 1}
     assert twice <= in_flight, "a delivery recorded as delivered was sent again"
     assert all(Webhook(hook["secret"]).verify(r.body, r.headers) for r in receiver.received)
+
+
+def test_a_killed_worker_process_is_replaced_and_duplicates_only_what_was_in_flight(stocked: Api) -> None:
+    url = stocked.container.settings.database_url or ""
+    stocked.container.settings.webhook_allow_networks = LOOPBACK
+    receiver = Receiver(delay=0.3).start()
+    hook = subscribe(stocked, receiver.url, event_types=["Order.Placed"])
+    for n in range(10):
+        stocked.post("/v1/orders", {**ORDER, "order_id": f"o{n}"})
+    env = {
+        **os.environ,
+        "OMS_DATABASE_URL": url,
+        "OMS_WEBHOOK_ALLOW_NETWORKS": LOOPBACK,
+        "OMS_WEBHOOK_CONCURRENCY": "3",
+    }
+    command = [sys.executable, "-m", "api", "webhooks", "work"]
+    worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: len(receiver.received) >= 4, seconds=60)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    with psycopg.connect(url) as conn:
+        settled = {
+            str(p) for (p,) in conn.execute("SELECT position FROM ledger.webhook_deliveries WHERE state = 'delivered'")
+        }
+    in_flight = {r.headers["webhook-id"] for r in receiver.received} - settled
+    receiver.delay = 0
+    again = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: len({r.headers["webhook-id"] for r in receiver.received}) == 10, seconds=60)
+    finally:
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(20) == 0  # stops cleanly on SIGTERM
+    receiver.stop()
+    ids = [r.headers["webhook-id"] for r in receiver.received]
+    assert {i for i in ids if ids.count(i) > 1} <= in_flight
+    assert all(Webhook(hook["secret"]).verify(r.body, r.headers) for r in receiver.received)
+
+
+def test_a_slow_receiver_holds_back_its_own_subscription_only(stocked: Api) -> None:
+    stocked.container.settings.webhook_allow_networks = LOOPBACK
+    slow, fast = Receiver(delay=3).start(), Receiver().start()
+    subscribe(stocked, slow.url, event_types=["Order.Placed"])
+    subscribe(stocked, fast.url, event_types=["Order.Placed"])
+    with delivering(stocked, webhook_concurrency=2):
+        started = time.monotonic()
+        for n in range(6):
+            stocked.post("/v1/orders", {**ORDER, "order_id": f"o{n}"})
+        wait_until(lambda: len(fast.received) == 6, seconds=10)
+        assert time.monotonic() - started < 2.5, "the fast receiver waited for the slow one"
+    slow.stop()
+    fast.stop()

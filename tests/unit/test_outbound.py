@@ -7,6 +7,7 @@ import io
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -143,6 +144,22 @@ def test_emails_fall_back_to_the_primary_language_then_english_and_escape_html_o
     assert english.language == "en" and "from DPD" in english.text  # no German template for it
     with pytest.raises(Exception, match="undefined"):
         renderer.render("refunded", None, context)  # the amount is missing: fail, do not send a blank
+
+
+def test_a_retailers_template_replaces_the_shipped_one_and_the_rest_stay(tmp_path: Path) -> None:
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "confirmed.txt").write_text(
+        '{% extends "en/base.txt" %}{% block subject %}Thanks from {{ shop_name }}{% endblock %}'
+        "{% block body %}Order {{ order.order_id }} is ours now.{% endblock %}"
+    )
+    renderer = Renderer(tmp_path)
+    order = {"order_id": "A-1", "lines": [], "total": "1.00", "currency": "EUR"}
+    context = {"order": order, "name": "Ada", "tracking_url": "https://t/x", "shop_name": "Mugs", "shipment": {}}
+    mine = renderer.render("confirmed", "en", context)
+    assert mine.subject == "Thanks from Mugs" and mine.text.startswith("Order A-1 is ours now.")
+    assert "Thank you" not in mine.text and "thank you for your order" in mine.html  # the shipped HTML stays
+    delivered = renderer.render("delivered", "en", {**context, "shipment": {"carrier": None}})
+    assert delivered.subject == "Your order A-1 was delivered"
 
 
 def test_smtp_addresses() -> None:
