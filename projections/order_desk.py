@@ -65,7 +65,7 @@ def remember_payment(extra: dict[str, Any], recorded: Recorded) -> None:
 def documents(order: Order, extra: dict[str, Any]) -> dict[str, Any]:
     return {
         "order_id": order.order_id,
-        "shipments": Jsonb([_shipment(k, s) for k, s in order.shipments.items()]),
+        "shipments": Jsonb([shipment_document(k, s) for k, s in order.shipments.items()]),
         "returns": Jsonb([_return(k, r) for k, r in order.returns.items()]),
         "payments": Jsonb(list(extra.get("payments", ()))),
         "holds": Jsonb([_hold(k, h) for k, h in order.holds.items()]),
@@ -128,7 +128,7 @@ def _money(value: Decimal) -> str:
     return str(value)
 
 
-def _shipment(shipment_id: str, s: Any) -> dict[str, Any]:
+def shipment_document(shipment_id: str, s: Any) -> dict[str, Any]:
     return {
         "shipment_id": shipment_id,
         "location_id": s.location_id,

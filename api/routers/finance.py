@@ -70,7 +70,7 @@ def payments(
     return exported_pages(
         request,
         container,
-        lambda c, after, n: query(c, cursor=after, limit=n),
+        query,
         model=PaymentRow,
         cursor=cursor,
         limit=limit,
@@ -97,7 +97,7 @@ def balances(
     return exported_pages(
         request,
         container,
-        lambda c, after, n: query(c, cursor=after, limit=n),
+        query,
         model=BalanceRow,
         cursor=cursor,
         limit=limit,

@@ -76,7 +76,7 @@ def list_orders(
     return exported_pages(
         request,
         container,
-        lambda c, after, n: query(c, cursor=after, limit=n),
+        query,
         model=OrderRow,
         cursor=cursor,
         limit=limit,

@@ -36,7 +36,7 @@ def list_stock(
     return exported_pages(
         request,
         container,
-        lambda c, after, n: query(c, cursor=after, limit=n),
+        query,
         model=StockRow,
         cursor=cursor,
         limit=limit,

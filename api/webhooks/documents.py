@@ -17,6 +17,7 @@ from uuid import UUID
 
 from domain.orders import Order
 from domain.stock import StockItem
+from projections.order_desk import shipment_document
 
 # Event fields the body leaves out: the sealed ship-to, and what the envelope says already.
 _LEFT_OUT = frozenset({"personal_data", "originator_id", "originator_version", "timestamp"})
@@ -79,19 +80,7 @@ def order_state(order: Order) -> dict[str, Any]:
             }
             for line in order.lines.values()
         ],
-        "shipments": [
-            {
-                "shipment_id": shipment_id,
-                "location_id": s.location_id,
-                "carrier": s.carrier,
-                "tracking_number": s.tracking_number,
-                "tracking_url": s.tracking_url,
-                "lines": [{"sku": sku, "quantity": q} for sku, q in sorted(s.lines.items())],
-                "shipped_at": plain(s.shipped_at),
-                "delivered_at": plain(s.delivered_at),
-            }
-            for shipment_id, s in order.shipments.items()
-        ],
+        "shipments": [shipment_document(k, s) for k, s in order.shipments.items()],
         "version": order.version,
     }
 
