@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import httpx
+import psycopg
 from psycopg import sql
 from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -244,9 +245,15 @@ class Sender:
                 next_at.isoformat(timespec="seconds"),
                 error,
             )
-        async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute(_ATTEMPT, (sub.id, due.position, attempt, at, status, seconds * 1000, error))
-            await conn.execute(_SETTLE, (state, next_at, delivered_at, status, error, sub.id, due.position))
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                await conn.execute(_SETTLE, (state, next_at, delivered_at, status, error, sub.id, due.position))
+                await conn.execute(_ATTEMPT, (sub.id, due.position, attempt, at, status, seconds * 1000, error))
+        except psycopg.errors.ForeignKeyViolation:
+            return  # the subscription was deleted while this attempt was under way
+        except psycopg.Error as failure:  # the database away: the delivery stays pending and goes again
+            log.warning("webhook delivery %s of %s could not be recorded: %s", due.position, sub.id, failure)
+            return
         if self.observer is not None:
             self.observer.webhook_attempted(result, seconds)
 
