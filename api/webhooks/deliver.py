@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -40,16 +41,21 @@ log = logging.getLogger(__name__)
 
 WINDOW = 500  # pending deliveries read per look, in ledger order
 _PENDING = sql.SQL(
-    "SELECT position, stream_id, body, attempts, next_attempt_at <= now() AS due FROM {}"
+    "SELECT position, stream_id, next_attempt_at <= now() AS due FROM {}"
     " WHERE subscription_id = %s AND state = 'pending' ORDER BY position LIMIT %s"
 ).format(DELIVERIES)
 # When the window above is all held back (a few long streams waiting to retry): each other
 # stream's head, from the index of stream heads.
 _HEADS = sql.SQL(
-    "SELECT position, stream_id, body, attempts, true AS due FROM (SELECT DISTINCT ON (stream_id) position,"
-    " stream_id, body, attempts, next_attempt_at FROM {} WHERE subscription_id = %s AND state = 'pending'"
+    "SELECT position FROM (SELECT DISTINCT ON (stream_id) position,"
+    " stream_id, next_attempt_at FROM {} WHERE subscription_id = %s AND state = 'pending'"
     " AND NOT (stream_id = ANY(%s)) ORDER BY stream_id, position) heads WHERE next_attempt_at <= now()"
     " ORDER BY position LIMIT %s"
+).format(DELIVERIES)
+# The bodies of what was picked only: a look at the queue reads no body.
+_BODIES = sql.SQL(
+    "SELECT position, stream_id, body, attempts FROM {} WHERE subscription_id = %s AND position = ANY(%s)"
+    " AND state = 'pending' ORDER BY position"
 ).format(DELIVERIES)
 _ATTEMPT = sql.SQL(
     "INSERT INTO {} (subscription_id, position, attempt, attempted_at, status, latency_ms, error)"
@@ -147,6 +153,7 @@ class Sender:
             httpx.AsyncClient(timeout=self.policy.timeout_seconds, follow_redirects=False, limits=limits) as client,
         ):
             self.pool, self.client = pool, client
+            self._finished = asyncio.Event()
             try:
                 while not stop.is_set():
                     try:
@@ -154,7 +161,12 @@ class Sender:
                     except Exception:  # the database away: try again shortly
                         log.exception("webhook sender could not read its deliveries")
                         await asyncio.sleep(1)
-                    await asyncio.sleep(self.policy.poll_seconds)
+                    # Look again when a delivery ends (it may free its stream's next) or the
+                    # poll comes round; a moment more gathers the deliveries ending together.
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(self._finished.wait(), self.policy.poll_seconds)
+                    self._finished.clear()
+                    await asyncio.sleep(0.002)
             finally:
                 tasks = [t for s in self._serving.values() for t in s.in_flight.values()]
                 for task in tasks:
@@ -177,7 +189,7 @@ class Sender:
                 for due in await self._due(conn, sub.id, set(serving.in_flight), room):
                     task = asyncio.create_task(self._deliver(sub, due))
                     serving.in_flight[due.stream_id] = task
-                    task.add_done_callback(_forget(serving, due.stream_id))
+                    task.add_done_callback(_forget(serving, due.stream_id, self._finished))
             if time.monotonic() - self._purged_at > 60:
                 self._purged_at = time.monotonic()
                 await conn.execute(_PURGE, (self.policy.retention,))
@@ -187,9 +199,11 @@ class Sender:
             rows = await (await cur.execute(_PENDING, (subscription_id, WINDOW))).fetchall()
             picked, seen = heads([(r["position"], r["stream_id"], r["due"]) for r in rows], busy, room)
             if not picked and len(rows) == WINDOW:
-                rows = await (await cur.execute(_HEADS, (subscription_id, list(seen), room))).fetchall()
-            else:
-                rows = [r for r in rows if r["position"] in picked]
+                beyond = await (await cur.execute(_HEADS, (subscription_id, list(seen), room))).fetchall()
+                picked = {r["position"] for r in beyond}
+            if not picked:
+                return []
+            rows = await (await cur.execute(_BODIES, (subscription_id, sorted(picked)))).fetchall()
         return [_Due(r["position"], r["stream_id"], bytes(r["body"]), r["attempts"]) for r in rows]
 
     async def _deliver(self, sub: Subscription, due: _Due) -> None:
@@ -258,9 +272,10 @@ class Sender:
             self.observer.webhook_attempted(result, seconds)
 
 
-def _forget(serving: _Serving, stream_id: UUID) -> Any:
+def _forget(serving: _Serving, stream_id: UUID, finished: asyncio.Event) -> Any:
     def done(_: asyncio.Task[None]) -> None:
         serving.in_flight.pop(stream_id, None)
+        finished.set()
 
     return done
 
