@@ -17,6 +17,7 @@ from api.metrics import Metrics
 from api.notifications.notifier import Notifier
 from api.settings import Settings
 from api.upgrade import upgrade
+from api.webhooks import child
 from api.webhooks.worker import WebhookWorker
 from commands.contracts import Writer
 from commands.group_commit import GroupCommitter, InlineWriter
@@ -95,8 +96,10 @@ class Container:
         return outbound.notifier(self.settings, self.database.url, self.ledger, self.metrics)
 
     def start_webhooks(self) -> None:
-        """Deliver webhooks from a thread of this process (it waits while another worker delivers them)."""
-        self._thread("webhooks", self.webhook_worker().run_forever)
+        """Deliver webhooks from a niced child process (``api.webhooks.child``), supervised by a
+        thread of this one; it waits while another worker holds the webhooks' lock."""
+        url = self.database.url
+        self._thread("webhooks", lambda stop: child.supervise(url, stop))
 
     def start_notifications(self) -> bool:
         """Email customers from a thread of this process; False when no SMTP server is set."""

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="Longest wait for a receiver.")
     webhook_concurrency: int = Field(
-        default=8, ge=1, le=256, description="Streams of one subscription delivered at once (each in order)."
+        default=16, ge=1, le=256, description="Streams of one subscription delivered at once (each in order)."
     )
     webhook_max_attempts: int = Field(
         default=12, ge=1, le=100, description="Attempts before a delivery is dead (a subscription may set its own)."

@@ -40,6 +40,7 @@ from api.webhooks.targets import Network, check_addresses, host_of
 log = logging.getLogger(__name__)
 
 WINDOW = 500  # pending deliveries read per look, in ledger order
+ROUND_SECONDS = 0.005  # at most about 200 rounds (looks and group commits of attempts) a second
 _PENDING = sql.SQL(
     "SELECT position, stream_id, next_attempt_at <= now() AS due FROM {}"
     " WHERE subscription_id = %s AND state = 'pending' ORDER BY position LIMIT %s"
@@ -57,10 +58,10 @@ _BODIES = sql.SQL(
     "SELECT position, stream_id, body, attempts FROM {} WHERE subscription_id = %s AND position = ANY(%s)"
     " AND state = 'pending' ORDER BY position"
 ).format(DELIVERIES)
-_ATTEMPT = sql.SQL(
+_ATTEMPT_IF_KNOWN = sql.SQL(
     "INSERT INTO {} (subscription_id, position, attempt, attempted_at, status, latency_ms, error)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
-).format(ATTEMPTS)
+    " SELECT %s, %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM {} WHERE subscription_id = %s AND position = %s)"
+).format(ATTEMPTS, DELIVERIES)
 _SETTLE = sql.SQL(
     "UPDATE {} SET attempts = attempts + 1, state = %s, next_attempt_at = %s, delivered_at = %s,"
     " last_status = %s, last_error = %s WHERE subscription_id = %s AND position = %s AND state = 'pending'"
@@ -78,7 +79,7 @@ class Policy:
 
     allowed: Sequence[Network] = ()
     timeout_seconds: float = 10.0
-    concurrency: int = 8
+    concurrency: int = 16
     retry_base_seconds: float = 5.0
     retry_cap_seconds: float = 6 * 3600.0
     retention: timedelta = timedelta(days=7)
@@ -139,15 +140,20 @@ class _Serving:
 
 
 class Sender:
+    """Attempts run as asyncio tasks; their outcomes are recorded together, in one transaction a
+    round (a group commit of attempts), and a stream is free for its next delivery only once its
+    last outcome is recorded, so the queue in the database is always what decides what goes."""
+
     def __init__(self, url: str, policy: Policy, observer: Observer | None = None) -> None:
         self.url = url
         self.policy = policy
         self.observer = observer
         self._serving: dict[str, _Serving] = {}
+        self._settling: list[tuple[_Serving, _Due, _Outcome]] = []
         self._purged_at = 0.0
 
     async def run(self, stop: threading.Event) -> None:
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
         async with (
             AsyncConnectionPool(self.url, min_size=1, max_size=4, open=False) as pool,
             httpx.AsyncClient(timeout=self.policy.timeout_seconds, follow_redirects=False, limits=limits) as client,
@@ -157,16 +163,17 @@ class Sender:
             try:
                 while not stop.is_set():
                     try:
+                        await self.record()
                         await self.tick()
                     except Exception:  # the database away: try again shortly
-                        log.exception("webhook sender could not read its deliveries")
+                        log.exception("webhook sender could not read or record its deliveries")
                         await asyncio.sleep(1)
-                    # Look again when a delivery ends (it may free its stream's next) or the
-                    # poll comes round; a moment more gathers the deliveries ending together.
+                    # Look again when an attempt ends (it may free its stream's next) or the
+                    # poll comes round; a moment more gathers the attempts ending together.
                     with suppress(TimeoutError):
                         await asyncio.wait_for(self._finished.wait(), self.policy.poll_seconds)
                     self._finished.clear()
-                    await asyncio.sleep(0.002)
+                    await asyncio.sleep(ROUND_SECONDS)
             finally:
                 tasks = [t for s in self._serving.values() for t in s.in_flight.values()]
                 for task in tasks:
@@ -187,9 +194,9 @@ class Sender:
                 if room <= 0:
                     continue
                 for due in await self._due(conn, sub.id, set(serving.in_flight), room):
-                    task = asyncio.create_task(self._deliver(sub, due))
+                    task = asyncio.create_task(self._attempt(serving, due))
                     serving.in_flight[due.stream_id] = task
-                    task.add_done_callback(_forget(serving, due.stream_id, self._finished))
+                    task.add_done_callback(_ended(serving, due.stream_id, self._finished))
             if time.monotonic() - self._purged_at > 60:
                 self._purged_at = time.monotonic()
                 await conn.execute(_PURGE, (self.policy.retention,))
@@ -206,7 +213,8 @@ class Sender:
             rows = await (await cur.execute(_BODIES, (subscription_id, sorted(picked)))).fetchall()
         return [_Due(r["position"], r["stream_id"], bytes(r["body"]), r["attempts"]) for r in rows]
 
-    async def _deliver(self, sub: Subscription, due: _Due) -> None:
+    async def _attempt(self, serving: _Serving, due: _Due) -> None:
+        sub = serving.subscription
         at = datetime.now(UTC)
         status: int | None = None
         error: str | None = None
@@ -229,7 +237,7 @@ class Sender:
             error = refused.detail
         except httpx.HTTPError as failure:
             error = f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
-        await self._settle(sub, due, _Outcome(at, status, error, time.perf_counter() - started))
+        self._settling.append((serving, due, _Outcome(at, status, error, time.perf_counter() - started)))
 
     async def _check_target(self, url: str) -> None:
         host, port = host_of(url)
@@ -239,8 +247,36 @@ class Sender:
             raise WebhookTargetRefused(f"{host} does not resolve: {failure}") from None
         check_addresses(host, [str(info[4][0]) for info in infos], self.policy.allowed)
 
-    async def _settle(self, sub: Subscription, due: _Due, outcome: _Outcome) -> None:
-        at, status, error, seconds = outcome.at, outcome.status, outcome.error, outcome.seconds
+    async def record(self) -> None:
+        """Record every attempt that ended since the last round, in one transaction, then free
+        their streams. Should the database not take them, the deliveries stay pending and go
+        again (with the same ``webhook-id``)."""
+        settling, self._settling = self._settling, []
+        if not settling:
+            return
+        settles, attempts, results = [], [], []
+        for serving, due, outcome in settling:
+            row, result = self._outcome(serving.subscription, due, outcome)
+            settles.append(row)
+            sub_id = serving.subscription.id
+            attempt = (sub_id, due.position, due.attempts + 1, outcome.at, outcome.status, outcome.seconds * 1000)
+            attempts.append((*attempt, outcome.error, sub_id, due.position))
+            results.append((result, outcome.seconds))
+        try:
+            async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                await cur.executemany(_SETTLE, settles)
+                await cur.executemany(_ATTEMPT_IF_KNOWN, attempts)  # a deleted subscription's are dropped
+        except psycopg.Error as failure:
+            log.warning("%d webhook attempts could not be recorded, and go again: %s", len(settling), failure)
+        finally:
+            for serving, due, _ in settling:
+                serving.in_flight.pop(due.stream_id, None)
+        if self.observer is not None:
+            for result, seconds in results:
+                self.observer.webhook_attempted(result, seconds)
+
+    def _outcome(self, sub: Subscription, due: _Due, outcome: _Outcome) -> tuple[tuple[Any, ...], str]:
+        at, status, error = outcome.at, outcome.status, outcome.error
         attempt = due.attempts + 1
         if error is None:
             state, next_at, delivered_at, result = DELIVERED, at, datetime.now(UTC), "delivered"
@@ -259,22 +295,18 @@ class Sender:
                 next_at.isoformat(timespec="seconds"),
                 error,
             )
-        try:
-            async with self.pool.connection() as conn, conn.transaction():
-                await conn.execute(_SETTLE, (state, next_at, delivered_at, status, error, sub.id, due.position))
-                await conn.execute(_ATTEMPT, (sub.id, due.position, attempt, at, status, seconds * 1000, error))
-        except psycopg.errors.ForeignKeyViolation:
-            return  # the subscription was deleted while this attempt was under way
-        except psycopg.Error as failure:  # the database away: the delivery stays pending and goes again
-            log.warning("webhook delivery %s of %s could not be recorded: %s", due.position, sub.id, failure)
-            return
-        if self.observer is not None:
-            self.observer.webhook_attempted(result, seconds)
+        return (state, next_at, delivered_at, status, error, sub.id, due.position), result
 
 
-def _forget(serving: _Serving, stream_id: UUID, finished: asyncio.Event) -> Any:
-    def done(_: asyncio.Task[None]) -> None:
-        serving.in_flight.pop(stream_id, None)
+def _ended(serving: _Serving, stream_id: UUID, finished: asyncio.Event) -> Any:
+    """When an attempt's task ends: wake the loop; a task that ended with no outcome (cancelled,
+    or a defect) frees its stream at once, for the delivery to go again."""
+
+    def done(task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            if not task.cancelled():
+                log.error("a webhook attempt failed", exc_info=task.exception())
+            serving.in_flight.pop(stream_id, None)
         finished.set()
 
     return done

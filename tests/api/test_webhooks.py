@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
+import psutil
 import psycopg
 from standardwebhooks.webhooks import Webhook
 
@@ -20,7 +22,7 @@ from api.keys import Role
 from api.outbound import webhook_policy
 from api.webhooks.worker import WebhookWorker
 from projections.events import make_mapper
-from tests.api.conftest import Api, problem
+from tests.api.conftest import Api, free_port, problem
 from tests.receivers import Receiver
 
 ORDER = {
@@ -263,3 +265,32 @@ def test_a_slow_receiver_holds_back_its_own_subscription_only(stocked: Api) -> N
         assert time.monotonic() - started < 2.5, "the fast receiver waited for the slow one"
     slow.stop()
     fast.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_oms_serve_delivers_from_a_niced_child_process_that_ends_with_it(stocked: Api) -> None:
+    url = stocked.container.settings.database_url or ""
+    stocked.container.settings.webhook_allow_networks = LOOPBACK
+    receiver = Receiver().start()
+    subscribe(stocked, receiver.url, event_types=["Order.Placed"])
+    env = {**os.environ, "OMS_DATABASE_URL": url, "OMS_WEBHOOK_ALLOW_NETWORKS": LOOPBACK}
+    port = free_port()
+    command = [sys.executable, "-m", "api", "serve", "--no-projections", "--port", str(port)]
+    serve = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _answers(f"http://127.0.0.1:{port}/readyz"), seconds=60)
+        stocked.post("/v1/orders", {**ORDER, "order_id": "o1"})
+        wait_until(lambda: len(receiver.received) == 1, seconds=60)
+        children = [p for p in psutil.Process(serve.pid).children() if "webhooks" in p.cmdline()]
+        assert len(children) == 1 and children[0].nice() >= 10
+    finally:
+        serve.terminate()
+        assert serve.wait(30) in (0, -signal.SIGTERM)  # uvicorn raises the signal again once it has shut down
+    children[0].wait(timeout=30)  # it ends with its parent (psutil.TimeoutExpired otherwise)
+    receiver.stop()
