@@ -12,6 +12,7 @@ its record sends that delivery again, with the same ``webhook-id``.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import socket
@@ -25,8 +26,10 @@ from functools import lru_cache
 from typing import Any, Protocol
 from uuid import UUID
 
-import httpx
+import aiohttp
 import psycopg
+from aiohttp.abc import AbstractResolver
+from aiohttp.resolver import ThreadedResolver
 from psycopg import sql
 from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -139,6 +142,35 @@ class _Serving:
     in_flight: dict[UUID, asyncio.Task[None]] = field(default_factory=dict)
 
 
+class GuardedResolver(AbstractResolver):
+    """Resolves a receiver's name as aiohttp does, then refuses it if any address is not allowed.
+    The connection goes to exactly the addresses checked, so a name that changes what it points
+    at between the check and the connection (DNS rebinding) gains nothing."""
+
+    def __init__(self, allowed: Sequence[Network]) -> None:
+        self.allowed = allowed
+        self._inner = ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[Any]:
+        try:
+            found = await self._inner.resolve(host, port, family)
+        except (OSError, UnicodeError) as failure:
+            raise WebhookTargetRefused(f"{host} does not resolve: {failure}") from None
+        check_addresses(host, [str(r["host"]) for r in found], self.allowed)
+        return found
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 class Sender:
     """Attempts run as asyncio tasks; their outcomes are recorded together, in one transaction a
     round (a group commit of attempts), and a stream is free for its next delivery only once its
@@ -153,12 +185,15 @@ class Sender:
         self._purged_at = 0.0
 
     async def run(self, stop: threading.Event) -> None:
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
+        connector = aiohttp.TCPConnector(
+            limit=0, resolver=GuardedResolver(self.policy.allowed), ttl_dns_cache=30, keepalive_timeout=30
+        )
+        timeout = aiohttp.ClientTimeout(total=self.policy.timeout_seconds)
         async with (
             AsyncConnectionPool(self.url, min_size=1, max_size=4, open=False) as pool,
-            httpx.AsyncClient(timeout=self.policy.timeout_seconds, follow_redirects=False, limits=limits) as client,
+            aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False) as session,
         ):
-            self.pool, self.client = pool, client
+            self.pool, self.session = pool, session
             self._finished = asyncio.Event()
             try:
                 while not stop.is_set():
@@ -220,7 +255,9 @@ class Sender:
         error: str | None = None
         started = time.perf_counter()
         try:
-            await self._check_target(sub.url)
+            host, _ = host_of(sub.url)
+            if _is_address(host):  # a name is checked as it is resolved (GuardedResolver)
+                check_addresses(host, [host.strip("[]")], self.policy.allowed)
             msg_id = str(due.position)
             headers = {
                 "content-type": "application/json",
@@ -229,23 +266,17 @@ class Sender:
                 "webhook-timestamp": str(int(at.timestamp())),
                 "webhook-signature": sign(sub.secrets_at(at), msg_id, at, due.body),
             }
-            response = await self.client.post(sub.url, content=due.body, headers=headers)
-            status = response.status_code
+            async with self.session.post(sub.url, data=due.body, headers=headers, allow_redirects=False) as response:
+                status = response.status
+                await response.read()  # the answer is not used, but reading it keeps the connection
             if not 200 <= status < 300:
                 error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
         except WebhookTargetRefused as refused:
             error = refused.detail
-        except httpx.HTTPError as failure:
-            error = f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
+        except (aiohttp.ClientError, TimeoutError) as failure:
+            name = "timed out" if isinstance(failure, TimeoutError) else type(failure).__name__
+            error = f"{name}: {failure}" if str(failure) else name
         self._settling.append((serving, due, _Outcome(at, status, error, time.perf_counter() - started)))
-
-    async def _check_target(self, url: str) -> None:
-        host, port = host_of(url)
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as failure:
-            raise WebhookTargetRefused(f"{host} does not resolve: {failure}") from None
-        check_addresses(host, [str(info[4][0]) for info in infos], self.policy.allowed)
 
     async def record(self) -> None:
         """Record every attempt that ended since the last round, in one transaction, then free

@@ -3,6 +3,7 @@ rendered, SMTP addresses, export encodings."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from api.errors import WebhookTargetRefused
 from api.exports import encode, model_schema
 from api.notifications.mailer import SmtpServer
 from api.notifications.render import Renderer
-from api.webhooks.deliver import Policy, heads, sign
+from api.webhooks.deliver import GuardedResolver, Policy, heads, sign
 from api.webhooks.store import Subscription
 from api.webhooks.targets import check, check_addresses, host_of, networks
 
@@ -100,6 +101,21 @@ def test_a_target_is_http_or_https_without_credentials() -> None:
         check_addresses("h", ["127.0.0.1", "93.184.216.34"], ())  # one private address is enough
     with pytest.raises(WebhookTargetRefused, match="does not resolve"):
         check("https://" + "a" * 70 + ".example/", ())  # IDNA refuses a label over 63 characters
+
+
+def test_a_name_is_checked_as_it_is_resolved_for_the_connection() -> None:
+    async def resolve(allowed: str, host: str = "localhost") -> list[str]:
+        resolver = GuardedResolver(networks(allowed))
+        try:
+            return [str(r["host"]) for r in await resolver.resolve(host, 80)]
+        finally:
+            await resolver.close()
+
+    with pytest.raises(WebhookTargetRefused, match="not a public address"):
+        asyncio.run(resolve(""))
+    assert "127.0.0.1" in asyncio.run(resolve("127.0.0.0/8, ::1/128"))
+    with pytest.raises(WebhookTargetRefused, match="does not resolve"):
+        asyncio.run(resolve("", "no-such-host.invalid"))
 
 
 STREAMS = [uuid.UUID(int=n) for n in range(4)]
