@@ -14,6 +14,7 @@ Usage: ``python -m bench.webhooks [--seconds 8] [--rounds 2]`` (step 6 of ``make
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import threading
@@ -38,9 +39,12 @@ SERVE_ENV = {"OMS_GROUP_COMMIT": "true", "OMS_HTTP_WORKERS": "2", "OMS_ACCESS_LO
 
 
 @contextmanager
-def receiver() -> Iterator[str]:
+def receiver(niceness: int = 0) -> Iterator[str]:
+    """The receiver in a process of its own; niced, it stands in for one on another machine,
+    whose CPU is not the ledger's to count."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "bench.receiver", str(port)])
+    command = [sys.executable, "-m", "bench.receiver", str(port)]
+    process = subprocess.Popen(command, preexec_fn=lambda: os.nice(niceness))  # noqa: PLW1509
     try:
         time.sleep(1.5)
         yield f"http://127.0.0.1:{port}/hook"
@@ -88,6 +92,19 @@ def deliveries_per_second(url: str, target: str, subscriptions: int) -> dict[str
     return {"subscriptions": subscriptions, "deliveries": done, "seconds": seconds, "per_second": done / seconds}
 
 
+def _lag(url: str) -> dict[str, int]:
+    """How far behind the webhooks were when the load stopped: events not dispatched (the
+    furthest-behind subscription), and deliveries not yet sent."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT (SELECT max(notification_id) FROM ledger.ledger_events) - min(position),"
+            " (SELECT count(*) FROM ledger.webhook_deliveries WHERE state = 'pending')"
+            " FROM ledger.webhook_subscriptions"
+        ).fetchone()
+    assert row is not None
+    return {"events": int(row[0] or 0), "deliveries": int(row[1] or 0)}
+
+
 def figures(seconds: int, rounds: int) -> dict[str, Any]:
     name = "oms_bench_webhooks"
     url = fresh_database(name)
@@ -99,8 +116,10 @@ def figures(seconds: int, rounds: int) -> dict[str, Any]:
                 http_orders.stock_up(base, key)
                 http_orders.wrk(base, key, 16, seconds)
             out["delivery"] = [deliveries_per_second(url, target, n) for n in (1, 10)]
+        with receiver(niceness=19) as target:
             none: list[float] = []
             ten: list[float] = []
+            lags: list[dict[str, int]] = []
             env = {**SERVE_ENV, "OMS_WEBHOOKS": "true", "OMS_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8"}
             for n in range(rounds):
                 for count, into in ((0, none), (10, ten)) if n % 2 == 0 else ((10, ten), (0, none)):
@@ -110,10 +129,13 @@ def figures(seconds: int, rounds: int) -> dict[str, Any]:
                     with server(url, env) as base:
                         http_orders.wrk(base, key, 8, 2)
                         into.append(http_orders.wrk(base, key, 16, seconds).per_second)
+                        if count:
+                            lags.append(_lag(url))
         out["place_order"] = {
             "none": none,
             "ten_subscriptions": ten,
             "ratio": (sum(ten) / len(ten)) / (sum(none) / len(none)),
+            "behind_when_the_load_stopped": lags,
         }
         return out
     finally:

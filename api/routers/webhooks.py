@@ -170,10 +170,12 @@ def replay_webhook(webhook_id: WebhookId, body: s.ReplayBody, conn: ReadConnecti
 
 
 _DELIVERY_COLUMNS = sql.SQL(
-    "position, stream_id::text AS stream_id, event_type, state, attempts,"
-    " CASE WHEN state = 'pending' THEN next_attempt_at END AS next_attempt_at, created_at, delivered_at,"
-    " last_status, last_error"
+    "d.position, d.stream_id::text AS stream_id, b.event_type, d.state, d.attempts,"
+    " CASE WHEN d.state = 'pending' THEN d.next_attempt_at END AS next_attempt_at, d.created_at, d.delivered_at,"
+    " d.last_status, d.last_error"
 )
+# A delivery with its event's type and body, stored once per event.
+_JOINED = sql.SQL("{} d JOIN {} b USING (position)").format(store.DELIVERIES, store.BODIES)
 
 
 @router.get("/{webhook_id}/deliveries", response_model=s.DeliveryPage)
@@ -187,18 +189,18 @@ def list_deliveries(
 ) -> s.DeliveryPage:
     """The subscription's deliveries, newest first, with their state and last answer."""
     _found(conn, webhook_id)
-    where = [sql.SQL("subscription_id = %s")]
+    where = [sql.SQL("d.subscription_id = %s")]
     params: list[Any] = [webhook_id]
     if state is not None:
-        where.append(sql.SQL("state = %s"))
+        where.append(sql.SQL("d.state = %s"))
         params.append(state)
     if before is not None:
-        where.append(sql.SQL("position < %s"))
+        where.append(sql.SQL("d.position < %s"))
         params.append(before)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY position DESC LIMIT %s").format(
-                _DELIVERY_COLUMNS, store.DELIVERIES, sql.SQL(" AND ").join(where)
+            sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY d.position DESC LIMIT %s").format(
+                _DELIVERY_COLUMNS, _JOINED, sql.SQL(" AND ").join(where)
             ),
             [*params, limit + 1],
         ).fetchall()
@@ -211,9 +213,10 @@ def get_delivery(webhook_id: WebhookId, position: DeliveryId, conn: ReadConnecti
     """One delivery: its body as signed, and every attempt (time, status, latency, error)."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            sql.SQL("SELECT {}, body FROM {} WHERE subscription_id = %s AND position = %s").format(
-                _DELIVERY_COLUMNS, store.DELIVERIES
-            ),
+            sql.SQL(
+                "SELECT {}, b.body, d.last_attempt_at, d.last_latency_ms FROM {}"
+                " WHERE d.subscription_id = %s AND d.position = %s"
+            ).format(_DELIVERY_COLUMNS, _JOINED),
             (webhook_id, position),
         ).fetchone()
         if row is None:
@@ -226,7 +229,19 @@ def get_delivery(webhook_id: WebhookId, position: DeliveryId, conn: ReadConnecti
             (webhook_id, position),
         ).fetchall()
     body = orjson.loads(bytes(row.pop("body")))
-    return s.DeliveryDetail(**row, body=body, log=[s.Attempt.model_validate(a) for a in attempts])
+    log = [s.Attempt.model_validate(a) for a in attempts]
+    last_at, last_latency = row.pop("last_attempt_at"), row.pop("last_latency_ms")
+    if row["state"] == "delivered" and last_at is not None:  # failed attempts have rows; the one that went is the last
+        log.append(
+            s.Attempt(
+                attempt=row["attempts"],
+                attempted_at=last_at,
+                status=row["last_status"],
+                latency_ms=last_latency or 0.0,
+                error=None,
+            )
+        )
+    return s.DeliveryDetail(**row, body=body, log=log)
 
 
 @router.post("/{webhook_id}/deliveries/{position}/redelivery", response_model=s.Delivery)
@@ -235,9 +250,10 @@ def redeliver(webhook_id: WebhookId, position: DeliveryId, conn: ReadConnection,
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             sql.SQL(
-                "UPDATE {} SET state = 'pending', attempts = 0, next_attempt_at = now(), delivered_at = NULL"
-                " WHERE subscription_id = %s AND position = %s RETURNING {}"
-            ).format(store.DELIVERIES, _DELIVERY_COLUMNS),
+                "UPDATE {} d SET state = 'pending', attempts = 0, next_attempt_at = now(), delivered_at = NULL"
+                " FROM {} b WHERE b.position = d.position AND d.subscription_id = %s AND d.position = %s"
+                " RETURNING {}"
+            ).format(store.DELIVERIES, store.BODIES, _DELIVERY_COLUMNS),
             (webhook_id, position),
         ).fetchone()
     if row is None:

@@ -37,7 +37,8 @@ from standardwebhooks.webhooks import Webhook
 
 from api import __version__
 from api.errors import WebhookTargetRefused
-from api.webhooks.store import ACTIVE, ATTEMPTS, DEAD, DELIVERED, DELIVERIES, PENDING, Subscription
+from api.webhooks.dispatch import ASYNC_COMMIT
+from api.webhooks.store import ACTIVE, ATTEMPTS, BODIES, DEAD, DELIVERED, DELIVERIES, PENDING, Subscription
 from api.webhooks.targets import Network, check_addresses, host_of
 
 log = logging.getLogger(__name__)
@@ -58,18 +59,23 @@ _HEADS = sql.SQL(
 ).format(DELIVERIES)
 # The bodies of what was picked only: a look at the queue reads no body.
 _BODIES = sql.SQL(
-    "SELECT position, stream_id, body, attempts FROM {} WHERE subscription_id = %s AND position = ANY(%s)"
-    " AND state = 'pending' ORDER BY position"
-).format(DELIVERIES)
-_ATTEMPT_IF_KNOWN = sql.SQL(
+    "SELECT d.position, d.stream_id, b.body, d.attempts FROM {} d JOIN {} b USING (position)"
+    " WHERE d.subscription_id = %s AND d.position = ANY(%s) AND d.state = 'pending' ORDER BY d.position"
+).format(DELIVERIES, BODIES)
+# A failed attempt is logged on its own row; every attempt's outcome is also the delivery's last.
+_FAILED_ATTEMPT = sql.SQL(
     "INSERT INTO {} (subscription_id, position, attempt, attempted_at, status, latency_ms, error)"
     " SELECT %s, %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM {} WHERE subscription_id = %s AND position = %s)"
 ).format(ATTEMPTS, DELIVERIES)
 _SETTLE = sql.SQL(
     "UPDATE {} SET attempts = attempts + 1, state = %s, next_attempt_at = %s, delivered_at = %s,"
-    " last_status = %s, last_error = %s WHERE subscription_id = %s AND position = %s AND state = 'pending'"
+    " last_attempt_at = %s, last_status = %s, last_latency_ms = %s, last_error = %s"
+    " WHERE subscription_id = %s AND position = %s AND state = 'pending'"
 ).format(DELIVERIES)
 _PURGE = sql.SQL("DELETE FROM {} WHERE state = 'delivered' AND delivered_at < now() - %s").format(DELIVERIES)
+_PURGE_BODIES = sql.SQL(
+    "DELETE FROM {} b WHERE b.created_at < now() - %s AND NOT EXISTS (SELECT 1 FROM {} d WHERE d.position = b.position)"
+).format(BODIES, DELIVERIES)
 
 
 class Observer(Protocol):
@@ -235,6 +241,7 @@ class Sender:
             if time.monotonic() - self._purged_at > 60:
                 self._purged_at = time.monotonic()
                 await conn.execute(_PURGE, (self.policy.retention,))
+                await conn.execute(_PURGE_BODIES, (self.policy.retention,))
 
     async def _due(self, conn: Any, subscription_id: str, busy: set[UUID], room: int) -> list[_Due]:
         async with conn.cursor(row_factory=dict_row) as cur:
@@ -276,6 +283,9 @@ class Sender:
         except (aiohttp.ClientError, TimeoutError) as failure:
             name = "timed out" if isinstance(failure, TimeoutError) else type(failure).__name__
             error = f"{name}: {failure}" if str(failure) else name
+        except Exception as failure:  # a defect still ends in a failed attempt, with backoff
+            log.exception("webhook delivery %s of %s failed unexpectedly", due.position, sub.id)
+            error = f"{type(failure).__name__}: {failure}"
         self._settling.append((serving, due, _Outcome(at, status, error, time.perf_counter() - started)))
 
     async def record(self) -> None:
@@ -285,18 +295,21 @@ class Sender:
         settling, self._settling = self._settling, []
         if not settling:
             return
-        settles, attempts, results = [], [], []
+        settles, failures, results = [], [], []
         for serving, due, outcome in settling:
             row, result = self._outcome(serving.subscription, due, outcome)
             settles.append(row)
-            sub_id = serving.subscription.id
-            attempt = (sub_id, due.position, due.attempts + 1, outcome.at, outcome.status, outcome.seconds * 1000)
-            attempts.append((*attempt, outcome.error, sub_id, due.position))
+            if outcome.error is not None:
+                sub_id = serving.subscription.id
+                attempt = (sub_id, due.position, due.attempts + 1, outcome.at, outcome.status, outcome.seconds * 1000)
+                failures.append((*attempt, outcome.error, sub_id, due.position))
             results.append((result, outcome.seconds))
         try:
             async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                await cur.execute(ASYNC_COMMIT)
                 await cur.executemany(_SETTLE, settles)
-                await cur.executemany(_ATTEMPT_IF_KNOWN, attempts)  # a deleted subscription's are dropped
+                if failures:
+                    await cur.executemany(_FAILED_ATTEMPT, failures)  # a deleted subscription's are dropped
         except psycopg.Error as failure:
             log.warning("%d webhook attempts could not be recorded, and go again: %s", len(settling), failure)
         finally:
@@ -326,7 +339,8 @@ class Sender:
                 next_at.isoformat(timespec="seconds"),
                 error,
             )
-        return (state, next_at, delivered_at, status, error, sub.id, due.position), result
+        latency = outcome.seconds * 1000
+        return (state, next_at, delivered_at, at, status, latency, error, sub.id, due.position), result
 
 
 def _ended(serving: _Serving, stream_id: UUID, finished: asyncio.Event) -> Any:

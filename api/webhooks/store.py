@@ -1,9 +1,11 @@
 """Webhook subscriptions, their deliveries and each delivery's attempts, in the ledger schema.
 
 A subscription's ``position`` is how far the dispatcher has looked: every matching event up to
-it has a delivery row, made in the same transaction that moved the position. A delivery is
+it has a delivery row, made in the same transaction that moved the position. An event's body
+is stored once (``webhook_bodies``), however many subscriptions it goes to. A delivery is
 ``pending`` (to send, or to retry at ``next_attempt_at``), ``delivered`` or ``dead`` (its
-attempts ran out). Each attempt is logged with its status, latency and error.
+attempts ran out). Its last attempt (time, status, latency, error) is on its row, and every
+failed attempt is logged in ``webhook_attempts``: a delivery that went at once costs one row.
 """
 
 from __future__ import annotations
@@ -18,10 +20,18 @@ from prometheus_client.core import GaugeMetricFamily
 from psycopg import Connection, sql
 from psycopg.rows import class_row
 
-from commands.eventstore.names import EVENTS, WEBHOOK_ATTEMPTS, WEBHOOK_DELIVERIES, WEBHOOK_SUBSCRIPTIONS, ledger_table
+from commands.eventstore.names import (
+    EVENTS,
+    WEBHOOK_ATTEMPTS,
+    WEBHOOK_BODIES,
+    WEBHOOK_DELIVERIES,
+    WEBHOOK_SUBSCRIPTIONS,
+    ledger_table,
+)
 
 SUBSCRIPTIONS = ledger_table(WEBHOOK_SUBSCRIPTIONS)
 DELIVERIES = ledger_table(WEBHOOK_DELIVERIES)
+BODIES = ledger_table(WEBHOOK_BODIES)
 ATTEMPTS = ledger_table(WEBHOOK_ATTEMPTS)
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
@@ -36,13 +46,19 @@ DDL = [
         " created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())"
     ).format(SUBSCRIPTIONS),
     sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, stream_id uuid NOT NULL,"
+        " event_type text NOT NULL, body bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+    ).format(BODIES),
+    sql.SQL(
         "CREATE TABLE IF NOT EXISTS {} (subscription_id text NOT NULL REFERENCES {} (id) ON DELETE CASCADE,"
-        " position bigint NOT NULL, stream_id uuid NOT NULL, event_type text NOT NULL, body bytea NOT NULL,"
+        " position bigint NOT NULL REFERENCES {} (position), stream_id uuid NOT NULL,"
         " state text NOT NULL DEFAULT 'pending', attempts integer NOT NULL DEFAULT 0,"
         " next_attempt_at timestamptz NOT NULL DEFAULT now(), created_at timestamptz NOT NULL DEFAULT now(),"
-        " delivered_at timestamptz, last_status integer, last_error text,"
-        " PRIMARY KEY (subscription_id, position))"
-    ).format(DELIVERIES, SUBSCRIPTIONS),
+        " delivered_at timestamptz, last_attempt_at timestamptz, last_status integer,"
+        " last_latency_ms double precision, last_error text, PRIMARY KEY (subscription_id, position))"
+    ).format(DELIVERIES, SUBSCRIPTIONS, BODIES),
+    # Bodies no delivery needs any more are found through this, and deleted.
+    sql.SQL("CREATE INDEX IF NOT EXISTS webhook_deliveries_position ON {} (position)").format(DELIVERIES),
     # What is left to send, in ledger order, and each stream's head, found without reading
     # what was delivered.
     sql.SQL(

@@ -22,6 +22,7 @@ CHECKPOINTS = "checkpoints"
 # customers who opted out of them, and the key of the customer tracking links.
 WEBHOOK_SUBSCRIPTIONS = "webhook_subscriptions"
 WEBHOOK_DELIVERIES = "webhook_deliveries"
+WEBHOOK_BODIES = "webhook_bodies"
 WEBHOOK_ATTEMPTS = "webhook_attempts"
 NOTIFICATIONS_SENT = "notifications_sent"
 NOTIFICATION_OPT_OUTS = "notification_opt_outs"

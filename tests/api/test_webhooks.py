@@ -154,6 +154,13 @@ def test_every_event_arrives_in_order_per_stream_signed_across_failures_and_a_re
         f"/v1/webhooks/{hook['id']}/deliveries?limit=1000", headers=stocked.headers(Role.ADMIN)
     ).json()
     assert len(log["items"]) == len(expected) and {d["state"] for d in log["items"]} == {"delivered"}
+    one = log["items"][0]
+    detail = stocked.client.get(
+        f"/v1/webhooks/{hook['id']}/deliveries/{one['position']}", headers=stocked.headers(Role.ADMIN)
+    )
+    attempts = detail.json()["log"]
+    assert attempts[-1]["status"] == 204 and attempts[-1]["error"] is None and len(attempts) == one["attempts"]
+    assert all(a["status"] == 503 for a in attempts[:-1])
     assert (
         stocked.client.get(f"/v1/webhooks/{other['id']}/deliveries", headers=stocked.headers(Role.ADMIN)).json()[
             "items"
@@ -293,4 +300,18 @@ def test_oms_serve_delivers_from_a_niced_child_process_that_ends_with_it(stocked
         serve.terminate()
         assert serve.wait(30) in (0, -signal.SIGTERM)  # uvicorn raises the signal again once it has shut down
     children[0].wait(timeout=30)  # it ends with its parent (psutil.TimeoutExpired otherwise)
+    receiver.stop()
+
+
+def test_a_name_that_resolves_to_a_private_address_is_refused_when_sending(stocked: Api) -> None:
+    stocked.container.settings.webhook_allow_networks = f"{LOOPBACK}, ::1/128"
+    receiver = Receiver().start()
+    hook = subscribe(stocked, f"http://localhost:{receiver.port}/hooks", event_types=["Order.Placed"], max_attempts=1)
+    stocked.post("/v1/orders", {**ORDER, "order_id": "o1"})
+    admin = stocked.headers(Role.ADMIN)
+    with delivering(stocked, webhook_allow_networks=""):  # the worker's own setting no longer allows it
+        dead = f"/v1/webhooks/{hook['id']}/deliveries?state=dead"
+        wait_until(lambda: len(stocked.client.get(dead, headers=admin).json()["items"]) == 1)
+    assert "not a public address" in stocked.client.get(dead, headers=admin).json()["items"][0]["last_error"]
+    assert receiver.received == []
     receiver.stop()
