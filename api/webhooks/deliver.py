@@ -146,6 +146,7 @@ class _Outcome:
 class _Serving:
     subscription: Subscription
     in_flight: dict[UUID, asyncio.Task[None]] = field(default_factory=dict)
+    looked_at: float = 0.0  # when its queue was last read (time.monotonic)
 
 
 class GuardedResolver(AbstractResolver):
@@ -189,6 +190,8 @@ class Sender:
         self._serving: dict[str, _Serving] = {}
         self._settling: list[tuple[_Serving, _Due, _Outcome]] = []
         self._purged_at = 0.0
+        self._active: dict[str, Subscription] = {}
+        self._active_at = -1e9
 
     async def run(self, stop: threading.Event) -> None:
         connector = aiohttp.TCPConnector(
@@ -224,16 +227,24 @@ class Sender:
     async def tick(self) -> None:
         """Start what is due: the head of each stream not in flight, for every active subscription."""
         async with self.pool.connection() as conn:
-            active = {s.id: s for s in await _active(conn)}
+            now = time.monotonic()
+            if now - self._active_at >= self.policy.poll_seconds:  # the list changes rarely
+                self._active_at = now
+                self._active = {s.id: s for s in await _active(conn)}
+            active = self._active
             for gone in set(self._serving) - set(active):
                 for task in self._serving.pop(gone).in_flight.values():
                     task.cancel()
+            # A queue is read again once a quarter of its room is free, or when the poll comes
+            # round: a look for each attempt that ends would cost the database more than sending.
+            enough = max(1, self.policy.concurrency // 4)
             for sub in active.values():
                 serving = self._serving.setdefault(sub.id, _Serving(sub))
                 serving.subscription = sub
                 room = self.policy.concurrency - len(serving.in_flight)
-                if room <= 0:
+                if room <= 0 or (room < enough and now - serving.looked_at < self.policy.poll_seconds):
                     continue
+                serving.looked_at = now
                 for due in await self._due(conn, sub.id, set(serving.in_flight), room):
                     task = asyncio.create_task(self._attempt(serving, due))
                     serving.in_flight[due.stream_id] = task
