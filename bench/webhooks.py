@@ -156,7 +156,7 @@ def main() -> None:
     p = result["place_order"]
     print(
         f"place-order orders/s, no subscriptions {p['none']}, 10 subscriptions {p['ten_subscriptions']},"
-        f" ratio {p['ratio']:.3f}"
+        f" ratio {p['ratio']:.3f}; behind when the load stopped: {p['behind_when_the_load_stopped']}"
     )
 
 
