@@ -119,6 +119,8 @@ def test_every_event_arrives_in_order_per_stream_signed_across_failures_and_a_re
         for n in range(6):
             order_id = f"o{n}"
             assert stocked.post("/v1/orders", {**ORDER, "order_id": order_id}).status_code == 201
+            # Not asked for: the Shipped body must still tell the order as it stood after it.
+            stocked.post(f"/v1/orders/{order_id}/payments", {"kind": "capture", "amount": "2.00"})
             assert (
                 stocked.post(f"/v1/orders/{order_id}/shipments", {"shipment_id": "s", "carrier": "DPD"}).status_code
                 == 201
@@ -147,6 +149,7 @@ def test_every_event_arrives_in_order_per_stream_signed_across_failures_and_a_re
         assert len(positions) == len(set(positions)), "a delivery arrived twice"
     shipped = next(r.json for r in receiver.received if r.json["type"] == "Order.Shipped")
     assert shipped["data"]["event"]["carrier"] == "DPD" and shipped["data"]["order"]["status"] == "shipped"
+    assert shipped["data"]["order"]["captured"] == "2.00" and shipped["data"]["order"]["payment_status"] == "paid"
     assert "personal_data" not in shipped["data"]["event"]
     assert f'oms_webhook_lag_events{{subscription="{hook["id"]}"}} 0.0' in metrics
     assert 'oms_webhook_attempts_total{result="failed"}' in metrics
