@@ -61,11 +61,7 @@ class Container:
     def start_projections(self, names: list[str] | None = None) -> None:
         """Follow the ledger with each projection in a thread of this process."""
         for name in names or self.projection_names():
-            worker = threading.Thread(
-                target=self.runner(name).run_forever, args=(self._stop,), name=f"projection-{name}", daemon=True
-            )
-            worker.start()
-            self._workers.append(worker)
+            self._thread(f"projection-{name}", self.runner(name).run_forever)
 
     def start_checkpoints(self) -> bool:
         """Sign a checkpoint every ``checkpoint_seconds`` in a thread of this process, when the
@@ -73,17 +69,12 @@ class Container:
         if self.settings.checkpoint_seconds <= 0 or self.key is None:
             return False
         checkpointer = Checkpointer(self.pool, self.key, self.seals, self.metrics, self.settings.checkpoint_dir)
-        worker = threading.Thread(
-            target=checkpointer.run_forever,
-            args=(self._stop, self.settings.checkpoint_seconds),
-            name="checkpoints",
-            daemon=True,
-        )
-        worker.start()
-        self._workers.append(worker)
+        seconds = self.settings.checkpoint_seconds
+        self._thread("checkpoints", lambda stop: checkpointer.run_forever(stop, seconds))
         return True
 
     def _thread(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        """Run ``target(stop)`` in a daemon thread of this process, joined by ``close``."""
         worker = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
         worker.start()
         self._workers.append(worker)

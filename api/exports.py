@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import IO, Any, Protocol
+from typing import IO, Any
 from uuid import UUID
 
 import orjson
@@ -37,11 +37,6 @@ PAGE = 1000
 
 class UnknownTable(LookupError):
     pass
-
-
-class Page(Protocol):
-    @property
-    def next_cursor(self) -> str | None: ...
 
 
 # --- what a column holds, as Arrow types --------------------------------------------------
@@ -195,13 +190,6 @@ def stream_pages(fetch: Callable[[str | None], Any], cursor: str | None = None) 
         cursor = page.next_cursor
         if not cursor:
             return
-
-
-def model_rows(
-    model: type[BaseModel], items: Iterable[BaseModel]
-) -> tuple[list[str], pa.Schema, Iterator[tuple[Any, ...]]]:
-    columns = list(model.model_fields)
-    return columns, model_schema(model), (tuple(item.model_dump().values()) for item in items)
 
 
 # Columns never exported: the sealed ship-to and the email index are for the service itself.

@@ -87,6 +87,7 @@ def exported(request: Request, answer: T, field: str, filename: str) -> T | Resp
 def exported_pages(
     request: Request,
     container: ContainerDep,
+    conn: Connection[Any],
     page: Callable[..., T],
     *,
     model: type[BaseModel],
@@ -94,17 +95,17 @@ def exported_pages(
     limit: int,
     filename: str,
 ) -> T | Response:
-    """One page as JSON (``page(conn, cursor=, limit=)``); or, when Accept asks for CSV, NDJSON or
-    Parquet, every row the filters select (from ``cursor`` on), read page after page on a
-    connection of the stream's own, at constant memory."""
+    """One page as JSON (``page(conn, cursor=, limit=)``, on the request's connection); or, when
+    Accept asks for CSV, NDJSON or Parquet, every row the filters select (from ``cursor`` on),
+    read page after page on a connection of the stream's own (it outlives the request), at
+    constant memory."""
     media = export_media(request)
     if media is None:
-        with container.pool.connection() as conn:
-            return page(conn, cursor=cursor, limit=limit)
+        return page(conn, cursor=cursor, limit=limit)
 
     def items() -> Iterator[BaseModel]:
-        with container.pool.connection() as conn:
-            yield from stream_pages(lambda after: page(conn, cursor=after, limit=PAGE), cursor)
+        with container.pool.connection() as own:
+            yield from stream_pages(lambda after: page(own, cursor=after, limit=PAGE), cursor)
 
     return _export(media, filename, model, items())
 

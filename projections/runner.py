@@ -30,13 +30,14 @@ from projections.events import decode
 log = logging.getLogger(__name__)
 
 POSITIONS = sql.Identifier(READ_SCHEMA, "projection_positions")
-_SELECT_EVENTS = sql.SQL(
+# Shared by every consumer that follows the ledger (projections, webhooks, emails).
+SELECT_EVENTS = sql.SQL(
     "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
     " WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
 ).format(sql.Identifier(LEDGER_SCHEMA, EVENTS))
 LAST = 2**63 - 1  # the largest bigint: no upper bound
 _READ_POSITION = sql.SQL("SELECT position FROM {} WHERE name = %s FOR UPDATE").format(POSITIONS)
-_WRITE_POSITION = sql.SQL(
+WRITE_POSITION = sql.SQL(
     "INSERT INTO {} (name, position, updated_at) VALUES (%s, %s, now())"
     " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()"
 ).format(POSITIONS)
@@ -96,12 +97,12 @@ class ProjectionRunner:
         with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(_READ_POSITION, (self.position_name,)).fetchone()
             position = row["position"] if row else 0
-            rows = cur.execute(_SELECT_EVENTS, (position, upto, self.batch_size)).fetchall()
+            rows = cur.execute(SELECT_EVENTS, (position, upto, self.batch_size)).fetchall()
             if not rows:
                 return 0
             batch = decode(self.mapper, rows)
             self.projection.apply(cur, batch, self.tables)
-            cur.execute(_WRITE_POSITION, (self.position_name, batch[-1].position))
+            cur.execute(WRITE_POSITION, (self.position_name, batch[-1].position))
         if self.on_batch is not None:
             self.on_batch(len(batch), batch[-1].position)
         return len(batch)

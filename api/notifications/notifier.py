@@ -30,12 +30,12 @@ from api.notifications.render import Renderer
 from api.notifications.tracking import link, load_key
 from api.stream_states import StreamStates
 from api.webhooks.documents import order_state, plain
-from commands.eventstore.names import CHANNEL, EVENTS, LEDGER_SCHEMA
+from commands.eventstore.names import CHANNEL
 from commands.ledger import Ledger
 from commands.personal_data import Disclosure
 from domain.orders import Order
 from projections.events import Recorded, decode
-from projections.runner import POSITIONS, AdvisoryLock, Busy, lock_key
+from projections.runner import LAST, POSITIONS, SELECT_EVENTS, WRITE_POSITION, AdvisoryLock, Busy, lock_key
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +47,7 @@ KIND_OF = {
     "Order.Cancelled": "cancelled",
     "Order.PaymentRefunded": "refunded",
 }
-_SELECT_EVENTS = sql.SQL(
-    "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
-    " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-).format(sql.Identifier(LEDGER_SCHEMA, EVENTS))
 _READ_POSITION = sql.SQL("SELECT position FROM {} WHERE name = %s").format(POSITIONS)
-_WRITE_POSITION = sql.SQL(
-    "INSERT INTO {} (name, position, updated_at) VALUES (%s, %s, now())"
-    " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()"
-).format(POSITIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,18 +120,18 @@ class Notifier:
         row = conn.execute(_READ_POSITION, (NAME,)).fetchone()
         position = row[0] if row else 0
         with conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(_SELECT_EVENTS, (position, batch_size)).fetchall()
+            rows = cur.execute(SELECT_EVENTS, (position, LAST, batch_size)).fetchall()
         if not rows:
             return 0
-        done = position
-        for recorded in decode(self.mapper, rows):
+        done = rows[-1]["notification_id"]
+        # Only orders' events make or shape an email: the rest are not decoded.
+        for recorded in decode(self.mapper, [row for row in rows if ":Order." in row["topic"]]):
             kind = KIND_OF.get(recorded.kind)
             state = self.states.after(recorded, needed=kind is not None)
             if kind is not None and isinstance(state, Order):
                 self._notify(conn, recorded, kind, state)  # commits the send with the position
-            done = recorded.position
         with conn.transaction():
-            conn.execute(_WRITE_POSITION, (NAME, done))
+            conn.execute(WRITE_POSITION, (NAME, done))
         return len(rows)
 
     def _notify(self, conn: Connection[Any], recorded: Recorded, kind: str, order: Order) -> None:
@@ -159,7 +151,7 @@ class Notifier:
                     outcome.message_id,
                 ),
             )
-            conn.execute(_WRITE_POSITION, (NAME, recorded.position))
+            conn.execute(WRITE_POSITION, (NAME, recorded.position))
         if self.observer is not None:
             self.observer.notified(kind, outcome.result)
         log.info("email %s for order %s (position %d): %s", kind, order.order_id, recorded.position, outcome.result)

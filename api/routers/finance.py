@@ -70,6 +70,7 @@ def payments(
     return exported_pages(
         request,
         container,
+        conn,
         query,
         model=PaymentRow,
         cursor=cursor,
@@ -97,6 +98,7 @@ def balances(
     return exported_pages(
         request,
         container,
+        conn,
         query,
         model=BalanceRow,
         cursor=cursor,

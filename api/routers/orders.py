@@ -76,6 +76,7 @@ def list_orders(
     return exported_pages(
         request,
         container,
+        conn,
         query,
         model=OrderRow,
         cursor=cursor,

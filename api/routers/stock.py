@@ -36,6 +36,7 @@ def list_stock(
     return exported_pages(
         request,
         container,
+        conn,
         query,
         model=StockRow,
         cursor=cursor,

@@ -14,7 +14,6 @@ domain's own Order and StockItem forward, event by event, from the ledger's repo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -27,18 +26,14 @@ from psycopg.rows import dict_row
 from api.stream_states import StreamStates
 from api.webhooks import documents
 from api.webhooks.store import BODIES, DELIVERIES, SUBSCRIPTIONS
-from commands.eventstore.names import EVENTS, LEDGER_SCHEMA
 from commands.ledger import Ledger
 from domain.orders import Order
 from domain.stock import StockItem
 from projections.events import Recorded, decode
+from projections.runner import LAST, SELECT_EVENTS
 
 log = logging.getLogger(__name__)
 
-_SELECT_EVENTS = sql.SQL(
-    "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
-    " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-).format(sql.Identifier(LEDGER_SCHEMA, EVENTS))
 _SELECT_SUBSCRIPTIONS = sql.SQL(
     "SELECT id, position, event_types, channel, location_id FROM {} ORDER BY id FOR UPDATE"
 ).format(SUBSCRIPTIONS)
@@ -81,11 +76,9 @@ class Dispatcher:
         mapper: Mapper[UUID],
         batch_size: int = 1000,
         cache_size: int = 10_000,
-        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.mapper = mapper
         self.batch_size = batch_size
-        self.on_batch = on_batch
         self.states = StreamStates(ledger, cache_size)
 
     def run_once(self, conn: Connection[Any]) -> int:
@@ -104,7 +97,7 @@ class Dispatcher:
             if not wanted:
                 return 0
             low = min(w.position for w in wanted)
-            rows = cur.execute(_SELECT_EVENTS, (low, self.batch_size)).fetchall()
+            rows = cur.execute(SELECT_EVENTS, (low, LAST, self.batch_size)).fetchall()
             if not rows:
                 return 0
             cur.execute(ASYNC_COMMIT)
@@ -118,8 +111,6 @@ class Dispatcher:
                 cur.executemany(_INSERT, deliveries)
             last = rows[-1]["notification_id"]
             cur.execute(_ADVANCE, (last, [w.id for w in wanted], last))
-        if self.on_batch is not None:
-            self.on_batch(len(deliveries))
         return len(rows)
 
     def _deliveries(
@@ -153,7 +144,7 @@ def _body(recorded: Recorded, state: Order | StockItem | None) -> dict[str, Any]
         "position": recorded.position,
         "stream_id": str(recorded.stream_id),
         "version": recorded.version,
-        "event": documents.event_fields(event),
+        "event": documents.plain(event),
     }
     if isinstance(state, Order):
         data["order"] = documents.order_state(state)

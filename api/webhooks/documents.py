@@ -47,11 +47,6 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def event_fields(event: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = plain(event)
-    return fields
-
-
 def order_state(order: Order) -> dict[str, Any]:
     money = order.money
     return {

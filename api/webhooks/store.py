@@ -128,11 +128,10 @@ COLUMNS = sql.SQL(
 ACTIVE = sql.SQL("SELECT {} FROM {} WHERE NOT paused ORDER BY created_at, id").format(COLUMNS, SUBSCRIPTIONS)
 
 
-def subscriptions(conn: Connection[Any], *, active_only: bool = False) -> list[Subscription]:
-    where = sql.SQL("WHERE NOT paused") if active_only else sql.SQL("")
+def subscriptions(conn: Connection[Any]) -> list[Subscription]:
     with conn.cursor(row_factory=class_row(Subscription)) as cur:
         return cur.execute(
-            sql.SQL("SELECT {} FROM {} {} ORDER BY created_at, id").format(COLUMNS, SUBSCRIPTIONS, where)
+            sql.SQL("SELECT {} FROM {} ORDER BY created_at, id").format(COLUMNS, SUBSCRIPTIONS)
         ).fetchall()
 
 
