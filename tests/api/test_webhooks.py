@@ -300,7 +300,8 @@ def test_oms_serve_delivers_from_a_niced_child_process_that_ends_with_it(stocked
         stocked.post("/v1/orders", {**ORDER, "order_id": "o1"})
         wait_until(lambda: len(receiver.received) == 1, seconds=60)
         children = [p for p in psutil.Process(serve.pid).children() if "webhooks" in p.cmdline()]
-        assert len(children) == 1 and children[0].nice() >= 10
+        assert len(children) == 1 and children[0].nice() == 19
+        assert os.sched_getscheduler(children[0].pid) == os.SCHED_IDLE  # nice alone is weak under autogrouping
     finally:
         serve.terminate()
         assert serve.wait(30) in (0, -signal.SIGTERM)  # uvicorn raises the signal again once it has shut down
