@@ -122,7 +122,8 @@ def build(settings: Settings, *, run_upgrade: bool = True) -> Container:
         if key is None:
             log.warning("no ledger key (OMS_SIGNING_KEY): stored rows get unkeyed digests, and no checkpoint is signed")
         seals = Seals(key.seal_key() if key is not None else None)
-        ledger = Ledger(env=ledger_env(database.url, pool_size=settings.pool_size), seals=seals)
+        env = ledger_env(database.url, pool_size=settings.pool_size, reconnect_seconds=settings.reconnect_seconds)
+        ledger = Ledger(env=env, seals=seals)
         # Keys and (later) queries share one small pool, apart from the event store's.
         pool = read_pool(database.url, settings.pool_size)
     except BaseException:
@@ -160,6 +161,6 @@ def _writer(settings: Settings, ledger: Ledger, metrics: Metrics) -> Writer:
     if not settings.group_commit:
         return InlineWriter(Pipeline(ledger, observer=metrics, max_attempts=settings.command_attempts, money=money))
     pipeline = Pipeline(ledger, trusted=True, observer=metrics, max_attempts=settings.command_attempts, money=money)
-    committer = GroupCommitter(pipeline, settings.group_commit_max)
+    committer = GroupCommitter(pipeline, settings.group_commit_max, settings.reconnect_seconds)
     committer.start()
     return committer

@@ -12,7 +12,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
 from api.settings import Settings
+from commands.eventstore import library
 from commands.eventstore.names import LEDGER_SCHEMA
+from commands.ledger import RECONNECT_ENV
 
 EMBEDDED_DATABASE = "oms"
 CONNECT_TIMEOUT_SECONDS = 3
@@ -105,7 +107,9 @@ def start_embedded(settings: Settings) -> Database:
     return Database(make_conninfo("", **params), server)
 
 
-def ledger_env(url: str, *, pool_size: int = 8, create_tables: bool = False) -> dict[str, str]:
+def ledger_env(
+    url: str, *, pool_size: int = 8, create_tables: bool = False, reconnect_seconds: float | None = None
+) -> dict[str, str]:
     """The eventsourcing library's settings for the Ledger on this database."""
     params = conninfo_to_dict(url)
     return {
@@ -126,4 +130,7 @@ def ledger_env(url: str, *, pool_size: int = 8, create_tables: bool = False) -> 
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
         "CREATE_TABLE": "y" if create_tables else "n",
+        # The whole URL too: several hosts, target_session_attrs, TLS (see library.connect_as).
+        library.CONNINFO: url,
+        **({RECONNECT_ENV: str(reconnect_seconds)} if reconnect_seconds is not None else {}),
     }

@@ -24,6 +24,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     pool_size: int = Field(default=8, ge=1, le=200, description="Event-store connections per process.")
+    reconnect_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=600,
+        description="How long a command whose connection was lost (a restart, a failover) is tried again"
+        " before it fails with 503; one whose commit's outcome is unknown is first looked up. Raise it"
+        " to the orchestrator's failover time to hold commands through a switch instead of failing them.",
+    )
     command_attempts: int = Field(default=10, ge=1, le=100, description="Tries per command on version conflicts.")
     group_commit: bool = Field(
         default=True, description="One writer per process saves the commands that arrive together in one transaction."

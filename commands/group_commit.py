@@ -47,11 +47,13 @@ class _Request:
 
 
 class GroupCommitter(Writer):
-    def __init__(self, pipeline: Pipeline, max_batch: int = 256) -> None:
+    def __init__(self, pipeline: Pipeline, max_batch: int = 256, reconnect_seconds: float = RECONNECT_SECONDS) -> None:
         if not pipeline.trusted:
             raise ValueError("the group committer is its pipeline's one writer: give it a trusted pipeline")
         self.pipeline = pipeline
         self.max_batch = max_batch
+        # How long a batch whose save lost its connection is tried again (a restart, a failover).
+        self.reconnect_seconds = reconnect_seconds
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._saver = ThreadPoolExecutor(1, thread_name_prefix="group-save")
@@ -152,7 +154,7 @@ class GroupCommitter(Writer):
 
     def _answer(self, batch: list[_Request]) -> None:
         items = _items(batch)
-        deadline = time.monotonic() + RECONNECT_SECONDS
+        deadline = time.monotonic() + self.reconnect_seconds
         while True:
             try:
                 started = time.monotonic()

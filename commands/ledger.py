@@ -21,7 +21,7 @@ from commands.customer_keys import PostgresCustomerKeys
 from commands.eventstore import library
 from commands.eventstore.memory import MemoryEventStore
 from commands.eventstore.names import APPLICATION_NAME
-from commands.eventstore.postgres import PostgresEventStore
+from commands.eventstore.postgres import RECONNECT_SECONDS, PostgresEventStore
 from commands.loader import EventStore
 from commands.personal_data import MemoryCustomerKeys, PersonalData
 from commands.seals import Seals
@@ -29,6 +29,9 @@ from commands.transcoder import LedgerMapper, LedgerTranscoder, register_domain_
 from domain.base import LedgerAggregate
 from domain.orders import Order
 from domain.stock import StockItem
+
+# How long a write that lost its connection is tried again (seconds; the event store's default).
+RECONNECT_ENV = "LEDGER_RECONNECT_SECONDS"
 
 
 class Ledger(Application[UUID]):
@@ -44,7 +47,8 @@ class Ledger(Application[UUID]):
         self.store: EventStore
         if isinstance(recorder, PostgresApplicationRecorder):
             assert snapshots is None or isinstance(snapshots, PostgresAggregateRecorder)
-            self.store = PostgresEventStore(recorder, snapshots, seals)
+            reconnect = float(self.env.get(RECONNECT_ENV) or RECONNECT_SECONDS)
+            self.store = PostgresEventStore(recorder, snapshots, seals, reconnect_seconds=reconnect)
             self.personal_data = PersonalData(PostgresCustomerKeys(recorder.datastore))
         else:
             self.store = MemoryEventStore(recorder, snapshots)
@@ -55,6 +59,7 @@ class Ledger(Application[UUID]):
     def construct_recorder(self) -> ApplicationRecorder:
         if isinstance(self.factory, PostgresFactory):
             # Before the library's recorder opens the pool: every pooled connection gets it.
+            library.connect_as(self.factory.datastore, self.env.get(library.CONNINFO))
             library.without_jit(self.factory.datastore)
         return super().construct_recorder()
 

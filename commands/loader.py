@@ -27,6 +27,8 @@ class EventStore(Protocol):
 
     # Told of each stored row not used because its seal did not check (``commands.seals``).
     on_rejected: Callable[[Rejected], None]
+    # How long a batch that lost its connection is tried again before it fails.
+    reconnect_seconds: float
 
     def write(self, batch: WriteBatch) -> list[int]: ...
     def replace_broken_connections(self) -> None: ...

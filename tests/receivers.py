@@ -1,15 +1,24 @@
-"""A local webhook receiver for tests: records what it is sent, fails at random when told to,
-and can be stopped and started again on the same port."""
+"""Local receivers for tests: a webhook receiver that records what it is sent, fails at random
+when told to, and can be stopped and started again on the same port; and an SMTP inbox (aiosmtpd)."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import random
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.api.conftest import free_port
 
 
 @dataclass
@@ -69,3 +78,28 @@ class Receiver:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+    def to(self, address: str) -> list[Message]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@contextmanager
+def smtp_inbox() -> Iterator[tuple[Inbox, int]]:
+    """An SMTP server on a free port, and what it was sent."""
+    box = Inbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()

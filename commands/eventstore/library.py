@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Composed, Identifier
 
 
@@ -34,3 +35,20 @@ def without_jit(datastore: PostgresDatastore) -> None:
     kwargs = datastore.pool.kwargs
     if isinstance(kwargs, dict):
         kwargs["options"] = " ".join(filter(None, (kwargs.get("options"), "-c jit=off")))
+
+
+# Connection parameters the library's settings have no name for, taken from the ledger's URL:
+# several hosts and ``target_session_attrs`` (to find the primary after a failover), TLS, and
+# the rest of what libpq takes. The library's own (dbname, host, port, user, password) stay.
+CONNINFO = "POSTGRES_CONNINFO"
+
+
+def connect_as(datastore: PostgresDatastore, conninfo: str | None) -> None:
+    """Give the library's pool every parameter of ``conninfo`` (before the pool opens)."""
+    if not conninfo:
+        return
+    kwargs = datastore.pool.kwargs
+    if isinstance(kwargs, dict):
+        for key, value in conninfo_to_dict(conninfo).items():
+            if value is not None:
+                kwargs[key] = value

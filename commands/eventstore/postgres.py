@@ -28,7 +28,8 @@ from commands.seals import Rejected, Seals
 log = logging.getLogger(__name__)
 
 # How long an insert that lost its connection tries again (and, when its commit's outcome is
-# unknown, asks whether it was saved) before it gives up: a database restart takes a few seconds.
+# unknown, asks whether it was saved) before it gives up: a database restart takes a few seconds,
+# a failover to a standby up to tens (``OMS_RECONNECT_SECONDS`` sets it for the service).
 RECONNECT_SECONDS = 5.0
 
 # Above this much event data, one insert goes outside psycopg's pipeline mode (see ``write``).
@@ -93,7 +94,9 @@ class PostgresEventStore:
         recorder: PostgresApplicationRecorder,
         snapshots: PostgresAggregateRecorder | None,
         seals: Seals | None = None,
+        reconnect_seconds: float = RECONNECT_SECONDS,
     ) -> None:
+        self.reconnect_seconds = reconnect_seconds
         if recorder.datastore.schema != LEDGER_SCHEMA or recorder.events_table_name != EVENTS:
             raise ValueError(f"the ledger's events live in {LEDGER_SCHEMA}.{EVENTS}")
         self.recorder = recorder
@@ -153,7 +156,7 @@ class PostgresEventStore:
         one; during the commit, all of it may be saved, so first it asks (``_saved_positions``)."""
         if not batch.events:
             return []
-        deadline = time.monotonic() + RECONNECT_SECONDS
+        deadline = time.monotonic() + self.reconnect_seconds
         attempt = 0
         while True:
             attempt += 1

@@ -4,8 +4,6 @@ the tracking page their links open."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 from collections.abc import Iterator
 from email.message import Message
@@ -23,30 +21,13 @@ from api.routers.tracking import WORDS
 from domain.orders import OrderStatus
 from tests.api.conftest import Api, free_port, problem
 from tests.projection_helpers import project_all
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-    def to(self, address: str) -> list[Message]:
-        return [m for m in self.messages if m["To"] == address]
+from tests.receivers import Inbox, smtp_inbox
 
 
 @pytest.fixture
 def inbox() -> Iterator[tuple[Inbox, int]]:
-    box = Inbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
+    with smtp_inbox() as box:
+        yield box
 
 
 def notifier(api: Api, port: int) -> Notifier:
