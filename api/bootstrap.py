@@ -46,9 +46,20 @@ class Container:
     projections: dict[str, Projection] = field(default_factory=dict)
     key: LedgerKey | None = None
     seals: Seals = field(default_factory=Seals)
+    # A hot standby's pool for the query routes (``OMS_READ_DATABASE_URL``), if there is one.
+    replica: ConnectionPool | None = None
     _closed: bool = field(default=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _workers: list[threading.Thread] = field(default_factory=list, repr=False)
+
+    @property
+    def reads(self) -> ConnectionPool:
+        """Where the query routes read: the standby if one is set, else the primary."""
+        return self.replica or self.pool
+
+    @property
+    def read_url(self) -> str:
+        return self.settings.read_database_url or self.database.url
 
     def projection_names(self) -> list[str]:
         return list(self.projections)
@@ -109,6 +120,8 @@ class Container:
             self.writer.stop()
             self.ledger.close()
             self.pool.close()
+            if self.replica is not None:
+                self.replica.close()
             self.database.close()
 
 
@@ -124,8 +137,10 @@ def build(settings: Settings, *, run_upgrade: bool = True) -> Container:
         seals = Seals(key.seal_key() if key is not None else None)
         env = ledger_env(database.url, pool_size=settings.pool_size, reconnect_seconds=settings.reconnect_seconds)
         ledger = Ledger(env=env, seals=seals)
-        # Keys and (later) queries share one small pool, apart from the event store's.
+        # Keys, admin routes and queries share one small pool, apart from the event store's;
+        # queries have the standby's own when there is one.
         pool = read_pool(database.url, settings.pool_size)
+        replica = read_pool(settings.read_database_url, settings.pool_size) if settings.read_database_url else None
     except BaseException:
         database.close()
         raise
@@ -136,6 +151,8 @@ def build(settings: Settings, *, run_upgrade: bool = True) -> Container:
     except BaseException:
         ledger.close()
         pool.close()
+        if replica is not None:
+            replica.close()
         database.close()
         raise
     return Container(
@@ -149,6 +166,7 @@ def build(settings: Settings, *, run_upgrade: bool = True) -> Container:
         all_projections(make_mapper()),
         key,
         seals,
+        replica,
     )
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from psycopg import Connection
+from psycopg import Connection, errors
 from pydantic import BaseModel
 
 from api.deps import ContainerDep, require
@@ -36,20 +36,45 @@ Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` 
 
 
 def connection(container: ContainerDep) -> Iterator[Connection[Any]]:
+    with container.reads.connection() as conn:
+        if container.replica is None:
+            yield conn
+            return
+        try:
+            yield conn
+        except errors.UndefinedTable as error:  # a standby that has not replayed a migration or a rebuild yet
+            raise ReadModelBehind("the standby has not replayed this read model's tables yet; retry shortly") from error
+
+
+def primary_connection(container: ContainerDep) -> Iterator[Connection[Any]]:
     with container.pool.connection() as conn:
         yield conn
 
 
+# Query routes read here: a hot standby when ``OMS_READ_DATABASE_URL`` names one.
 ReadConnection = Annotated[Connection[Any], Depends(connection)]
+# Routes that write (webhook subscriptions) or must see the primary.
+PrimaryConnection = Annotated[Connection[Any], Depends(primary_connection)]
 
 
 def caught_up(conn: Connection[Any], container: ContainerDep, projection: str, min_position: int | None) -> None:
+    """Wait until ``projection`` has applied ``min_position`` where ``conn`` reads (on a standby:
+    until the standby has replayed the projection's position past it), else 503 read_model_behind."""
     if min_position is None:
         return
-    if min_position > head(conn):  # no command has answered it, so waiting would not bring it
+    if min_position > head(conn) and min_position > _primary_head(container, conn):
+        # No command has answered it, so waiting would not bring it. A standby's own head may lag
+        # behind a position the primary has answered: that one is waited for below.
         raise InvalidCommand(f"min_position {min_position} is beyond the ledger's last position")
     if not wait_for_position(conn, projection, min_position, container.settings.read_wait_seconds):
         raise ReadModelBehind(f"the {projection} read model has not reached position {min_position} yet; retry shortly")
+
+
+def _primary_head(container: ContainerDep, conn: Connection[Any]) -> int:
+    if container.replica is None:
+        return head(conn)
+    with container.pool.connection() as primary:
+        return head(primary)
 
 
 def export_media(request: Request) -> str | None:
@@ -104,7 +129,7 @@ def exported_pages(
         return page(conn, cursor=cursor, limit=limit)
 
     def items() -> Iterator[BaseModel]:
-        with container.pool.connection() as own:
+        with container.reads.connection() as own:
             yield from stream_pages(lambda after: page(own, cursor=after, limit=PAGE), cursor)
 
     return _export(media, filename, model, items())

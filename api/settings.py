@@ -20,6 +20,11 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql:// URL of the server; unset: an embedded PostgreSQL under data_dir.",
     )
+    read_database_url: str | None = Field(
+        default=None,
+        description="postgresql:// URL of a hot standby for the query routes; `min_position` waits until the"
+        " standby has replayed it. Unset: queries read the primary.",
+    )
     data_dir: Path = Field(default=Path(".oms"), description="Where the embedded PostgreSQL keeps its files.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

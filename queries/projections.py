@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import Connection, sql
+from psycopg import Connection, errors, sql
 
 from commands.eventstore.names import read_table
 from projections.admin import statuses
@@ -26,7 +26,11 @@ def wait_for_position(conn: Connection[Any], name: str, position: int, timeout: 
     query = sql.SQL("SELECT position FROM {} WHERE name = %s").format(POSITIONS)
 
     def reached() -> bool:
-        row = conn.execute(query, (name,)).fetchone()
+        try:
+            row = conn.execute(query, (name,)).fetchone()
+        except errors.UndefinedTable:  # a standby that has not replayed the migration yet
+            conn.rollback()
+            return False
         return row is not None and row[0] >= position
 
     return wait_for(reached, timeout, interval=0.02)

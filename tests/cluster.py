@@ -158,14 +158,14 @@ class Cluster:
         self.nodes.append(node)
         return node
 
-    def standby(self, primary: Node, name: str, *, synchronous: bool) -> Node:
+    def standby(self, primary: Node, name: str, *, synchronous: bool, **settings: str) -> Node:
         node = Node(name, self.root / name, free_port(), self.user)
         node.run(
             "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
             "-D", str(node.data), "-R", "-X", "stream", "-c", "fast", "--no-sync",
         )  # fmt: skip
         primary_conninfo = f"host=127.0.0.1 port={primary.port} user=postgres application_name={name}"
-        node.configure(hot_standby="on", primary_conninfo=primary_conninfo)
+        node.configure(hot_standby="on", primary_conninfo=primary_conninfo, **settings)
         node.start()
         if synchronous:
             primary.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{name}'", admin=True)

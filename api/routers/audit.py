@@ -136,7 +136,7 @@ def audit_events(
 
     def lines() -> Iterator[bytes]:
         # Its own connection: the stream outlives this request's dependency.
-        with container.pool.connection() as stream_conn:
+        with container.reads.connection() as stream_conn:
             for event in stream_events(
                 stream_conn, after=after, stream_id=stream_id, actor=actor, event_type=event_type
             ):

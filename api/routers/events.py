@@ -81,7 +81,7 @@ def integrator_events(
         quiet_since = time.monotonic()
         # Its own connection, outside the pool: the stream outlives this request, and a follower
         # may stay for hours without taking a connection from the queries.
-        with psycopg.connect(container.database.url, autocommit=True) as stream_conn:
+        with psycopg.connect(container.read_url, autocommit=True) as stream_conn:
             while True:
                 for event in stream_events(stream_conn, after=position, types=wanted):
                     position = event.position

@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 from api.deps import ContainerDep, require
 from api.errors import READ_ERRORS, DeliveryNotFound, WebhookNotFound
 from api.keys import Principal
-from api.reads import ReadConnection
+from api.reads import PrimaryConnection
 from api.schemas import webhooks as s
 from api.webhooks import store, targets
 from commands.registry import event_types
@@ -55,7 +55,7 @@ def _found(conn: Any, webhook_id: str) -> store.Subscription:
 
 @router.post("", status_code=201, response_model=s.SubscriptionWithSecret)
 def create_webhook(
-    body: s.SubscriptionBody, conn: ReadConnection, container: ContainerDep, principal: Admin, response: Response
+    body: s.SubscriptionBody, conn: PrimaryConnection, container: ContainerDep, principal: Admin, response: Response
 ) -> s.SubscriptionWithSecret:
     """Subscribe a URL to the ledger's events; the answer holds the signing secret, shown this once."""
     settings = container.settings
@@ -93,13 +93,13 @@ def create_webhook(
 
 
 @router.get("", response_model=s.SubscriptionList)
-def list_webhooks(conn: ReadConnection, _: Admin) -> s.SubscriptionList:
+def list_webhooks(conn: PrimaryConnection, _: Admin) -> s.SubscriptionList:
     """Every subscription (never their secrets)."""
     return s.SubscriptionList(items=[_answer(sub) for sub in store.subscriptions(conn)])
 
 
 @router.get("/{webhook_id}", response_model=s.Subscription)
-def get_webhook(webhook_id: WebhookId, conn: ReadConnection, _: Admin) -> s.Subscription:
+def get_webhook(webhook_id: WebhookId, conn: PrimaryConnection, _: Admin) -> s.Subscription:
     return _answer(_found(conn, webhook_id))
 
 
@@ -117,21 +117,21 @@ def _update(conn: Any, webhook_id: str, assignments: sql.Composable, params: tup
 
 
 @router.post("/{webhook_id}/pause", response_model=s.Subscription)
-def pause_webhook(webhook_id: WebhookId, conn: ReadConnection, principal: Admin) -> s.Subscription:
+def pause_webhook(webhook_id: WebhookId, conn: PrimaryConnection, principal: Admin) -> s.Subscription:
     """Stop sending; events go on being queued, and are sent on resuming."""
     log.info("webhook %s paused by %s", webhook_id, principal.actor)
     return _answer(_update(conn, webhook_id, sql.SQL("paused = true"), ()))
 
 
 @router.post("/{webhook_id}/resume", response_model=s.Subscription)
-def resume_webhook(webhook_id: WebhookId, conn: ReadConnection, principal: Admin) -> s.Subscription:
+def resume_webhook(webhook_id: WebhookId, conn: PrimaryConnection, principal: Admin) -> s.Subscription:
     log.info("webhook %s resumed by %s", webhook_id, principal.actor)
     return _answer(_update(conn, webhook_id, sql.SQL("paused = false"), ()))
 
 
 @router.post("/{webhook_id}/secret", response_model=s.SubscriptionWithSecret)
 def rotate_webhook_secret(
-    webhook_id: WebhookId, conn: ReadConnection, container: ContainerDep, principal: Admin
+    webhook_id: WebhookId, conn: PrimaryConnection, container: ContainerDep, principal: Admin
 ) -> s.SubscriptionWithSecret:
     """A new secret, shown this once; for OMS_WEBHOOK_ROTATION_GRACE_HOURS deliveries are signed
     with both, so the receiver can switch without losing one."""
@@ -148,7 +148,7 @@ def rotate_webhook_secret(
 
 
 @router.delete("/{webhook_id}", status_code=204)
-def delete_webhook(webhook_id: WebhookId, conn: ReadConnection, principal: Admin) -> Response:
+def delete_webhook(webhook_id: WebhookId, conn: PrimaryConnection, principal: Admin) -> Response:
     """Delete the subscription with its deliveries and their log."""
     with conn.transaction():
         row = conn.execute(
@@ -161,7 +161,9 @@ def delete_webhook(webhook_id: WebhookId, conn: ReadConnection, principal: Admin
 
 
 @router.post("/{webhook_id}/replay", response_model=s.Subscription)
-def replay_webhook(webhook_id: WebhookId, body: s.ReplayBody, conn: ReadConnection, principal: Admin) -> s.Subscription:
+def replay_webhook(
+    webhook_id: WebhookId, body: s.ReplayBody, conn: PrimaryConnection, principal: Admin
+) -> s.Subscription:
     """Deliver again every matching event after `after` (delivered ones too), each stream in order."""
     if body.after > head(conn):
         raise InvalidCommand(f"after {body.after} is beyond the ledger's last position")
@@ -181,7 +183,7 @@ _JOINED = sql.SQL("{} d JOIN {} b USING (position)").format(store.DELIVERIES, st
 @router.get("/{webhook_id}/deliveries", response_model=s.DeliveryPage)
 def list_deliveries(
     webhook_id: WebhookId,
-    conn: ReadConnection,
+    conn: PrimaryConnection,
     _: Admin,
     state: Annotated[str | None, Query(pattern=r"^(pending|delivered|dead)$")] = None,
     before: Annotated[int | None, Query(ge=1, description="Only deliveries of events before this position.")] = None,
@@ -209,7 +211,7 @@ def list_deliveries(
 
 
 @router.get("/{webhook_id}/deliveries/{position}", response_model=s.DeliveryDetail)
-def get_delivery(webhook_id: WebhookId, position: DeliveryId, conn: ReadConnection, _: Admin) -> s.DeliveryDetail:
+def get_delivery(webhook_id: WebhookId, position: DeliveryId, conn: PrimaryConnection, _: Admin) -> s.DeliveryDetail:
     """One delivery: its body as signed, and every attempt (time, status, latency, error)."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
@@ -245,7 +247,7 @@ def get_delivery(webhook_id: WebhookId, position: DeliveryId, conn: ReadConnecti
 
 
 @router.post("/{webhook_id}/deliveries/{position}/redelivery", response_model=s.Delivery)
-def redeliver(webhook_id: WebhookId, position: DeliveryId, conn: ReadConnection, principal: Admin) -> s.Delivery:
+def redeliver(webhook_id: WebhookId, position: DeliveryId, conn: PrimaryConnection, principal: Admin) -> s.Delivery:
     """Send one delivery again (a dead one, or one delivered), now, with a fresh count of attempts."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
