@@ -188,7 +188,9 @@ class Cluster:
             subprocess.run(["chown", "-R", self.user, str(node.data)], check=True)
         (node.data / "standby.signal").unlink(missing_ok=True)
         (node.data / "recovery.signal").touch()
-        _own(node.data / "recovery.signal", self.user)
+        if self.user is not None:
+            shutil.chown(node.data / "recovery.signal", self.user)
+        node.data.chmod(0o700)  # as PostgreSQL requires of its data folder
         node.configure(
             restore_command=f"cp {primary.archive}/%f %p",
             recovery_target_time=target_time,
