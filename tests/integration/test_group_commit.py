@@ -11,7 +11,7 @@ from uuid import uuid4
 
 import psycopg
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import OperationalError, StoredEvent
 
 from api.database import ledger_env
 from commands import messages as m
@@ -184,5 +184,39 @@ def test_a_batch_decided_ahead_on_a_save_that_fails_is_dropped_and_nothing_overs
     assert all(isinstance(o, InsufficientStock) for o in outcomes)
     stock = item(ours, "A", "main")
     assert (stock.available, stock.committed) == (0, 3)
+    with psycopg.connect(pg_url) as conn:
+        assert verify(conn).ok
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_a_commit_whose_answer_was_lost_is_found_saved_and_applied_once(
+    pg_ledger: Ledger, pg_url: str, monkeypatch: pytest.MonkeyPatch, keyed: bool
+) -> None:
+    """The connection drops after the server committed and before the writer heard: the writer
+    finds the batch saved (its first event's stream, version and bytes) and answers from it, with
+    or without an Idempotency-Key, instead of saving the command a second time. (Without that
+    lookup a keyed command is still answered from its idempotency record; an unkeyed one, decided
+    again on the saved state, was received twice.)"""
+    register(pg_ledger, "main")
+    store = pg_ledger.store
+    assert isinstance(store, postgres.PostgresEventStore)
+    real = store._write_once
+    lost: list[list[int]] = []
+
+    def committed_then_lost(batch: WriteBatch) -> list[int]:
+        positions = real(batch)
+        if not lost:
+            lost.append(positions)
+            # As the library's connection raises it when psycopg loses the server.
+            raise OperationalError("server closed the connection unexpectedly")
+        return positions
+
+    monkeypatch.setattr(store, "_write_once", committed_then_lost)
+    ctx = CommandContext(actor="integrator:t", idempotency_key="r-1" if keyed else None)
+    with through_a_writer(pg_ledger):
+        result = execute(pg_ledger, m.ReceiveStock(sku="A", location_id="main", quantity=3), ctx)
+        assert lost and result.position == lost[0][-1]  # answered from the saved batch: not lost
+        received = item(pg_ledger, "A", "main")
+    assert received.available == 3 and received.version == 2  # created, received once: not doubled
     with psycopg.connect(pg_url) as conn:
         assert verify(conn).ok
