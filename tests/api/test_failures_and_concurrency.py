@@ -18,7 +18,7 @@ import pytest
 
 from api.bootstrap import build
 from api.keys import Role
-from tests.api.conftest import Api, free_port, problem, serving, settings_for
+from tests.api.conftest import Api, free_port, is_ready, problem, serving, settings_for
 from tests.helpers import item
 from tests.integration.test_postgres_ledger import event_count
 
@@ -80,7 +80,7 @@ def served_by_workers(pg_url: str) -> Iterator[tuple[str, str]]:
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while not _ready(base):
+        while not is_ready(base):
             assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
             assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.2)
@@ -92,13 +92,6 @@ def served_by_workers(pg_url: str) -> Iterator[tuple[str, str]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @pytest.mark.parametrize("server", ["served", "served_by_workers"])

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import psutil
 import psycopg
 from standardwebhooks.webhooks import Webhook
@@ -22,7 +21,7 @@ from api.keys import Role
 from api.outbound import webhook_policy
 from api.webhooks.worker import WebhookWorker
 from projections.events import make_mapper
-from tests.api.conftest import Api, free_port, problem
+from tests.api.conftest import Api, free_port, is_ready, problem
 from tests.receivers import Receiver
 
 ORDER = {
@@ -279,13 +278,6 @@ def test_a_slow_receiver_holds_back_its_own_subscription_only(stocked: Api) -> N
     fast.stop()
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 def test_oms_serve_delivers_from_a_niced_child_process_that_ends_with_it(stocked: Api) -> None:
     url = stocked.container.settings.database_url or ""
     stocked.container.settings.webhook_allow_networks = LOOPBACK
@@ -296,7 +288,7 @@ def test_oms_serve_delivers_from_a_niced_child_process_that_ends_with_it(stocked
     command = [sys.executable, "-m", "api", "serve", "--no-projections", "--port", str(port)]
     serve = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: _answers(f"http://127.0.0.1:{port}/readyz"), seconds=60)
+        wait_until(lambda: is_ready(f"http://127.0.0.1:{port}"), seconds=60)
         stocked.post("/v1/orders", {**ORDER, "order_id": "o1"})
         wait_until(lambda: len(receiver.received) == 1, seconds=60)
         children = [p for p in psutil.Process(serve.pid).children() if "webhooks" in p.cmdline()]

@@ -36,7 +36,7 @@ from projections.admin import head, rebuild, statuses
 from projections.events import decode, make_mapper
 from projections.registry import all_projections
 from projections.runner import ProjectionRunner, wait_for
-from tests.api.conftest import free_port
+from tests.api.conftest import free_port, is_ready
 from tests.cluster import Cluster, Node
 from tests.integration.test_projection_runner import dump
 from tests.receivers import Receiver, smtp_inbox
@@ -143,7 +143,7 @@ def serving(url: str, smtp_port: int, log: Path) -> Iterator[Serving]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        assert wait_for(lambda: _ready(base), timeout=60), log.read_text()[-3000:]
+        assert wait_for(lambda: is_ready(base), timeout=60), log.read_text()[-3000:]
         yield Serving(process, base, key)
     finally:
         process.send_signal(signal.SIGTERM)
@@ -152,13 +152,6 @@ def serving(url: str, smtp_port: int, log: Path) -> Iterator[Serving]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @dataclass
@@ -273,15 +266,6 @@ ORDER = {
         "email": "ada@example.com",
     },
 }
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    made = Cluster(tmp_path / "cluster")
-    try:
-        yield made
-    finally:
-        made.close()
 
 
 @pytest.mark.parametrize("kill_after", [0.4, 1.3, 2.2])

@@ -5,9 +5,7 @@ same answers to as-of by recorded time."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -26,15 +24,6 @@ pytestmark = pytest.mark.postgres
 
 LOCATION = {"location_id": "main", "name": "Main", "kind": "warehouse", "priority": 1}
 EVENTS = "SELECT notification_id, originator_id, originator_version, topic, state FROM ledger.ledger_events"
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    made = Cluster(tmp_path / "cluster")
-    try:
-        yield made
-    finally:
-        made.close()
 
 
 def events(url: str, upto: int) -> list[tuple[Any, ...]]:

@@ -3,9 +3,6 @@ command answered reads its own write, though the standby lags behind the primary
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -20,15 +17,6 @@ pytestmark = pytest.mark.postgres
 
 LOCATION = {"location_id": "main", "name": "Main", "kind": "warehouse", "priority": 1}
 LAG = "300ms"  # the standby applies each commit this late, as a loaded or distant standby does
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    made = Cluster(tmp_path / "cluster")
-    try:
-        yield made
-    finally:
-        made.close()
 
 
 def test_reads_on_a_lagging_standby_with_min_position_see_the_writers_own_writes(cluster: Cluster) -> None:
