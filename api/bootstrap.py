@@ -146,6 +146,7 @@ def build(settings: Settings, *, run_upgrade: bool = True) -> Container:
         raise
     metrics = Metrics()
     ledger.store.on_rejected = metrics.row_rejected
+    ledger.store.on_lost_connection = metrics.write_connection_lost
     try:
         writer = _writer(settings, ledger, metrics)
     except BaseException:

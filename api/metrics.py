@@ -23,7 +23,7 @@ from api.webhooks.store import gauges as webhook_gauges
 from commands.contracts import Observer
 from commands.ledger import Ledger
 from commands.seals import Rejected
-from projections.admin import lags
+from projections.admin import lags, statuses
 from queries.orders import orders_on_hold
 
 
@@ -34,6 +34,8 @@ class Scraped(Protocol):
     def pool(self) -> ConnectionPool: ...
     @property
     def ledger(self) -> Ledger: ...
+    @property
+    def replica(self) -> ConnectionPool | None: ...
     def projection_names(self) -> list[str]: ...
 
 
@@ -103,6 +105,13 @@ class Metrics(Observer):
             ["kind", "result"],
             registry=r,
         )
+        self.lost_writes = Counter(
+            "oms_write_connection_lost",
+            "Batches whose connection was lost while saving (a restart, a failover), by what the"
+            " writer then found: saved (the commit had gone through) or unsaved (written again).",
+            ["found"],
+            registry=r,
+        )
         self.checkpoints = Counter(
             "oms_checkpoints", "Checkpoints this process tried to sign, by outcome.", ["outcome"], registry=r
         )
@@ -123,6 +132,9 @@ class Metrics(Observer):
 
     def row_rejected(self, rejected: Rejected) -> None:
         self.untrusted_rows.labels(rejected.kind.value).inc()
+
+    def write_connection_lost(self, saved: bool) -> None:
+        self.lost_writes.labels("saved" if saved else "unsaved").inc()
 
     def imported(self, results: Iterable[dict[str, Any]]) -> None:
         for result in results:
@@ -184,11 +196,14 @@ class _Live(Collector):
         except Exception:  # noqa: BLE001 - a scrape while the database is away still shows the rest
             hooks = []
         yield from (position, lag_events, lag_seconds, on_hold, *hooks)
+        if self.container.replica is not None:
+            yield self._standby(self.container.replica, {m.labels["projection"]: m.value for m in position.samples})
         pools = GaugeMetricFamily(
             "oms_db_pool_connections", "Connections of this process's pools.", labels=["pool", "state"]
         )
         ledger_pool = getattr(getattr(self.container.ledger.recorder, "datastore", None), "pool", None)
-        for name, pool in (("ledger", ledger_pool), ("reads", self.container.pool)):
+        named = (("ledger", ledger_pool), ("reads", self.container.pool), ("standby", self.container.replica))
+        for name, pool in named:
             if pool is None:
                 continue
             stats = pool.get_stats()
@@ -197,3 +212,19 @@ class _Live(Collector):
             pools.add_metric([name, "waiting"], stats.get("requests_waiting", 0))
             pools.add_metric([name, "max"], stats.get("pool_max", 0))
         yield pools
+
+    def _standby(self, replica: ConnectionPool, primary: dict[str, float]) -> GaugeMetricFamily:
+        """How far the standby's read models are behind the primary's: what ``min_position`` waits for."""
+        behind = GaugeMetricFamily(
+            "oms_standby_lag_events",
+            "Ledger positions a read model on the standby (OMS_READ_DATABASE_URL) is behind the primary.",
+            labels=["projection"],
+        )
+        try:
+            with replica.connection(timeout=1) as conn:
+                replayed = {status.name: status.position for status in statuses(conn, list(primary))}
+        except Exception:  # noqa: BLE001 - a standby that is away leaves the gauge empty
+            return behind
+        for name, position in primary.items():
+            behind.add_metric([name], max(0.0, position - replayed.get(name, 0)))
+        return behind

@@ -29,6 +29,8 @@ class EventStore(Protocol):
     on_rejected: Callable[[Rejected], None]
     # How long a batch that lost its connection is tried again before it fails.
     reconnect_seconds: float
+    # Told of each batch whose connection was lost while saving: whether it had been saved.
+    on_lost_connection: Callable[[bool], None]
 
     def write(self, batch: WriteBatch) -> list[int]: ...
     def replace_broken_connections(self) -> None: ...

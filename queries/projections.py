@@ -29,8 +29,13 @@ def wait_for_position(conn: Connection[Any], name: str, position: int, timeout: 
         try:
             row = conn.execute(query, (name,)).fetchone()
         except errors.UndefinedTable:  # a standby that has not replayed the migration yet
-            conn.rollback()
-            return False
-        return row is not None and row[0] >= position
+            row = None
+        if row is not None and row[0] >= position:
+            return True
+        # Hold no transaction while waiting: on a standby its locks would stop the replay it waits
+        # for (a replayed DDL waits up to max_standby_streaming_delay for them). The route has
+        # read nothing yet, so nothing is lost.
+        conn.rollback()
+        return False
 
     return wait_for(reached, timeout, interval=0.02)

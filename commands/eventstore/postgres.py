@@ -104,6 +104,8 @@ class PostgresEventStore:
         self.seals = seals or Seals()
         # Told of every stored row not used because its seal did not check (the service counts them).
         self.on_rejected: Callable[[Rejected], None] = lambda _: None
+        # Told of each batch whose connection was lost while saving: whether it had been saved.
+        self.on_lost_connection: Callable[[bool], None] = lambda _: None
         self.datastore = recorder.datastore
         self._lock = library.lock_statements(recorder)
         self._notify = library.notify_statement(recorder)
@@ -167,6 +169,7 @@ class PostgresEventStore:
                 log.warning("an insert of %d events lost its connection: %s", len(batch.events), error)
                 self.replace_broken_connections()
                 saved = self._saved_positions(batch, deadline)
+                self.on_lost_connection(saved is not None)
                 if saved is not None:
                     log.warning("the lost insert had committed; its events are at %d..%d", saved[0], saved[-1])
                     positions = saved

@@ -160,6 +160,7 @@ class Outcome:
     lost: int
     doubled: int
     failed: int  # answered 5xx (or not at all) while the primary changed
+    lost_writes: float  # batches that lost their connection while saving, as /metrics counts them
     to_promotion: float  # kill -9 to the standby's promotion (the orchestrator's share)
     to_first_success: float  # kill -9 to the first 2xx of a command sent after it
     slowest: float
@@ -221,6 +222,11 @@ def fail_over(cluster: Cluster, tmp_path: Path, *, synchronous: bool, kill_after
                 return all(s.position == last for s in statuses(conn, consumers))
 
         assert wait_for(resumed, timeout=60)
+        lost_writes = sum(
+            float(line.split()[-1])
+            for line in api.get("/metrics").text.splitlines()
+            if line.startswith("oms_write_connection_lost_total")
+        )
         acknowledged = clients.acknowledged()
         kept = receipts(new_url)
         present = {(r, p) for (r, p) in kept}
@@ -246,6 +252,7 @@ def fail_over(cluster: Cluster, tmp_path: Path, *, synchronous: bool, kill_after
         lost=sum((r, p) not in present for r, p in acknowledged.items()),
         doubled=sum(n > 1 for n in references.values()),
         failed=sum(s.status >= 500 or s.status == 0 for s in switch),
+        lost_writes=lost_writes,
         to_promotion=promoted - killed,
         to_first_success=min(s.answered for s in after) - killed,
         slowest=max(s.answered - s.sent for s in switch),
@@ -278,6 +285,7 @@ def test_a_synchronous_standby_loses_no_acknowledged_command_at_any_kill_point(
     assert outcome.lost == 0
     assert outcome.doubled == 0
     assert outcome.failed == 0  # held through the switch, not failed
+    assert outcome.lost_writes >= 1  # operators see the switch in /metrics
 
 
 def test_an_asynchronous_standby_states_what_it_lost(cluster: Cluster, tmp_path: Path) -> None:

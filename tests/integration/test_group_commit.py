@@ -212,10 +212,13 @@ def test_a_commit_whose_answer_was_lost_is_found_saved_and_applied_once(
         return positions
 
     monkeypatch.setattr(store, "_write_once", committed_then_lost)
+    told: list[bool] = []
+    monkeypatch.setattr(store, "on_lost_connection", told.append)
     ctx = CommandContext(actor="integrator:t", idempotency_key="r-1" if keyed else None)
     with through_a_writer(pg_ledger):
         result = execute(pg_ledger, m.ReceiveStock(sku="A", location_id="main", quantity=3), ctx)
         assert lost and result.position == lost[0][-1]  # answered from the saved batch: not lost
+        assert told == [True]  # counted for operators as a lost connection whose batch was saved
         received = item(pg_ledger, "A", "main")
     assert received.available == 3 and received.version == 2  # created, received once: not doubled
     with psycopg.connect(pg_url) as conn:

@@ -44,5 +44,8 @@ def test_reads_on_a_lagging_standby_with_min_position_see_the_writers_own_writes
             assert stale > 0
             beyond = client.get(f"/v1/stock/A?min_position={position + 1000}", headers=headers)
             problem(beyond, 422, "validation_error")
+            scraped = client.get("/metrics").text
+            assert 'oms_standby_lag_events{projection="stock"}' in scraped
+            assert 'oms_db_pool_connections{pool="standby",state="open"}' in scraped
     finally:
         container.close()
