@@ -91,8 +91,11 @@ class Node:
     def kill(self) -> None:
         """kill -9 the server and every process of it, as when its machine dies."""
         assert self.pid is not None
-        processes = [psutil.Process(self.pid)]
-        processes += processes[0].children(recursive=True)
+        postmaster = psutil.Process(self.pid)
+        # Stopped first, it forks no backend between the listing and the kill: one forked then
+        # would live on, orphaned, and could hold a client's connection open forever.
+        postmaster.send_signal(signal.SIGSTOP)
+        processes = [postmaster, *postmaster.children(recursive=True)]
         for process in processes:
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.send_signal(signal.SIGKILL)

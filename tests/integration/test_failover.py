@@ -202,6 +202,7 @@ def fail_over(cluster: Cluster, tmp_path: Path, *, synchronous: bool, kill_after
         time.sleep(CUT_OFF_SECONDS)
         killed = time.monotonic()
         primary.kill()
+        dead = time.monotonic()  # a command sent before this may still have reached the old primary
         time.sleep(1.0)  # an orchestrator takes a moment to decide
         standby.promote()
         promoted = time.monotonic()
@@ -221,7 +222,10 @@ def fail_over(cluster: Cluster, tmp_path: Path, *, synchronous: bool, kill_after
             with psycopg.connect(new_url) as conn:
                 return all(s.position == last for s in statuses(conn, consumers))
 
-        assert wait_for(resumed, timeout=60)
+        if not wait_for(resumed, timeout=60):
+            with psycopg.connect(new_url) as conn:
+                behind = {s.name: s.position for s in statuses(conn, consumers) if s.position != last}
+            raise AssertionError(f"consumers behind the head {last}: {behind}")
         lost_writes = sum(
             float(line.split()[-1])
             for line in api.get("/metrics").text.splitlines()
@@ -246,7 +250,7 @@ def fail_over(cluster: Cluster, tmp_path: Path, *, synchronous: bool, kill_after
         rebuild(ProjectionRunner(projection, new_url, mapper))
         assert dump(new_url, projection) == survived, projection.name
     switch = [s for s in clients.sent if s.answered > killed and s.sent < promoted + 1]
-    after = [s for s in clients.sent if s.sent > killed and s.status < 300]
+    after = [s for s in clients.sent if s.sent > dead and s.status < 300]
     return Outcome(
         acknowledged=len(acknowledged),
         lost=sum((r, p) not in present for r, p in acknowledged.items()),
