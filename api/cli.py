@@ -17,7 +17,7 @@ import typer
 
 from api import cli_outbound as outbound_cli
 from api.cli_audit import audit_cli
-from api.cli_common import JsonOption, open_bytes, open_container
+from api.cli_common import JsonOption, open_bytes, open_container, stop_on_signals
 from api.settings import Settings
 
 cli = typer.Typer(help="Order and inventory ledger.", no_args_is_help=True, add_completion=False)
@@ -247,7 +247,7 @@ def project(
         tune_gc()
         container.start_projections(names or None)
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        stop_on_signals(stop, signal.SIGTERM)
         typer.echo(f"running projections: {', '.join(names or container.projection_names())}")
         with suppress(KeyboardInterrupt):
             stop.wait()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import IO, TYPE_CHECKING, Annotated, Literal, NoReturn, cast
 
 import typer
@@ -31,6 +34,27 @@ def open_container() -> Iterator[Container]:
         yield container
     finally:
         container.close()
+
+
+def stop_on_signals(stop: threading.Event, *signals: signal.Signals) -> Callable[[int, FrameType | None], None]:
+    """Set ``stop`` on the first of ``signals``; the handler, installed for each of them.
+
+    Only the first signal sets it. A second one can arrive while the first handler is inside
+    ``stop.set()``, holding the event's lock; its handler runs on top of that frame in the same
+    thread, and calling ``set()`` again would wait for that lock forever (seen: a webhook worker
+    sent SIGTERM by ``oms serve`` and again by its parent-death signal never ended)."""
+    fired = False
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal fired
+        if fired:
+            return
+        fired = True
+        stop.set()
+
+    for sig in signals:
+        signal.signal(sig, handler)
+    return handler
 
 
 def refuse_key(error: Exception) -> NoReturn:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli_common import open_container
+from api.cli_common import open_container, stop_on_signals
 from api.settings import Settings
 
 webhooks_cli = typer.Typer(help="Webhooks (subscriptions are managed through the API).", no_args_is_help=True)
@@ -20,8 +20,7 @@ export_cli = typer.Typer(help="Read models as files, for analysts.", no_args_is_
 def _until_signalled(run: Any) -> None:
     """Run ``run(stop)`` until SIGINT or SIGTERM."""
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop, signal.SIGINT, signal.SIGTERM)
     run(stop)
 
 
