@@ -37,12 +37,12 @@ Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` 
 
 def connection(container: ContainerDep) -> Iterator[Connection[Any]]:
     with container.reads.connection() as conn:
-        if container.replica is None:
-            yield conn
-            return
         try:
             yield conn
-        except errors.UndefinedTable as error:  # a standby that has not replayed a migration or a rebuild yet
+        except errors.UndefinedTable as error:
+            if container.replica is None:  # on the primary a missing table is a defect: a 500
+                raise
+            # A standby that has not replayed a migration or a rebuild yet.
             raise ReadModelBehind("the standby has not replayed this read model's tables yet; retry shortly") from error
 
 
@@ -62,7 +62,7 @@ def caught_up(conn: Connection[Any], container: ContainerDep, projection: str, m
     until the standby has replayed the projection's position past it), else 503 read_model_behind."""
     if min_position is None:
         return
-    if min_position > head(conn) and min_position > _primary_head(container, conn):
+    if min_position > head(conn) and (container.replica is None or min_position > _primary_head(container)):
         # No command has answered it, so waiting would not bring it. A standby's own head may lag
         # behind a position the primary has answered: that one is waited for below.
         raise InvalidCommand(f"min_position {min_position} is beyond the ledger's last position")
@@ -70,9 +70,7 @@ def caught_up(conn: Connection[Any], container: ContainerDep, projection: str, m
         raise ReadModelBehind(f"the {projection} read model has not reached position {min_position} yet; retry shortly")
 
 
-def _primary_head(container: ContainerDep, conn: Connection[Any]) -> int:
-    if container.replica is None:
-        return head(conn)
+def _primary_head(container: ContainerDep) -> int:
     with container.pool.connection() as primary:
         return head(primary)
 

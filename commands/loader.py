@@ -27,8 +27,6 @@ class EventStore(Protocol):
 
     # Told of each stored row not used because its seal did not check (``commands.seals``).
     on_rejected: Callable[[Rejected], None]
-    # How long a batch that lost its connection is tried again before it fails.
-    reconnect_seconds: float
     # Told of each batch whose connection was lost while saving: whether it had been saved.
     on_lost_connection: Callable[[bool], None]
 

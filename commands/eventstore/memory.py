@@ -23,7 +23,6 @@ class MemoryEventStore:
         self._times: dict[UUID, list[EventTime]] = {}
         # Rows in memory are not sealed: nothing is ever rejected here.
         self.on_rejected: Callable[[Rejected], None] = lambda _: None
-        self.reconnect_seconds = 0.0  # nothing to reconnect to
         self.on_lost_connection: Callable[[bool], None] = lambda _: None
 
     def write(self, batch: WriteBatch) -> list[int]:
