@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -76,6 +78,16 @@ def is_ready(base: str) -> bool:
         return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: signal.Signals, seconds: float = 30) -> None:
+    """Send ``sig`` and wait for the process to end; kill it if it has not within ``seconds``."""
+    process.send_signal(sig)
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 def free_port() -> int:

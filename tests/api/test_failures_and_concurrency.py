@@ -18,7 +18,7 @@ import pytest
 
 from api.bootstrap import build
 from api.keys import Role
-from tests.api.conftest import Api, free_port, is_ready, problem, serving, settings_for
+from tests.api.conftest import Api, free_port, is_ready, problem, serving, settings_for, stop_process
 from tests.helpers import item
 from tests.integration.test_postgres_ledger import event_count
 
@@ -86,12 +86,7 @@ def served_by_workers(pg_url: str) -> Iterator[tuple[str, str]]:
             time.sleep(0.2)
         yield base, key
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, signal.SIGINT)
 
 
 @pytest.mark.parametrize("server", ["served", "served_by_workers"])

@@ -36,7 +36,7 @@ from projections.admin import head, rebuild, statuses
 from projections.events import decode, make_mapper
 from projections.registry import all_projections
 from projections.runner import ProjectionRunner, wait_for
-from tests.api.conftest import free_port, is_ready
+from tests.api.conftest import free_port, is_ready, stop_process
 from tests.cluster import Cluster, Node
 from tests.integration.test_projection_runner import dump
 from tests.receivers import Receiver, smtp_inbox
@@ -146,12 +146,7 @@ def serving(url: str, smtp_port: int, log: Path) -> Iterator[Serving]:
         assert wait_for(lambda: is_ready(base), timeout=60), log.read_text()[-3000:]
         yield Serving(process, base, key)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process, signal.SIGTERM)
 
 
 @dataclass
