@@ -27,6 +27,7 @@ from api.notifications.tracking import tracking_key_ddl
 from api.webhooks import store as webhook_store
 from commands.customer_keys import ddl as customer_keys_ddl
 from commands.customer_keys import email_index_ddl
+from commands.eventstore.appends import expect_head_ddl
 from commands.eventstore.names import (
     CHECKPOINTS,
     EVENT_HASHES,
@@ -215,6 +216,12 @@ def _outbound(conn: Connection[Any], url: str) -> None:
     )
 
 
+def _expect_head(conn: Connection[Any], url: str) -> None:
+    """The function with which the one writer checks, under the lock, that the ledger's head is the
+    one it numbered its batch after (``commands.eventstore.appends``)."""
+    conn.execute(expect_head_ddl())
+
+
 def _refold(conn: Connection[Any], built: dict[str, tuple[str, str]]) -> None:
     """Drop each named projection's tables and position unless ``table`` has ``column`` already
     (run again, it leaves them alone); the runner builds them again from the ledger."""
@@ -247,6 +254,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "order money: orders and KPI read models rebuilt with their new columns; finance read model", _money),
     Migration(10, "order desk: orders and KPI read models rebuilt with holds and fulfilment documents", _order_desk),
     Migration(11, "webhooks, customer notifications and tracking links", _outbound),
+    Migration(12, "ledger.expect_head: the writer's head check, for batches sent in one round trip", _expect_head),
 )
 
 

@@ -19,7 +19,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier, Placeholder
 
-from commands.eventstore import chain_rows, idempotency, library, time_index
+from commands.eventstore import appends, chain_rows, idempotency, library, time_index
 from commands.eventstore import snapshots as snapshots_rows
 from commands.eventstore.batch import CommitOutcomeUnknown, HeadCheck, StoredResult, WriteBatch
 from commands.eventstore.names import EVENT_HASHES, EVENTS, LEDGER_SCHEMA, SNAPSHOTS, ledger_table
@@ -107,6 +107,10 @@ class PostgresEventStore:
         # Told of each batch whose connection was lost while saving: whether it had been saved.
         self.on_lost_connection: Callable[[bool], None] = lambda _: None
         self.datastore = recorder.datastore
+        # The head and last hash this store last saved (or saw under the lock): a strict batch
+        # that expects this head goes by ``appends`` in one round trip. None: not known.
+        self._tail: appends.Tail | None = None
+        self._appends = True  # False on a database without ``ledger.expect_head`` (not upgraded)
         self._lock = library.lock_statements(recorder)
         self._notify = library.notify_statement(recorder)
         snapshots_table = Identifier(LEDGER_SCHEMA, snapshots.events_table_name if snapshots else SNAPSHOTS)
@@ -180,10 +184,49 @@ class PostgresEventStore:
         return positions
 
     def _write_once(self, batch: WriteBatch) -> list[int]:
-        """One transaction, in psycopg's pipeline for the usual group commit. A large one goes
-        without: psycopg's pipeline stops sending once no command is left to queue, even when its
-        last flush left data behind, and then waits for results the server can't send before it
-        has read that data (seen with 15 MB; reproducibly with 40 MB)."""
+        tail, self._tail = self._tail, None  # known again only once this write is committed
+        appended = None
+        if tail is not None and self._appends and _appendable(batch, tail):
+            appended = self._append(batch, tail)
+        positions, links = appended or self._insert_under_lock(batch)
+        self._tail = appends.Tail(positions[-1], links[-1][1])
+        return positions
+
+    def _append(self, batch: WriteBatch, tail: appends.Tail) -> tuple[list[int], list[tuple[int, bytes]]] | None:
+        """A strict batch whose head this store knows: the whole transaction in one round trip.
+        None if the database cannot take it (not upgraded): nothing was saved."""
+        with self.datastore.get_connection() as conn:
+            conn.prepare_threshold = None  # as in ``_insert_under_lock``
+            try:
+                with conn.pipeline(), conn.transaction(), conn.cursor() as curs:
+                    for statement in self._lock:
+                        curs.execute(statement)
+                    curs.execute(self._notify)
+                    positions, links = appends.append(curs, tail, batch, self.seals, self._snapshot_statement)
+            except psycopg.errors.RaiseException as error:
+                if error.diag.message_primary != appends.HEAD_MOVED or batch.head is None:
+                    raise
+                batch.head.see(int(error.diag.message_detail or 0))  # raises HeadMoved
+                raise
+            except psycopg.errors.UndefinedFunction as error:
+                if "expect_head" not in str(error):
+                    raise
+                log.warning("the database lacks ledger.expect_head (run `oms db upgrade`): every batch reads the head")
+                self._appends = False
+                return None
+        if batch.head is not None:
+            batch.head.see(tail.position)  # checked under the lock by ``ledger.expect_head``
+        return positions, links
+
+    @property
+    def _snapshot_statement(self) -> bytes | None:
+        return self._insert_snapshots if self.snapshots is not None else None
+
+    def _insert_under_lock(self, batch: WriteBatch) -> tuple[list[int], list[tuple[int, bytes]]]:
+        """One transaction, in psycopg's pipeline for the usual group commit, reading the head
+        under the lock. A large one goes without: psycopg's pipeline stops sending once no command
+        is left to queue, even when its last flush left data behind, and then waits for results the
+        server can't send before it has read that data (seen with 15 MB; reproducibly with 40 MB)."""
         pipelined = sum(len(e.state) for e in batch.events) < PIPELINE_MAX_BYTES
         with self.datastore.get_connection() as conn:
             # Nothing is prepared on a connection that writes events: a statement prepared inside
@@ -227,7 +270,9 @@ class PostgresEventStore:
             binary=True,
         )
 
-    def _after_insert(self, curs: Cursor[DictRow], head: Cursor[DictRow], batch: WriteBatch) -> list[int]:
+    def _after_insert(
+        self, curs: Cursor[DictRow], head: Cursor[DictRow], batch: WriteBatch
+    ) -> tuple[list[int], list[tuple[int, bytes]]]:
         positions = [row["notification_id"] for row in curs.fetchall()]
         row = _see_head(head, batch.head)
         previous = bytes(row["hash"]) if row and row["hash"] is not None else None
@@ -236,7 +281,7 @@ class PostgresEventStore:
             idempotency.insert(curs, batch.idempotency, positions, self.seals)
         if batch.snapshots and self.snapshots is not None:
             snapshots_rows.insert(curs, self._insert_snapshots, batch, links, self.seals)
-        return positions
+        return positions, links
 
     def _saved_positions(self, batch: WriteBatch, deadline: float) -> list[int] | None:
         """The positions of a batch whose commit's outcome is unknown, if it was committed; None if
@@ -342,6 +387,18 @@ class PostgresEventStore:
                 StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
                 for row in curs.fetchall()
             ]
+
+
+def _appendable(batch: WriteBatch, tail: appends.Tail) -> bool:
+    """A batch decided on the cache alone, expecting the head this store saved, with every time-index row."""
+    check = batch.head
+    return (
+        check is not None
+        and check.strict
+        and check.expected == tail.position
+        and len(batch.times) == len(batch.events)
+        and sum(len(e.state) for e in batch.events) < PIPELINE_MAX_BYTES
+    )
 
 
 def _see_head(head: Cursor[DictRow], check: HeadCheck | None) -> DictRow | None:
