@@ -35,6 +35,9 @@ class EventStore(Protocol):
     def changed_since(self, position: int | None) -> tuple[int, dict[UUID, int]]: ...
     def latest_snapshots(self, ids: Sequence[UUID]) -> list[StoredEvent]: ...
     def events_after(self, after: Mapping[UUID, int]) -> list[StoredEvent]: ...
+    def load(
+        self, snapshotted: Collection[UUID], after: Mapping[UUID, int]
+    ) -> tuple[list[StoredEvent], list[StoredEvent]]: ...
     def as_of(self, stream_id: UUID, field: str, moment: datetime) -> tuple[StoredEvent | None, list[StoredEvent]]: ...
     def find_results(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredResult]: ...
 
@@ -110,11 +113,12 @@ class AggregateLoader:
             return {i: found.get(i) for i in ids}
         wanted = [i for i in ids if i not in absent]
         missing = [i for i in wanted if i not in found]
-        if missing:
-            for stored in self.store.latest_snapshots(missing):
-                found[stored.originator_id] = self.mapper.to_domain_event(stored).mutate(None)  # type: ignore[attr-defined]
+        # The snapshots of those not cached, and every stream's newer events, in one query.
         after = {i: (found[i].version if found.get(i) is not None else 0) for i in wanted}
-        for stored in self.store.events_after(after):
+        snapshots, events = self.store.load(set(missing), after)
+        for stored in snapshots:
+            found[stored.originator_id] = self.mapper.to_domain_event(stored).mutate(None)  # type: ignore[attr-defined]
+        for stored in events:
             event = self.mapper.to_domain_event(stored)
             found[stored.originator_id] = event.mutate(found.get(stored.originator_id))  # type: ignore[attr-defined]
         with self._lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -61,6 +61,14 @@ class MemoryEventStore:
             return []
         latest = (self.snapshots.select_events(i, desc=True, limit=1) for i in ids)
         return [rows[0] for rows in latest if rows]
+
+    def load(
+        self, snapshotted: Collection[UUID], after: Mapping[UUID, int]
+    ) -> tuple[list[StoredEvent], list[StoredEvent]]:
+        with self._lock:
+            snapshots = self.latest_snapshots([i for i in after if i in snapshotted])
+            versions = {s.originator_id: s.originator_version for s in snapshots}
+            return snapshots, self.events_after({i: max(v, versions.get(i, 0)) for i, v in after.items()})
 
     def events_after(self, after: Mapping[UUID, int]) -> list[StoredEvent]:
         return [e for i, version in after.items() for e in self.recorder.select_events(i, gt=version)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
@@ -117,6 +117,7 @@ class PostgresEventStore:
         hashes = ledger_table(EVENT_HASHES)
         self._insert_snapshots = snapshots_rows.insert_statement(snapshots_table)
         self._latest = snapshots_rows.latest_statement(snapshots_table, _EVENTS, hashes)
+        self._load = snapshots_rows.load_statement(snapshots_table, _EVENTS, hashes)
         self._as_of = {
             field: SQL(
                 "WITH v AS (SELECT {version} AS version),"
@@ -343,6 +344,38 @@ class PostgresEventStore:
             rows = curs.fetchall()
         found = (snapshots_rows.trusted(self.seals, snapshots_rows.row(r), self.on_rejected) for r in rows)
         return [s for s in found if s is not None]
+
+    def load(
+        self, snapshotted: Collection[UUID], after: Mapping[UUID, int]
+    ) -> tuple[list[StoredEvent], list[StoredEvent]]:
+        """In one query: the newest trusted snapshot of each ``snapshotted`` stream, and every event
+        of each stream in ``after`` past its snapshot or the version given, each stream in order.
+        A stream whose snapshot does not check is read again from the version given."""
+        if not after:
+            return [], []
+        if self.snapshots is None:
+            return [], self.events_after(after)
+        ids = list(after)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            params = (ids, list(after.values()), [i in snapshotted for i in ids])
+            rows = curs.execute(self._load, params, prepare=True, binary=True).fetchall()
+        found: list[StoredEvent] = []
+        untrusted: set[UUID] = set()
+        for r in rows:
+            if r["snapshot"]:
+                snapshot = snapshots_rows.trusted(self.seals, snapshots_rows.row(r), self.on_rejected)
+                if snapshot is None:
+                    untrusted.add(r["originator_id"])
+                else:
+                    found.append(snapshot)
+        events = [
+            StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+            for r in rows
+            if not r["snapshot"] and r["originator_id"] not in untrusted
+        ]
+        if untrusted:
+            events += self.events_after({i: after[i] for i in untrusted})
+        return found, events
 
     def events_after(self, after: Mapping[UUID, int]) -> list[StoredEvent]:
         """Every event of each stream after the given version, in one query, each stream in order."""

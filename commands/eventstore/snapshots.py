@@ -70,6 +70,32 @@ def insert(
         curs.execute(statement, [list(column) for column in zip(*rows, strict=True)], binary=True)
 
 
+def load_statement(snapshots: Composable, events: Composable, hashes: Composable) -> bytes:
+    """In one statement (one view of the database): the newest snapshot of each stream asked for
+    one, with the chain hash of its event, and then every event of each stream after its
+    snapshot or after the version given, whichever is later. Two queries could disagree: a
+    snapshot committed between them would hide the events before it."""
+    return (
+        SQL(
+            "WITH k AS (SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::bool[]) AS k(id, after, snap)),"
+            " s AS MATERIALIZED (SELECT s.originator_id, s.originator_version, s.topic, s.state, s.event_hash,"
+            " s.seal, h.hash AS chain_hash FROM k"
+            " CROSS JOIN LATERAL (SELECT * FROM {snapshots} WHERE k.snap AND originator_id = k.id"
+            " ORDER BY originator_version DESC LIMIT 1) s"
+            " LEFT JOIN {events} e ON e.originator_id = s.originator_id AND e.originator_version = s.originator_version"
+            " LEFT JOIN {hashes} h ON h.notification_id = e.notification_id)"
+            " SELECT true AS snapshot, * FROM s"
+            " UNION ALL SELECT false, x.originator_id, x.originator_version, x.topic, x.state, null, null, null"
+            " FROM k LEFT JOIN s ON s.originator_id = k.id"
+            " CROSS JOIN LATERAL (SELECT * FROM {events} e WHERE e.originator_id = k.id"
+            " AND e.originator_version > greatest(k.after, coalesce(s.originator_version, 0))"
+            " ORDER BY e.originator_version) x"
+        )
+        .format(snapshots=snapshots, events=events, hashes=hashes)
+        .as_bytes()
+    )
+
+
 def row(found: Mapping[str, Any], stream: UUID | None = None) -> SnapshotRow:
     """A snapshot row as read (``stream``: when the query does not answer it)."""
 

@@ -6,6 +6,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import psycopg
 import pytest
@@ -16,6 +17,7 @@ from commands import messages as m
 from commands.chain import verify
 from commands.contracts import CommandContext, CommandResult
 from commands.ledger import Ledger
+from commands.pipeline import Pipeline
 from domain.errors import InsufficientStock, LedgerError
 from domain.orders import Order
 from domain.stock import StockItem
@@ -177,6 +179,33 @@ def test_a_long_history_loads_from_a_snapshot_equal_to_a_full_replay(pg_ledger: 
         assert loaded.available == Ledger.snapshotting_intervals[StockItem] + 5
     finally:
         replayed.close()
+
+
+def test_the_writer_loads_a_long_history_from_its_snapshot_and_only_the_events_after_it(
+    pg_ledger: Ledger, pg_url: str
+) -> None:
+    register(pg_ledger, "main")
+    interval = Ledger.snapshotting_intervals[StockItem]
+    for _ in range(interval + 5):
+        receive(pg_ledger, "HOT", "main", 1)
+    fresh = Ledger(env=ledger_env(pg_url, pool_size=1))
+    try:
+        loads: list[tuple[int, int]] = []
+        load = fresh.store.load
+
+        def spy(snapshotted: Any, after: Any) -> Any:
+            snapshots, events = load(snapshotted, after)
+            loads.append((len(snapshots), len(events)))
+            return snapshots, events
+
+        fresh.store.load = spy  # type: ignore[method-assign]
+        stock_id = StockItem.id_for("HOT", "main")
+        loaded = Pipeline(fresh, trusted=True).loader.checkout([stock_id])[stock_id]
+        assert isinstance(loaded, StockItem) and loaded.version > interval
+        assert loads == [(1, loaded.version - interval)]  # the snapshot at version 100, then the events after it
+        assert loaded.balances == item(pg_ledger, "HOT", "main").balances
+    finally:
+        fresh.close()
 
 
 def test_insufficient_stock_on_postgres_names_the_skus(pg_ledger: Ledger) -> None:
