@@ -3,6 +3,8 @@
 1. place-order over HTTP from 1, 8, 32 and 64 clients (wrk), with group commit and
    without, beside raw psycopg writing as many rows per transaction; 1b. place-order with price
    terms (discounts, taxes, shipping) beside the plain one, over HTTP and through the pipeline;
+   1c. place-order in process through the group-commit writer at 32 callers, beside one psycopg
+   writer inserting the same rows 16, 256 and 1,024 orders per transaction;
 2. the whole data set imported with ``oms import``, beside a COPY of as many event rows;
 3. projection catch-up on that ledger;
 4. read latency at that size; 5. as-of latency, one order and a stock item with 100,000 events;
@@ -27,7 +29,7 @@ from typing import Any
 import psycopg
 
 from api.database import ledger_env
-from bench import audit, http_orders, import_copy, money, reads, webhooks
+from bench import audit, http_orders, import_copy, money, reads, webhooks, writer
 from bench.common import api_key, drop_database, fresh_database, server
 from bench.online_retail import WHERE_TO_GET_IT, DatasetMissing, find_dataset
 from bench.projections import catch_up
@@ -72,6 +74,13 @@ def main() -> None:
     results["money"] = money.figures(min(args.seconds, 10), rounds=2)
     for name, row in results["money"].items():
         print(f"   {name:8} priced/plain {row['priced_over_plain']:.3f}", flush=True)
+    print("1c. place-order in process through the writer, beside one writer of the same rows", flush=True)
+    results["writer"] = found = writer.figures(min(args.seconds, 8), rounds=3)
+    print(
+        f"   {found['per_second']:,.0f} orders/s, p99 {found['p99_ms']:.1f} ms;"
+        f" {found['ratio_to_floor']:.3f} of the 1,024-order floor",
+        flush=True,
+    )
     url, name = imports(results, args.invoices, dataset)
     print("3. projection catch-up", flush=True)
     results["catch_up"] = [
@@ -186,6 +195,16 @@ def table(results: dict[str, Any]) -> str:
                 f" ({row['priced_over_plain']:.2f} of plain) | plain orders, same run: {plain:,.0f}/s"
                 " | >= 0.90 of plain |"
             )
+    if "writer" in results:
+        w = results["writer"]
+        floors = w["floor_per_second"]
+        per_commit = sum(r["orders_per_commit"] for r in w["rounds"]) / len(w["rounds"])
+        lines.append(
+            f"| place-order in process through the writer, {w['callers']} callers | {w['per_second']:,.0f}/s,"
+            f" p99 {w['p99_ms']:.1f} ms ({per_commit:.1f} orders per commit; {w['ratio_to_floor']:.2f} of the floor)"
+            f" | one psycopg writer, the same rows, 16 / 256 / 1,024 orders per transaction: {floors['16']:,.0f}"
+            f" / {floors['256']:,.0f} / {floors['1024']:,.0f}/s | >= 5,000/s (>= 0.4 of the floor), p99 <= 20 ms |"
+        )
     imp, copy = results["import"], results["copy"]
     lines.append(
         f"| import, {imp['commands']:,} commands, {imp['events']:,} events | {imp['events_per_second']:,.0f} events/s"

@@ -23,7 +23,7 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from commands.chain import chain
-from commands.eventstore import snapshots, time_index
+from commands.eventstore import arrays, snapshots, time_index
 from commands.eventstore.batch import IdempotencyRecord, WriteBatch, as_uuid
 from commands.eventstore.idempotency import TABLE as IDEMPOTENCY_TABLE
 from commands.eventstore.names import EVENT_HASHES, EVENTS, LEDGER_SCHEMA, ledger_table
@@ -59,16 +59,24 @@ class Tail(NamedTuple):
 
 EXPECT = SQL("SELECT {}(%s)").format(EXPECT_HEAD).as_bytes()
 
-# The time index's rows are the statement's first CTE (``time_index.INSERT`` without its WITH).
-_TIME_INDEX = time_index.INSERT.removeprefix(b"WITH ")
+# The time index's rows are a CTE of the statement (``time_index.INSERT``, taking the events'
+# streams and versions rather than sending them twice).
+_UNNEST_TIMES = b"unnest(%b::uuid[], %b::bigint[], %b::timestamptz[], %b::timestamptz[])"
+_TIME_INDEX = time_index.INSERT.replace(
+    _UNNEST_TIMES,
+    b"unnest(%(ids)b::uuid[], %(versions)b::bigint[], %(occurred)b::timestamptz[], %(recorded)b::timestamptz[])",
+)
+if _TIME_INDEX == time_index.INSERT:
+    raise RuntimeError("the time index's statement changed: its parameters need naming here")
 APPEND = (
     SQL(
         "WITH e AS (INSERT INTO {events} (notification_id, originator_id, originator_version, topic, state)"
-        " SELECT * FROM unnest(%b::bigint[], %b::uuid[], %b::bigint[], %b::text[], %b::bytea[])),"
+        " SELECT * FROM unnest(%(positions)b::bigint[], %(ids)b::uuid[], %(versions)b::bigint[],"
+        " %(topics)b::text[], %(states)b::bytea[])),"
         " c AS (INSERT INTO {hashes} (notification_id, hash, seal)"
-        " SELECT * FROM unnest(%b::bigint[], %b::bytea[], %b::bytea[])),"
-        " t AS (WITH {times})"
-        " SELECT setval(s.seq, greatest(%b::bigint, coalesce(pg_sequence_last_value(s.seq), 0)))"
+        " SELECT * FROM unnest(%(positions)b::bigint[], %(hashes)b::bytea[], %(seals)b::bytea[])),"
+        " t AS ({times})"
+        " SELECT setval(s.seq, greatest(%(last)b::bigint, coalesce(pg_sequence_last_value(s.seq), 0)))"
         " FROM (SELECT pg_get_serial_sequence({table}, 'notification_id')::regclass AS seq) s"
     )
     .format(
@@ -98,21 +106,22 @@ def append(
     links = list(chain(tail.hash, _stored(events, positions)))
     sealed: list[bytes | None] = [None] * (len(links) - 1) + [seals.batch(*links[-1])]
     curs.execute(EXPECT, (tail.position,))
-    times = time_index.insert_params(batch.times)
+    arrays.register(curs.adapters)
+    occurred, recorded = zip(*((t.occurred_at, t.recorded_at) for t in batch.times), strict=True)
     curs.execute(
         APPEND,
-        (
-            positions,
-            [e.originator_id for e in events],
-            [e.originator_version for e in events],
-            [e.topic for e in events],
-            [e.state for e in events],
-            positions,
-            [h for _, h in links],
-            sealed,
-            *times,
-            positions[-1],
-        ),
+        {
+            "positions": arrays.Bigints.of(positions),
+            "ids": arrays.Uuids.of([as_uuid(e.originator_id) for e in events]),
+            "versions": arrays.Bigints.of([e.originator_version for e in events]),
+            "topics": arrays.Texts.of([e.topic for e in events]),
+            "states": arrays.Byteas.of([e.state for e in events]),
+            "hashes": arrays.Byteas.of([h for _, h in links]),
+            "seals": arrays.Byteas.of(sealed),
+            "occurred": arrays.Timestamps.of(occurred),
+            "recorded": arrays.Timestamps.of(recorded),
+            "last": positions[-1],
+        },
         binary=True,
     )
     if batch.idempotency:

@@ -21,7 +21,7 @@ from psycopg.sql import SQL, Identifier, Placeholder
 
 from commands.eventstore import appends, chain_rows, idempotency, library, time_index
 from commands.eventstore import snapshots as snapshots_rows
-from commands.eventstore.batch import CommitOutcomeUnknown, HeadCheck, StoredResult, WriteBatch
+from commands.eventstore.batch import CommitOutcomeUnknown, HeadCheck, StoredResult, WriteBatch, as_uuid
 from commands.eventstore.names import EVENT_HASHES, EVENTS, LEDGER_SCHEMA, SNAPSHOTS, ledger_table
 from commands.seals import Rejected, Seals
 
@@ -430,6 +430,10 @@ def _appendable(batch: WriteBatch, tail: appends.Tail) -> bool:
         and check.strict
         and check.expected == tail.position
         and len(batch.times) == len(batch.events)
+        and all(  # the time index takes the events' streams and versions
+            t.version == e.originator_version and t.stream == as_uuid(e.originator_id)
+            for t, e in zip(batch.times, batch.events, strict=True)
+        )
         and sum(len(e.state) for e in batch.events) < PIPELINE_MAX_BYTES
     )
 
