@@ -4,26 +4,30 @@ its writes, other writers' writes and failed transactions that used up sequence 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import uuid4
 
 import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from api.database import ledger_env
 from commands import messages as m
+from commands import pipeline
 from commands.chain import verify
 from commands.contracts import CommandContext
 from commands.eventstore.batch import EventTime, HeadCheck, HeadMoved, WriteBatch, as_uuid
 from commands.eventstore.postgres import PostgresEventStore
+from commands.group_commit import GroupCommitter
 from commands.ledger import Ledger
-from domain.locations import LocationDirectory
+from domain.locations import LocationDirectory, LocationKind
 from tests.helpers import execute, item, pipeline_of, receive, register, through_a_writer
 
 pytestmark = pytest.mark.postgres
@@ -193,3 +197,82 @@ def test_positions_stay_unique_and_the_chain_whole_whatever_the_interleaving(
 def _time(event: StoredEvent) -> EventTime:
     now = datetime.now(UTC)
     return EventTime(as_uuid(event.originator_id), event.originator_version, now, now)
+
+
+OUT_OF_ORDER = (
+    "SELECT originator_id, originator_version, out_of_order,"
+    " coalesce(occurred_at < max(occurred_at) OVER w, false) OR coalesce(recorded_at < max(recorded_at) OVER w, false)"
+    " FROM ledger.event_times"
+    " WINDOW w AS (PARTITION BY originator_id ORDER BY originator_version"
+    " ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+)
+Receipt = tuple[str, int, int | None]  # who, which of three SKUs, hours before now of its business time
+RECEIPTS = st.lists(
+    st.tuples(
+        st.sampled_from(["ours", "ours", "ours", "theirs", "restart"]),
+        st.integers(0, 1),
+        st.sampled_from([None, None, -48, -24, -12, -1]),
+    ),
+    min_size=1,
+    max_size=16,
+)
+# Histories that go from the general path to the one-round-trip path and back: a restart, and
+# another writer's event in between.
+AFTER_A_RESTART: list[Receipt] = [("ours", 0, None), ("restart", 0, None), ("ours", 0, None), ("ours", 0, -48)]
+AFTER_A_RESTART += [("ours", 0, -24)]
+AFTER_THEIRS: list[Receipt] = [("ours", 0, -48), ("ours", 0, -48), ("theirs", 0, None), ("ours", 0, -24)]
+AFTER_THEIRS += [("ours", 0, -12)]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(receipts=RECEIPTS)
+@example(receipts=AFTER_A_RESTART)
+@example(receipts=AFTER_THEIRS)
+def test_the_time_index_marks_exactly_the_events_earlier_than_one_before_them(
+    pg_url: str, theirs: Ledger, receipts: list[Receipt], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether the batch went in one round trip or read the head first, across other writers'
+    events and the writer's restarts."""
+    monkeypatch.setattr(pipeline, "LOOK_SECONDS", 0.0)  # back to its cache at once after seeing theirs
+    run = uuid4().hex[:8]
+    now = datetime.now(UTC)
+    appended = 0
+    with ExitStack() as started:
+        writer, counted = _start(started, pg_url)
+        for who, sku, hours in receipts:
+            if who == "restart":
+                appended += counted.appends
+                started.close()
+                writer, counted = _start(started, pg_url)
+                continue
+            at = None if hours is None else now + timedelta(hours=hours)
+            command = m.ReceiveStock(sku=f"{run}-{sku}", location_id="main", quantity=1, occurred_at=at)
+            if who == "theirs":
+                execute(theirs, command)
+            else:
+                [answer] = writer.enqueue([(command, CommandContext())]).result()
+                assert not isinstance(answer, Exception)
+        appended += counted.appends
+    with psycopg.connect(pg_url) as conn:
+        wrong = [row[:3] for row in conn.execute(OUT_OF_ORDER) if row[2] != row[3]]
+    assert wrong == []
+    ours_in_a_row = any(a[0] == b[0] == "ours" for a, b in itertools.pairwise(receipts))
+    assert appended or not ours_in_a_row  # the one-round-trip path was taken
+
+
+def _start(stack: ExitStack, url: str) -> tuple[GroupCommitter, Counted]:
+    """Our ledger and its writer, anew: a restart."""
+    ours = Ledger(env=ledger_env(url, pool_size=2))
+    stack.callback(ours.close)
+    counted = Counted(ours.store)
+    writer = stack.enter_context(through_a_writer(ours))
+    if not any(True for _ in ours.recorder.select_events(LocationDirectory.ID, limit=1)):
+        writer.enqueue(
+            [
+                (
+                    m.RegisterLocation(location_id="main", name="Main", kind=LocationKind.WAREHOUSE, priority=1),
+                    CommandContext(),
+                )
+            ]
+        ).result()
+    return writer, counted
