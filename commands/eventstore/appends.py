@@ -59,13 +59,9 @@ class Tail(NamedTuple):
 
 EXPECT = SQL("SELECT {}(%s)").format(EXPECT_HEAD).as_bytes()
 
-# The time index's rows are a CTE of the statement (``time_index.INSERT``, taking the events'
-# streams and versions rather than sending them twice).
-_UNNEST_TIMES = b"unnest(%b::uuid[], %b::bigint[], %b::timestamptz[], %b::timestamptz[])"
-_TIME_INDEX = time_index.INSERT.replace(
-    _UNNEST_TIMES,
-    b"unnest(%(ids)b::uuid[], %(versions)b::bigint[], %(occurred)b::timestamptz[], %(recorded)b::timestamptz[])",
-)  # tests/unit/test_arrays.py fails if the time index's statement no longer has these parameters
+# The time index's rows (as ``time_index.INSERT`` writes them, taking the events' streams and
+# versions rather than sending them twice): what the window over the batch worked out there comes
+# from ``time_index.earlier_in_batch``, and only the streams that had events are looked up.
 APPEND = (
     SQL(
         "WITH e AS (INSERT INTO {events} (notification_id, originator_id, originator_version, topic, state)"
@@ -73,14 +69,23 @@ APPEND = (
         " %(topics)b::text[], %(states)b::bytea[])),"
         " c AS (INSERT INTO {hashes} (notification_id, hash, seal)"
         " SELECT * FROM unnest(%(positions)b::bigint[], %(hashes)b::bytea[], %(seals)b::bytea[])),"
-        " t AS ({times})"
+        " u AS (SELECT * FROM unnest(%(ids)b::uuid[], %(versions)b::bigint[], %(occurred)b::timestamptz[],"
+        " %(recorded)b::timestamptz[], %(occurred_before)b::timestamptz[], %(recorded_before)b::timestamptz[])"
+        " AS u(id, version, occurred, recorded, occurred_before, recorded_before)),"
+        " p AS (SELECT k.id, m.occurred, m.recorded FROM unnest(%(existing)b::uuid[]) AS k(id)"
+        " CROSS JOIN LATERAL (SELECT max(occurred_at) AS occurred, max(recorded_at) AS recorded FROM {times_table}"
+        " WHERE originator_id = k.id) m),"
+        " t AS (INSERT INTO {times_table} SELECT u.id, u.version, u.occurred, u.recorded,"
+        " coalesce(u.occurred < greatest(u.occurred_before, p.occurred), false)"
+        " OR coalesce(u.recorded < greatest(u.recorded_before, p.recorded), false)"
+        " FROM u LEFT JOIN p USING (id))"
         " SELECT setval(s.seq, greatest(%(last)b::bigint, coalesce(pg_sequence_last_value(s.seq), 0)))"
         " FROM (SELECT pg_get_serial_sequence({table}, 'notification_id')::regclass AS seq) s"
     )
     .format(
         events=ledger_table(EVENTS),
         hashes=ledger_table(EVENT_HASHES),
-        times=SQL(_TIME_INDEX.decode()),  # the module's own statement: no input in it
+        times_table=time_index.TABLE,
         table=Literal(f"{LEDGER_SCHEMA}.{EVENTS}"),
     )
     .as_bytes()
@@ -106,6 +111,7 @@ def append(
     curs.execute(EXPECT, (tail.position,))
     arrays.register(curs.adapters)
     occurred, recorded = zip(*((t.occurred_at, t.recorded_at) for t in batch.times), strict=True)
+    occurred_before, recorded_before, existing = time_index.earlier_in_batch(batch.times)
     curs.execute(
         APPEND,
         {
@@ -118,6 +124,9 @@ def append(
             "seals": arrays.Byteas.of(sealed),
             "occurred": arrays.Timestamps.of(occurred),
             "recorded": arrays.Timestamps.of(recorded),
+            "occurred_before": arrays.Timestamps.of(occurred_before),
+            "recorded_before": arrays.Timestamps.of(recorded_before),
+            "existing": arrays.Uuids.of(existing),
             "last": positions[-1],
         },
         binary=True,

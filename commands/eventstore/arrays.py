@@ -94,12 +94,14 @@ class Timestamps(Array):
     element_oid, array_oid = 1184, 1185
 
     @classmethod
-    def of(cls, values: Sequence[datetime]) -> Timestamps:
+    def of(cls, values: Sequence[datetime | None]) -> Timestamps:
+        """None is NULL."""
         pack = _BIGINT.pack
         for v in values:
-            if v.tzinfo is None:
+            if v is not None and v.tzinfo is None:
                 raise ValueError(f"a moment without a time zone cannot be stored: {v!r}")
-        return cls(_encoded(cls, len(values), (pack(8, (v - _EPOCH) // _MICROSECOND) for v in values)))
+        elements = (_NULL if v is None else pack(8, (v - _EPOCH) // _MICROSECOND) for v in values)
+        return cls(_encoded(cls, len(values), elements, any(v is None for v in values)))
 
 
 class Bools(Array):

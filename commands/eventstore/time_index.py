@@ -7,6 +7,8 @@ two index lookups."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
 
 from psycopg.sql import SQL, Composed, Identifier, Placeholder
 
@@ -33,6 +35,30 @@ INSERT = (
     .format(times=TABLE)
     .as_bytes()
 )
+
+
+def earlier_in_batch(
+    times: Sequence[EventTime],
+) -> tuple[list[datetime | None], list[datetime | None], list[UUID]]:
+    """For each row, the latest business and recorded times of the rows before it of its stream in
+    the batch (None for a stream's first); and the streams that had events before the batch."""
+    latest: dict[UUID, tuple[datetime, datetime]] = {}
+    existing: dict[UUID, None] = {}
+    occurred: list[datetime | None] = []
+    recorded: list[datetime | None] = []
+    for t in times:
+        found = latest.get(t.stream)
+        if found is None:
+            occurred.append(None)
+            recorded.append(None)
+            latest[t.stream] = (t.occurred_at, t.recorded_at)
+            if t.version > 1:
+                existing[t.stream] = None
+        else:
+            occurred.append(found[0])
+            recorded.append(found[1])
+            latest[t.stream] = (max(found[0], t.occurred_at), max(found[1], t.recorded_at))
+    return occurred, recorded, list(existing)
 
 
 def insert_params(times: Sequence[EventTime]) -> list[list[object]]:
