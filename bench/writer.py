@@ -29,6 +29,7 @@ import psutil
 import psycopg
 
 from api.database import ledger_env
+from api.runtime import tune_gc
 from bench.common import drop_database, fresh_database, percentile
 from bench.http_orders import SKUS
 from commands import messages as m
@@ -106,6 +107,7 @@ class Writer:
         return m.PlaceOrder(order_id=f"o{n}", channel="web", customer_id=f"C-{n % 1000}", currency="GBP", lines=lines)
 
     def run(self, callers: int, seconds: float) -> Ours:
+        tune_gc()  # as ``oms serve`` runs: collected far less often than Python's default
         latencies: list[float] = []
         gather = threading.Lock()
         stop = time.monotonic() + seconds
