@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -199,7 +199,10 @@ class PostgresEventStore:
         with self.datastore.get_connection() as conn:
             conn.prepare_threshold = None  # as in ``_insert_under_lock``
             try:
-                with conn.pipeline(), conn.transaction(), conn.cursor() as curs:
+                # A large batch goes outside psycopg's pipeline (see ``_insert_under_lock``): a few
+                # round trips more, against its megabytes.
+                small = sum(len(e.state) for e in batch.events) < PIPELINE_MAX_BYTES
+                with conn.pipeline() if small else nullcontext(), conn.transaction(), conn.cursor() as curs:
                     for statement in self._lock:
                         curs.execute(statement)
                     curs.execute(self._notify)
@@ -434,7 +437,6 @@ def _appendable(batch: WriteBatch, tail: appends.Tail) -> bool:
             t.version == e.originator_version and t.stream == as_uuid(e.originator_id)
             for t, e in zip(batch.times, batch.events, strict=True)
         )
-        and sum(len(e.state) for e in batch.events) < PIPELINE_MAX_BYTES
     )
 
 

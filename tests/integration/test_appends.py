@@ -23,6 +23,7 @@ from commands import messages as m
 from commands import pipeline
 from commands.chain import verify
 from commands.contracts import CommandContext
+from commands.eventstore import postgres
 from commands.eventstore.batch import EventTime, HeadCheck, HeadMoved, WriteBatch, as_uuid
 from commands.eventstore.postgres import PostgresEventStore
 from commands.group_commit import GroupCommitter
@@ -92,6 +93,27 @@ def test_the_one_writer_sends_each_batch_after_the_head_it_saved(pg_ledger: Ledg
     assert [r.position for r in results] == sorted(r.position for r in results if r.position)
     with psycopg.connect(pg_url) as conn:
         assert verify(conn).ok
+
+
+def test_a_batch_too_large_for_the_pipeline_is_appended_in_a_few_round_trips(
+    pg_ledger: Ledger, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres, "PIPELINE_MAX_BYTES", 0)  # every batch counts as large
+    counted = Counted(pg_ledger.store)
+    keyed = CommandContext(actor="integrator:t", idempotency_key="k1")
+    with through_a_writer(pg_ledger) as writer:
+        register(pg_ledger, "main")
+        receive(pg_ledger, "A", "main", 500)
+        answers = writer.enqueue([(place("keyed"), keyed)] + [(place(f"o{n}"), CommandContext()) for n in range(150)])
+        assert not [a for a in answers.result() if isinstance(a, Exception)]
+        again = writer.enqueue([(place("keyed"), keyed)]).result()
+    assert counted.appends >= 2
+    assert again[0].replayed  # type: ignore[union-attr]
+    with psycopg.connect(pg_url) as conn:
+        assert verify(conn).ok
+        snapshots = conn.execute("SELECT count(*) FROM ledger.ledger_snapshots").fetchone()
+    assert snapshots is not None and snapshots[0] >= 1  # the stock item's, sealed in the same transaction
+    assert item(pg_ledger, "A", "main").available == 349
 
 
 def test_a_writer_numbering_from_the_sequence_goes_on_after_the_one_writers_batches(
