@@ -26,6 +26,12 @@ from projections.runner import AdvisoryLock, Busy, lock_key
 log = logging.getLogger(__name__)
 LOCK = "webhooks"
 
+# The dispatcher looks at the ledger at most this often. The event store notifies every commit,
+# hundreds a second under load, and a look per notification (a transaction even with no
+# subscription) cost placing orders 7 to 10% of their throughput over HTTP; a look every 50 ms
+# covers every commit since the last, for 50 ms more latency at most.
+DISPATCH_INTERVAL = 0.05
+
 
 class WebhookWorker:
     def __init__(
@@ -38,11 +44,13 @@ class WebhookWorker:
         observer: Observer | None = None,
         batch_size: int = 1000,
         poll_seconds: float = 0.5,
+        dispatch_interval: float = DISPATCH_INTERVAL,
     ) -> None:
         self.url = url
         self.dispatcher = Dispatcher(ledger, mapper, batch_size=batch_size)
         self.sender = Sender(url, policy, observer)
         self.poll_seconds = poll_seconds
+        self.dispatch_interval = dispatch_interval
 
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -70,6 +78,9 @@ class WebhookWorker:
                         while self.dispatcher.run_once(conn) and not stop.is_set():
                             pass
                         for _ in listener.notifies(timeout=self.poll_seconds, stop_after=1):
+                            pass
+                        stop.wait(self.dispatch_interval)  # the commits of the moment, in one look
+                        for _ in listener.notifies(timeout=0):  # those the look will find
                             pass
             except psycopg.OperationalError as error:
                 log.warning("webhook dispatcher lost its database connection: %s", error)
