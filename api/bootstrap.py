@@ -147,6 +147,7 @@ def build(settings: Settings, *, run_upgrade: bool = True) -> Container:
     metrics = Metrics()
     ledger.store.on_rejected = metrics.row_rejected
     ledger.store.on_lost_connection = metrics.write_connection_lost
+    ledger.store.on_written = metrics.batch_written
     try:
         writer = _writer(settings, ledger, metrics)
     except BaseException:

@@ -112,6 +112,14 @@ class Metrics(Observer):
             ["found"],
             registry=r,
         )
+        self.batch_writes = Counter(
+            "oms_write_batches",
+            "Batches saved, by how: append (the one writer's, in one round trip) or under_lock (the head"
+            " read under the table lock first: the first batch, one after another writer's, or a database"
+            " without ledger.expect_head).",
+            ["path"],
+            registry=r,
+        )
         self.checkpoints = Counter(
             "oms_checkpoints", "Checkpoints this process tried to sign, by outcome.", ["outcome"], registry=r
         )
@@ -132,6 +140,9 @@ class Metrics(Observer):
 
     def row_rejected(self, rejected: Rejected) -> None:
         self.untrusted_rows.labels(rejected.kind.value).inc()
+
+    def batch_written(self, path: str) -> None:
+        self.batch_writes.labels(path).inc()
 
     def write_connection_lost(self, saved: bool) -> None:
         self.lost_writes.labels("saved" if saved else "unsaved").inc()

@@ -29,6 +29,8 @@ class EventStore(Protocol):
     on_rejected: Callable[[Rejected], None]
     # Told of each batch whose connection was lost while saving: whether it had been saved.
     on_lost_connection: Callable[[bool], None]
+    # Told of each batch saved: ``append`` (in one round trip) or ``under_lock`` (the head read first).
+    on_written: Callable[[str], None]
 
     def write(self, batch: WriteBatch) -> list[int]: ...
     def replace_broken_connections(self) -> None: ...

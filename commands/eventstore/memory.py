@@ -24,6 +24,7 @@ class MemoryEventStore:
         # Rows in memory are not sealed: nothing is ever rejected here.
         self.on_rejected: Callable[[Rejected], None] = lambda _: None
         self.on_lost_connection: Callable[[bool], None] = lambda _: None
+        self.on_written: Callable[[str], None] = lambda _: None
 
     def write(self, batch: WriteBatch) -> list[int]:
         if not batch.events:

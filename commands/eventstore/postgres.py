@@ -106,6 +106,8 @@ class PostgresEventStore:
         self.on_rejected: Callable[[Rejected], None] = lambda _: None
         # Told of each batch whose connection was lost while saving: whether it had been saved.
         self.on_lost_connection: Callable[[bool], None] = lambda _: None
+        # Told of each batch saved: by ``appends`` in one round trip, or with the head read under the lock.
+        self.on_written: Callable[[str], None] = lambda _: None
         self.datastore = recorder.datastore
         # The head and last hash this store last saved (or saw under the lock): a strict batch
         # that expects this head goes by ``appends`` in one round trip. None: not known.
@@ -191,6 +193,7 @@ class PostgresEventStore:
             appended = self._append(batch, tail)
         positions, links = appended or self._insert_under_lock(batch)
         self._tail = appends.Tail(positions[-1], links[-1][1])
+        self.on_written("append" if appended else "under_lock")
         return positions
 
     def _append(self, batch: WriteBatch, tail: appends.Tail) -> tuple[list[int], list[tuple[int, bytes]]] | None:

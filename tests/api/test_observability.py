@@ -64,6 +64,10 @@ def test_metrics_count_requests_commands_batches_imports_and_projections(api: Ap
     assert 1 <= batches <= 6
     assert value(samples, "oms_group_commit_batch_commands_sum") == 6  # every command, in some batch
     assert value(samples, "oms_group_commit_save_seconds_count") == batches
+    # The first batch reads the head under the lock; the one writer sends the others in one round trip.
+    assert value(samples, "oms_write_batches_total", path="under_lock") == 1
+    appended = value(samples, "oms_write_batches_total", path="append")
+    assert 1 <= appended <= batches - 1  # a batch of refusals alone writes nothing
     assert value(samples, "oms_import_lines_total", result="unknown_command") == 1
     assert value(samples, "oms_import_lines_total", result="ok") == 1
     assert "oms_version_conflict_retries_total" in samples
