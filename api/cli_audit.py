@@ -100,6 +100,17 @@ def audit_verify(
         Path | None,
         typer.Option("--file", exists=True, dir_okay=False, help="Verify an export offline, with no database."),
     ] = None,
+    since_checkpoint: Annotated[
+        bool,
+        typer.Option(
+            "--since-checkpoint",
+            help="Trust the latest stored checkpoint signed with the key (--public-key, or the ledger key's)"
+            " and verify only what was added after it.",
+        ),
+    ] = False,
+    here: Annotated[
+        bool, typer.Option("--here", help="Recompute every hash in this process, none in the database server.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Recompute the hash chain and check every stored row beside it; name the first position
@@ -108,9 +119,12 @@ def audit_verify(
 
     settings = Settings()
     key = _ledger_key(settings)
-    public = _trusted_key(public_key, key) if checkpoint else None
+    public = _trusted_key(public_key, key) if checkpoint or since_checkpoint else None
     expectations = _expectations(checkpoint or [], public, expect_head, at_least)
     seals = Seals(key.seal_key()) if key is not None else None
+    if file is not None and (since_checkpoint or here):
+        typer.echo("--file verifies an export here, from its first line: no --since-checkpoint or --here", err=True)
+        raise typer.Exit(2)
     if file is not None:
         from commands.export import verify_export
         from projections.events import make_mapper
@@ -118,18 +132,35 @@ def audit_verify(
         with open_text(file) as lines:
             result = verify_export(lines, make_mapper(), expectations, seals)
     else:
-        result = _verify_database(expectations, seals)
+        result = _verify_database(expectations, seals, public if since_checkpoint else None, here)
     _report(result, expectations, as_json)
 
 
-def _verify_database(expectations: list[Expectation], seals: Seals | None) -> Verification:
-    from commands.chain import verify
+def _verify_database(
+    expectations: list[Expectation], seals: Seals | None, since: PublicKey | None, here: bool
+) -> Verification:
+    from commands.chain_verify import verify
+    from commands.checkpoints import Unverified, since_latest
     from commands.row_checks import with_rows_checked
 
     with open_container() as container, container.pool.connection() as conn:
         # Unkeyed seals are still checked: they catch rows changed by hand.
         seals = seals or container.seals
-        result = with_rows_checked(conn, verify(conn, expectations, seals), seals)
+        previous, start = None, None
+        if since is not None:
+            try:
+                previous, start = since_latest(conn, since)
+            except Unverified as refused:
+                return refused.result
+        result = verify(conn, expectations, seals, start, here=here)
+        result = with_rows_checked(conn, result, seals, after=start.position if start else 0)
+    if since is not None:
+        result.notes.append(
+            f"verified after the checkpoint at position {previous.checkpoint.position}, which vouches for the"
+            f" {previous.checkpoint.events} events up to it"
+            if previous is not None
+            else "no stored checkpoint is signed with that key: verified from the first event"
+        )
     if not seals.keyed:
         result.notes.append("seals are unkeyed digests (no ledger key): they do not stop someone who recomputes them")
     return result

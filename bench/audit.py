@@ -20,7 +20,7 @@ from uuid import UUID
 import psycopg
 
 from api.database import ledger_env
-from commands.chain import stored_rows, verify
+from commands.chain_verify import stored_rows, verify
 from commands.eventstore.postgres import PostgresEventStore
 from commands.ledger import Ledger
 from commands.row_checks import with_rows_checked

@@ -15,7 +15,8 @@ alone proves nothing against them. Three things do:
 - the content digest, an order-free sum over the events' bytes, which a checkpoint also
   signs: it tells a reordering (same events, other order) from a rewrite.
 
-The walk reads rows from the database or from an export file alike (``walk``).
+The walk reads rows from the database or from an export file alike (``walk``); the database's
+chain is verified by ``commands.chain_verify``.
 """
 
 from __future__ import annotations
@@ -24,12 +25,8 @@ import hashlib
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 from uuid import UUID
 
-from psycopg import Connection, sql
-
-from commands.eventstore.names import EVENT_HASHES, EVENTS, ledger_table
 from commands.seals import Seals
 
 GENESIS = bytes(32)
@@ -257,33 +254,3 @@ def walk(
         if broken is not None:
             return broken
     return state.finish()
-
-
-_ROWS = sql.SQL(
-    "SELECT coalesce(e.notification_id, h.notification_id), e.originator_id, e.originator_version, e.topic,"
-    " e.state, h.hash, h.seal FROM (SELECT * FROM {} WHERE notification_id > %(after)s) e"
-    " FULL OUTER JOIN (SELECT * FROM {} WHERE notification_id > %(after)s) h"
-    " ON h.notification_id = e.notification_id ORDER BY 1"
-).format(ledger_table(EVENTS), ledger_table(EVENT_HASHES))
-
-
-def stored_rows(conn: Connection[Any], after: int = 0) -> Iterator[Row]:
-    """Every event after a position with its chain row, in ledger order, read in one transaction."""
-    with conn.transaction(), conn.cursor(name="verify_chain") as cur:
-        cur.itersize = 5000
-        cur.execute(_ROWS, {"after": after})
-        for position, stream_id, version, topic, state, stored, seal in cur:
-            yield (
-                position,
-                stream_id,
-                version,
-                topic,
-                bytes(state) if state is not None else None,
-                bytes(stored) if stored is not None else None,
-                bytes(seal) if seal is not None else None,
-            )
-
-
-def verify(conn: Connection[Any], expectations: Iterable[Expectation] = (), seals: Seals | None = None) -> Verification:
-    """Recompute the chain from the first stored event (see ``walk``)."""
-    return walk(stored_rows(conn), expectations, seals)

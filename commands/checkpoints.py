@@ -22,7 +22,8 @@ from typing import Any
 
 from psycopg import Connection, sql
 
-from commands.chain import Expectation, Resume, Verification, stored_rows, walk
+from commands.chain import Expectation, Resume, Verification
+from commands.chain_verify import verify
 from commands.eventstore.names import CHECKPOINTS, EVENT_HASHES, ledger_table
 from commands.seals import Seals
 from commands.signing import LedgerKey, PublicKey
@@ -128,19 +129,8 @@ def sign(key: LedgerKey, result: Verification, now: datetime | None = None) -> S
 def take(conn: Connection[Any], key: LedgerKey, seals: Seals | None, now: datetime | None = None) -> Signed | None:
     """Verify the ledger since the latest checkpoint this key signed, sign its head and store it;
     None if the ledger is empty or has not grown since."""
-    previous = latest(conn, key.public)
-    start = None
-    if previous is not None:
-        c = previous.checkpoint
-        found = conn.execute(
-            sql.SQL("SELECT hash FROM {} WHERE notification_id = %s").format(ledger_table(EVENT_HASHES)), (c.position,)
-        ).fetchone()
-        if found is None or bytes(found[0]).hex() != c.hash:
-            raise Unverified(
-                Verification(False, 0, None, c.position, "the head of the latest checkpoint is no longer on the chain")
-            )
-        start = Resume(c.position, bytes.fromhex(c.hash), c.events, bytes.fromhex(c.content))
-    result = walk(stored_rows(conn, start.position if start else 0), seals=seals, start=start)
+    previous, start = since_latest(conn, key.public)
+    result = verify(conn, seals=seals, start=start)
     if not result.ok:
         raise Unverified(result)
     if result.position is None or (previous is not None and result.position == previous.checkpoint.position):
@@ -148,6 +138,23 @@ def take(conn: Connection[Any], key: LedgerKey, seals: Seals | None, now: dateti
     signed = sign(key, result, now)
     store(conn, signed)
     return signed
+
+
+def since_latest(conn: Connection[Any], public: PublicKey) -> tuple[Signed | None, Resume | None]:
+    """The newest stored checkpoint signed with this key, and where a walk trusting it starts;
+    (None, None) if there is none. Unverified if its head is no longer on the chain."""
+    previous = latest(conn, public)
+    if previous is None:
+        return None, None
+    c = previous.checkpoint
+    found = conn.execute(
+        sql.SQL("SELECT hash FROM {} WHERE notification_id = %s").format(ledger_table(EVENT_HASHES)), (c.position,)
+    ).fetchone()
+    if found is None or bytes(found[0]).hex() != c.hash:
+        raise Unverified(
+            Verification(False, 0, None, c.position, "the head of the latest checkpoint is no longer on the chain")
+        )
+    return previous, Resume(c.position, bytes.fromhex(c.hash), c.events, bytes.fromhex(c.content))
 
 
 def store(conn: Connection[Any], signed: Signed) -> None:

@@ -27,44 +27,68 @@ _SNAPSHOTS = sql.SQL(
     "SELECT s.originator_id, s.originator_version, s.topic, s.state, s.event_hash, s.seal, h.hash AS chain_hash"
     " FROM {snapshots} s LEFT JOIN {events} e"
     " ON e.originator_id = s.originator_id AND e.originator_version = s.originator_version"
-    " LEFT JOIN {hashes} h ON h.notification_id = e.notification_id ORDER BY s.originator_id, s.originator_version"
+    " LEFT JOIN {hashes} h ON h.notification_id = e.notification_id"
+    " WHERE e.notification_id IS NULL OR e.notification_id > %(after)s ORDER BY s.originator_id, s.originator_version"
 ).format(snapshots=ledger_table(SNAPSHOTS), events=ledger_table(EVENTS), hashes=ledger_table(EVENT_HASHES))
 
 _RECORDS = sql.SQL(
     "SELECT r.scope, r.key, r.request_hash, r.result, r.digest, (e.notification_id IS NOT NULL) AS has_event"
     " FROM {records} r LEFT JOIN {events} e ON e.notification_id = (r.result->>'position')::bigint"
-    " ORDER BY r.recorded_at, r.scope, r.key"
+    " WHERE e.notification_id IS NULL OR e.notification_id > %(after)s ORDER BY r.recorded_at, r.scope, r.key"
 ).format(records=ledger_table(IDEMPOTENCY_KEYS), events=ledger_table(EVENTS))
 
-# The times as every event's stored bytes carry them, against the index (a full join finds
-# rows missing on either side), with out_of_order worked out again from the index itself.
-_TIMES = sql.SQL(
-    "WITH e AS (SELECT originator_id, originator_version, s->'occurred_at'->>'_data_' AS occurred,"
-    " s->'timestamp'->>'_data_' AS recorded FROM (SELECT originator_id, originator_version,"
-    " convert_from(state, 'UTF8')::jsonb AS s FROM {events}) x),"
-    " t AS (SELECT originator_id, originator_version, occurred_at, recorded_at, out_of_order,"
-    " coalesce(occurred_at < max(occurred_at) OVER w, false) OR coalesce(recorded_at < max(recorded_at) OVER w, false)"
-    " AS derived FROM {times}"
-    " WINDOW w AS (PARTITION BY originator_id ORDER BY originator_version"
-    " ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))"
-    " SELECT coalesce(e.originator_id, t.originator_id), coalesce(e.originator_version, t.originator_version),"
+# The times as every event's stored bytes carry them (its JSON parsed once), against the index (a
+# full join finds rows missing on either side), with out_of_order worked out again from the index
+# itself: an event is out of order if an earlier version of its stream has a later time.
+_EVENT_TIMES = sql.SQL(
+    "SELECT x.originator_id, x.originator_version, (j.occurred_at->>'_data_')::timestamptz AS occurred,"
+    " (j.\"timestamp\"->>'_data_')::timestamptz AS recorded FROM {events} x,"
+    " json_to_record(convert_from(x.state, 'UTF8')::json) AS j(occurred_at json, \"timestamp\" json)"
+    " WHERE x.notification_id > %(after)s"
+).format(events=ledger_table(EVENTS))
+_COMPARED = sql.SQL(
+    "SELECT coalesce(e.originator_id, t.originator_id), coalesce(e.originator_version, t.originator_version),"
     " CASE WHEN t.originator_id IS NULL THEN 'missing from the index'"
     " WHEN e.originator_id IS NULL THEN 'indexed, but no such event'"
-    " WHEN t.occurred_at IS DISTINCT FROM e.occurred::timestamptz THEN 'business time differs from the event''s'"
-    " WHEN t.recorded_at IS DISTINCT FROM e.recorded::timestamptz THEN 'recorded time differs from the event''s'"
+    " WHEN t.occurred_at IS DISTINCT FROM e.occurred THEN 'business time differs from the event''s'"
+    " WHEN t.recorded_at IS DISTINCT FROM e.recorded THEN 'recorded time differs from the event''s'"
     " ELSE 'out_of_order is wrong' END"
     " FROM e FULL JOIN t ON t.originator_id = e.originator_id AND t.originator_version = e.originator_version"
     " WHERE t.originator_id IS NULL OR e.originator_id IS NULL"
-    " OR t.occurred_at IS DISTINCT FROM e.occurred::timestamptz"
-    " OR t.recorded_at IS DISTINCT FROM e.recorded::timestamptz"
+    " OR t.occurred_at IS DISTINCT FROM e.occurred OR t.recorded_at IS DISTINCT FROM e.recorded"
     " OR t.out_of_order IS DISTINCT FROM t.derived"
-).format(events=ledger_table(EVENTS), times=ledger_table(EVENT_TIMES))
+)
+_EARLIER = sql.SQL(
+    "WINDOW w AS (PARTITION BY i.originator_id ORDER BY i.originator_version"
+    " ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+)
+_PARTS = {"times": ledger_table(EVENT_TIMES), "e": _EVENT_TIMES, "compared": _COMPARED, "earlier": _EARLIER}
+_TIMES = sql.SQL(
+    "WITH e AS NOT MATERIALIZED ({e}),"
+    " t AS (SELECT i.originator_id, i.originator_version, i.occurred_at, i.recorded_at, i.out_of_order,"
+    " coalesce(i.occurred_at < max(i.occurred_at) OVER w, false)"
+    " OR coalesce(i.recorded_at < max(i.recorded_at) OVER w, false) AS derived FROM {times} i {earlier}) {compared}"
+).format(**_PARTS)
+# After a position: the events after it, and the index rows of their streams from the first
+# version after it (a stream's versions grow with their positions), each against the latest
+# times before that version.
+_TIMES_AFTER = sql.SQL(
+    "WITH e AS MATERIALIZED ({e}),"
+    " f AS (SELECT originator_id, min(originator_version) AS v FROM e GROUP BY 1),"
+    " before AS (SELECT f.originator_id, max(i.occurred_at) AS occurred, max(i.recorded_at) AS recorded"
+    " FROM f JOIN {times} i ON i.originator_id = f.originator_id AND i.originator_version < f.v GROUP BY 1),"
+    " t AS (SELECT i.originator_id, i.originator_version, i.occurred_at, i.recorded_at, i.out_of_order,"
+    " coalesce(i.occurred_at < greatest(max(i.occurred_at) OVER w, b.occurred), false)"
+    " OR coalesce(i.recorded_at < greatest(max(i.recorded_at) OVER w, b.recorded), false) AS derived"
+    " FROM f JOIN {times} i ON i.originator_id = f.originator_id AND i.originator_version >= f.v"
+    " LEFT JOIN before b ON b.originator_id = f.originator_id {earlier}) {compared}"
+).format(**_PARTS)
 
 
-def snapshots(conn: Connection[Any], seals: Seals, limit: int) -> Found:
+def snapshots(conn: Connection[Any], seals: Seals, limit: int, after: int = 0) -> Found:
     total, listed = 0, list[str]()
     with conn.transaction(), conn.cursor(name="check_snapshots", row_factory=dict_row) as cur:
-        cur.execute(_SNAPSHOTS)
+        cur.execute(_SNAPSHOTS, {"after": after})
         for found in cur:
             row = snapshot_rows.row(found)
             problem = seals.snapshot_problem(row)
@@ -75,10 +99,10 @@ def snapshots(conn: Connection[Any], seals: Seals, limit: int) -> Found:
     return total, listed
 
 
-def idempotency_records(conn: Connection[Any], seals: Seals, limit: int) -> Found:
+def idempotency_records(conn: Connection[Any], seals: Seals, limit: int, after: int = 0) -> Found:
     total, listed = 0, list[str]()
     with conn.transaction(), conn.cursor(name="check_records") as cur:
-        cur.execute(_RECORDS)
+        cur.execute(_RECORDS, {"after": after})
         for scope, key, request_hash, result, digest, has_event in cur:
             problem = seals.idempotency_problem(scope, key, request_hash, result, _bytes(digest))
             if problem is None and result.get("position") is not None and not has_event:
@@ -90,10 +114,11 @@ def idempotency_records(conn: Connection[Any], seals: Seals, limit: int) -> Foun
     return total, listed
 
 
-def time_index(conn: Connection[Any], limit: int) -> Found:
+def time_index(conn: Connection[Any], limit: int, after: int = 0) -> Found:
     total, listed = 0, list[str]()
     with conn.transaction(), conn.cursor(name="check_times") as cur:
-        cur.execute(_TIMES)
+        conn.execute("SET LOCAL jit = off")  # compiling these expressions costs more than it saves
+        cur.execute(_TIMES_AFTER if after else _TIMES, {"after": after})
         for stream, version, problem in cur:
             total += 1
             if len(listed) < limit:
@@ -102,16 +127,17 @@ def time_index(conn: Connection[Any], limit: int) -> Found:
 
 
 def with_rows_checked(
-    conn: Connection[Any], result: Verification, seals: Seals | None, limit: int = 20
+    conn: Connection[Any], result: Verification, seals: Seals | None, limit: int = 20, after: int = 0
 ) -> Verification:
     """The chain's verification with every check of the rows beside it; not ok if any row failed.
-    Seals are checked only with ``seals`` (the writer's key)."""
+    Seals are checked only with ``seals`` (the writer's key). After a position (a verification
+    from a checkpoint): the rows of the events after it, and those that name no event at all."""
     findings, notes = list(result.findings), list(result.notes)
-    checks: list[tuple[str, Found]] = [("time-index rows", time_index(conn, limit))]
+    checks: list[tuple[str, Found]] = [("time-index rows", time_index(conn, limit, after))]
     if seals is not None:
         checks = [
-            ("snapshots", snapshots(conn, seals, limit)),
-            ("idempotency records", idempotency_records(conn, seals, limit)),
+            ("snapshots", snapshots(conn, seals, limit, after)),
+            ("idempotency records", idempotency_records(conn, seals, limit, after)),
             *checks,
         ]
     else:

@@ -18,7 +18,7 @@ from api.routers.paths import LocationIdPath, OrderIdPath, SkuPath
 from api.schemas.as_of import OrderAsOf, StockAsOf, TimeKind
 from api.schemas.common import PRINTABLE_PATTERN, LedgerTime
 from commands import checkpoints
-from commands.chain import verify
+from commands.chain_verify import verify
 from commands.row_checks import with_rows_checked
 from domain.errors import InvalidCommand, OrderNotFound, StockItemNotFound
 from domain.orders import Order

@@ -9,7 +9,7 @@ from typing import Any
 from api.database import ledger_env
 from api.keys import Role
 from commands import messages as m
-from commands.chain import verify
+from commands.chain_verify import verify
 from commands.ledger import Ledger
 from projections.admin import head
 from tests.api.conftest import Api

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from api.database import ledger_env
 from commands import messages as m
 from commands import pipeline
-from commands.chain import verify
+from commands.chain_verify import verify
 from commands.contracts import CommandContext
 from commands.eventstore import postgres
 from commands.eventstore.batch import EventTime, HeadCheck, HeadMoved, WriteBatch, as_uuid

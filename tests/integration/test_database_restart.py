@@ -20,7 +20,7 @@ from api.app import create_app
 from api.bootstrap import Container, build
 from api.keys import Role
 from api.settings import Settings
-from commands.chain import verify
+from commands.chain_verify import verify
 from domain.stock import StockItem
 
 LOCATION = {"location_id": "main", "name": "Main", "kind": "warehouse", "priority": 1}

@@ -30,7 +30,7 @@ from psycopg.rows import dict_row
 from api.bootstrap import build
 from api.keys import Role
 from api.settings import Settings
-from commands.chain import verify
+from commands.chain_verify import verify
 from domain.stock import StockItem
 from projections.admin import head, rebuild, statuses
 from projections.events import decode, make_mapper

@@ -15,7 +15,7 @@ from eventsourcing.persistence import OperationalError, StoredEvent
 
 from api.database import ledger_env
 from commands import messages as m
-from commands.chain import verify
+from commands.chain_verify import verify
 from commands.contracts import CommandContext, CommandResult
 from commands.eventstore import postgres
 from commands.eventstore.batch import HeadCheck, HeadMoved, WriteBatch

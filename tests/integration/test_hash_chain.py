@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from commands.chain import verify
+from commands.chain_verify import verify
 from commands.ledger import Ledger
 from tests.helpers import place, receive, register
 

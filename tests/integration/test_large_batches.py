@@ -11,7 +11,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from commands import messages as m
-from commands.chain import verify
+from commands.chain_verify import verify
 from commands.contracts import CommandContext, CommandResult
 from commands.eventstore import postgres
 from commands.eventstore.batch import WriteBatch

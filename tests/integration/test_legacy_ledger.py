@@ -27,7 +27,7 @@ from eventsourcing.persistence import StoredEvent
 
 from api.database import ledger_env
 from commands import messages as m
-from commands.chain import verify
+from commands.chain_verify import verify
 from commands.ledger import Ledger
 from commands.row_checks import with_rows_checked
 from commands.seals import Seals

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.bootstrap import Container, build
 from api.keys import Role
 from api.settings import Settings
-from commands.chain import verify
+from commands.chain_verify import verify
 from projections.admin import head
 from tests.cluster import Cluster, Node
 

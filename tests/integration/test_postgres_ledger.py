@@ -14,7 +14,7 @@ from eventsourcing.persistence import PersistenceError
 
 from api.database import ledger_env
 from commands import messages as m
-from commands.chain import verify
+from commands.chain_verify import verify
 from commands.contracts import CommandContext, CommandResult
 from commands.ledger import Ledger
 from commands.pipeline import Pipeline

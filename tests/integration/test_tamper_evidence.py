@@ -13,7 +13,8 @@ import pytest
 from api.database import ledger_env
 from commands import checkpoints
 from commands import messages as m
-from commands.chain import Expectation, Verification, event_hash, verify
+from commands.chain import Expectation, Verification, event_hash
+from commands.chain_verify import verify
 from commands.contracts import CommandContext
 from commands.export import export_lines, verify_export
 from commands.ledger import Ledger
