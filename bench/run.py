@@ -222,11 +222,18 @@ def table(results: dict[str, Any]) -> str:
             lines.append(f"| catch-up, {row['projection']} | {rate} | | 10,000 events/s |")
     if "audit" in results:
         a, hot = results["audit"], results["audit"]["hot_snapshot"]
+        walked = a.get("walk_here_events_per_second")
         lines.append(
             f"| `oms audit verify`, chain and seals, {a['events']:,} events | {a['verify_events_per_second']:,.0f}"
             f" events/s ({a['verify_seconds']:.0f} s; rows beside the events {a['row_checks_seconds']:.0f} s)"
-            f" | reading the same rows: {a['read_rows_per_second']:,.0f}/s | |"
+            f" | reading the same rows here: {a['read_rows_per_second']:,.0f}/s"
+            + (f"; every hash recomputed here (`--here`): {walked:,.0f}/s" if walked else "")
+            + " | 300,000 events/s |"
         )
+        for added, seconds in a.get("since_checkpoint_seconds", {}).items():
+            lines.append(
+                f"| `oms audit verify --since-checkpoint`, {int(added):,} events after it | {seconds:.2f} s | | |"
+            )
         if hot:
             lines.append(
                 f"| loading a hot stock item's snapshot, checked | {hot['checked_snapshot_us']:.0f} us"
