@@ -54,6 +54,8 @@ test: $(STAMP) $(CHROMIUM) lint typecheck
 # Every benchmark beside its floor, on the PostgreSQL at OMS_BENCH_SERVER (default: 127.0.0.1:5432).
 bench: $(STAMP) /usr/bin/wrk
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	# The Emmett peer, from the npm registry (left out of the run where there is no node).
+	if command -v npm >/dev/null; then npm ci --prefix bench/emmett --no-audit --no-fund --silent; fi
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 /usr/bin/wrk:

@@ -4,7 +4,8 @@
    without, beside raw psycopg writing as many rows per transaction; 1b. place-order with price
    terms (discounts, taxes, shipping) beside the plain one, over HTTP and through the pipeline;
    1c. place-order in process through the group-commit writer at 32 callers, beside one psycopg
-   writer inserting the same rows 16, 256 and 1,024 orders per transaction;
+   writer inserting the same rows 16, 256 and 1,024 orders per transaction; 1d. the same
+   workload on the peers (the eventsourcing library as its docs teach, Emmett on PostgreSQL);
 2. the whole data set imported with ``oms import``, beside a COPY of as many event rows;
 3. projection catch-up on that ledger;
 4. read latency at that size; 5. as-of latency, one order and a stock item with 100,000 events;
@@ -29,7 +30,7 @@ from typing import Any
 import psycopg
 
 from api.database import ledger_env
-from bench import audit, http_orders, import_copy, money, reads, webhooks, writer
+from bench import audit, http_orders, import_copy, money, peers, reads, webhooks, writer
 from bench.common import api_key, drop_database, fresh_database, server
 from bench.online_retail import WHERE_TO_GET_IT, DatasetMissing, find_dataset
 from bench.projections import catch_up
@@ -81,6 +82,10 @@ def main() -> None:
         f" {found['ratio_to_floor']:.3f} of the 1,024-order floor",
         flush=True,
     )
+    print("1d. the same workload on the peers", flush=True)
+    results["peers"] = peers.figures(min(args.seconds, 8), rounds=3)
+    for peer, row in results["peers"]["medians"].items():
+        print(f"   {peer:14} {row['per_second']:,.0f} orders/s, x{row['ratio_to_ours']:.3f} of ours", flush=True)
     url, name = imports(results, args.invoices, dataset)
     print("3. projection catch-up", flush=True)
     results["catch_up"] = [
@@ -205,6 +210,16 @@ def table(results: dict[str, Any]) -> str:
             f" | one psycopg writer, the same rows, 16 / 256 / 1,024 orders per transaction: {floors['16']:,.0f}"
             f" / {floors['256']:,.0f} / {floors['1024']:,.0f}/s | >= 5,000/s (>= 0.4 of the floor), p99 <= 20 ms |"
         )
+    if "peers" in results:
+        named = {"eventsourcing": "the eventsourcing library as its docs teach", "emmett": "Emmett on PostgreSQL"}
+        ours = results["peers"]["medians"]["ours"]
+        for peer, row in results["peers"]["medians"].items():
+            if peer != "ours":
+                lines.append(
+                    f"| place-order, {named.get(peer, peer)}, 32 callers | {row['per_second']:,.0f}/s,"
+                    f" p99 {row['p99_ms']:.0f} ms | ours in the same run: {ours['per_second']:,.0f}/s"
+                    f" (x{1 / row['ratio_to_ours']:.1f}) | |"
+                )
     imp, copy = results["import"], results["copy"]
     lines.append(
         f"| import, {imp['commands']:,} commands, {imp['events']:,} events | {imp['events_per_second']:,.0f} events/s"
