@@ -6,8 +6,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import httpx
@@ -98,3 +99,14 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 def dbname(url: str) -> str:
     return str(conninfo_to_dict(url)["dbname"])
+
+
+def in_threads(callers: int, work: Callable[[], None]) -> float:
+    """Run ``work`` in that many threads at once; the seconds from the first start to the last end."""
+    threads = [threading.Thread(target=work) for _ in range(callers)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from bench.common import api_key, percentile, server
+from bench.common import api_key, in_threads, percentile, server
 
 SKUS = 1_000
 SCRIPT = Path(__file__).with_name("place_order.lua")
@@ -146,9 +146,5 @@ def _floor_run(url: str, clients: int, seconds: int, rows: list[tuple[bytes]]) -
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=work) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(clients, work)
     return latencies

@@ -24,7 +24,7 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 from psycopg.conninfo import conninfo_to_dict
 
-from bench.common import percentile
+from bench.common import in_threads, percentile
 
 NAMESPACE = uuid.UUID("6f1c1a52-93a5-4b0b-9d54-1f5d4a0b2c11")
 
@@ -121,13 +121,7 @@ def _measure(shop: Shop, skus: int, callers: int, seconds: float) -> Figures:
             latencies.extend(mine)
             conflicts[0] += retried
 
-    threads = [threading.Thread(target=work) for _ in range(callers)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
+    elapsed = in_threads(callers, work)
     return Figures(
         len(latencies) / elapsed,
         percentile(latencies, 50) * 1000,

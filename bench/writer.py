@@ -30,7 +30,7 @@ import psycopg
 
 from api.database import ledger_env
 from api.runtime import tune_gc
-from bench.common import drop_database, fresh_database, percentile
+from bench.common import drop_database, fresh_database, in_threads, percentile
 from bench.http_orders import SKUS
 from commands import messages as m
 from commands.contracts import CommandContext
@@ -123,14 +123,8 @@ class Writer:
             with gather:
                 latencies.extend(mine)
 
-        threads = [threading.Thread(target=work) for _ in range(callers)]
         cpu, pg = _own_cpu(), _postgres_cpu()
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
+        elapsed = in_threads(callers, work)
         cpu, pg = _own_cpu() - cpu, _postgres_cpu() - pg
         orders = len(latencies)
         return Ours(

@@ -24,6 +24,7 @@ from psycopg import Connection, pq, sql
 
 from commands.chain import GENESIS, Expectation, Resume, Row, Verification, content_bytes, walk
 from commands.eventstore.names import EVENT_HASHES, EVENTS, ledger_table
+from commands.local_settings import local_settings
 from commands.seals import Seals
 
 # Positions per statement of the event check: its rows are held here at once (about 100 bytes each).
@@ -147,20 +148,8 @@ def _snapshot(conn: Connection[Any]) -> Iterator[None]:
     with conn.transaction():
         if idle:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        before = {name: _setting(conn, name) for name in _SETTINGS}
-        for name, value in _SETTINGS.items():
-            conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
-        try:
+        with local_settings(conn, _SETTINGS):
             yield
-        finally:
-            if not idle and conn.info.transaction_status == pq.TransactionStatus.INTRANS:
-                for name, value in before.items():
-                    conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
-
-
-def _setting(conn: Connection[Any], name: str) -> str:
-    row = conn.execute("SELECT pg_catalog.current_setting(%s)", (name,)).fetchone()
-    return str(row[0]) if row else ""
 
 
 @dataclass(frozen=True, slots=True)

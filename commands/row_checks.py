@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from commands.chain import Verification
 from commands.eventstore import snapshots as snapshot_rows
 from commands.eventstore.names import EVENT_HASHES, EVENT_TIMES, EVENTS, IDEMPOTENCY_KEYS, SNAPSHOTS, ledger_table
+from commands.local_settings import local_settings
 from commands.seals import Seals
 
 Found = tuple[int, list[str]]
@@ -116,8 +117,8 @@ def idempotency_records(conn: Connection[Any], seals: Seals, limit: int, after: 
 
 def time_index(conn: Connection[Any], limit: int, after: int = 0) -> Found:
     total, listed = 0, list[str]()
-    with conn.transaction(), conn.cursor(name="check_times") as cur:
-        conn.execute("SET LOCAL jit = off")  # compiling these expressions costs more than it saves
+    # Compiling these expressions costs more than it saves.
+    with conn.transaction(), local_settings(conn, {"jit": "off"}), conn.cursor(name="check_times") as cur:
         cur.execute(_TIMES_AFTER if after else _TIMES, {"after": after})
         for stream, version, problem in cur:
             total += 1
